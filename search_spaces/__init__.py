@@ -1,0 +1,1 @@
+"""Search spaces shipped with sweeper: ``python -m sweeper spaces`` lists them."""

@@ -1,0 +1,142 @@
+"""The command line: a thin layer over the library. ``main(argv) -> exit code``.
+
+Exit codes: 0 success, 1 an error in a file or the environment, 2 a bad command-line value,
+130 interrupted. Every error is one line on stderr naming the problem and the fix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+import optuna
+from rich.console import Console
+from rich.table import Table
+
+from sweeper.errors import SweeperError
+from sweeper.loader import available_spaces, load_space
+from sweeper.progress import format_duration
+from sweeper.study import FINISHED, PRUNERS, SAMPLERS
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, but got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, but got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, but got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, but got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sweeper", description="Hyperparameter sweeps for Keras models, on Optuna."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run or resume a sweep")
+    run.add_argument("space", help="a space name from `sweeper spaces`, or a path to a .py file")
+    run.add_argument("--trials", type=_positive_int, help="total trial budget (default: the "
+                     "space's); trials already in the study count")
+    run.add_argument("--timeout", type=_positive_float, metavar="SECONDS",
+                     help="start no new trial after this many seconds")
+    run.add_argument("--sampler", default="tpe", choices=list(SAMPLERS))
+    run.add_argument("--pruner", default="hyperband", choices=list(PRUNERS))
+    run.add_argument("--seed", type=int, default=0, help="seeds the sampler and every trial")
+    run.add_argument("--max-epochs", type=_positive_int, help="epoch budget per trial "
+                     "(default: the space's)")
+    run.add_argument("--storage", metavar="URL", help="database URL (postgresql://...) or "
+                     "journal file; default: results/<space>/study.journal")
+    run.add_argument("--results-dir", default="results", metavar="DIR")
+    run.add_argument("--data-dir", metavar="DIR", help="where datasets such as mnist.npz are "
+                     "(default: $SWEEPER_DATA_DIR, else Keras' download cache)")
+    run.set_defaults(handler=_run)
+
+    spaces = commands.add_parser("spaces", help="list the search spaces")
+    spaces.set_defaults(handler=_spaces)
+
+    show = commands.add_parser("show", help="print a space's parameters, ranges and conditions")
+    show.add_argument("space")
+    show.set_defaults(handler=_show)
+    return parser
+
+
+def _run(args: argparse.Namespace, console: Console) -> int:
+    from sweeper.progress import RichProgress
+    from sweeper.sweep import run_sweep
+
+    space = load_space(args.space)
+    max_epochs = args.max_epochs or space.max_epochs
+    progress = RichProgress(space.name, space.objective, space.direction, max_epochs, console)
+    result = run_sweep(
+        space, n_trials=args.trials, timeout=args.timeout, sampler=args.sampler,
+        pruner=args.pruner, seed=args.seed, max_epochs=max_epochs, storage=args.storage,
+        results_dir=args.results_dir, data_dir=args.data_dir, observer=progress,
+    )
+    wall, fit = result.wall_time_s, result.fit_time_s
+    counts = {state.name: len(result.study.get_trials(deepcopy=False, states=(state,)))
+              for state in FINISHED}
+    console.print(
+        f"{result.trials_run} trials run in {format_duration(wall)} "
+        f"(training {format_duration(fit)}, {100 * fit / wall if wall else 0:.0f}%); study has "
+        f"{counts['COMPLETE']} complete, {counts['PRUNED']} pruned, {counts['FAIL']} failed"
+    )
+    best = result.best_trial
+    if best is not None:
+        console.print(f"best {space.objective}={best.value:.4f} (trial {best.number}) "
+                      f"{best.params}")
+    console.print(f"leaderboard: {result.leaderboard}")
+    return 0
+
+
+def _spaces(args: argparse.Namespace, console: Console) -> int:
+    table = Table("space", "description", box=None)
+    for name, description in available_spaces().items():
+        table.add_row(name, description)
+    console.print(table)
+    return 0
+
+
+def _show(args: argparse.Namespace, console: Console) -> int:
+    space = load_space(args.space)
+    console.print(f"[bold]{space.name}[/bold]: {space.description}")
+    console.print(f"objective: {space.direction} {space.objective}; up to {space.max_epochs} "
+                  f"epochs, early-stopping patience {space.patience}; {space.n_trials} trials")
+    table = Table("parameter", "type", "range", "active when")
+    for param in space.all_params:
+        table.add_row(param.name, type(param).__name__, param.describe_range(),
+                      param.describe_when() or "always")
+    console.print(table)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ banner quiet
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the live view and sweep.log say it
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse has printed usage and the error
+        return int(exc.code or 0)
+    console = Console()
+    try:
+        return args.handler(args, console)
+    except SweeperError as exc:
+        print(f"sweeper: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("sweeper: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130

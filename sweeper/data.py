@@ -1,0 +1,91 @@
+"""Datasets: the arrays a space trains, validates and tests on, and the loaders that find them.
+
+A sweep loads its data once per process and hands the same arrays to every trial.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sweeper.errors import DataError
+
+DATA_DIR_ENV = "SWEEPER_DATA_DIR"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Train / validation / held-out test arrays. The test set is only for the winner."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int | None = None
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+    def __post_init__(self) -> None:
+        for split in ("train", "val", "test"):
+            x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+            if len(x) != len(y):
+                raise DataError(
+                    f"{split} split has {len(x)} inputs but {len(y)} labels; "
+                    "fix the space's data loader"
+                )
+        if len(self.x_train) == 0 or len(self.x_val) == 0:
+            raise DataError("train and validation splits must not be empty; fix the data loader")
+
+
+def split_validation(
+    x: np.ndarray, y: np.ndarray, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A seeded, stratified hold-out split: (x_train, y_train, x_val, y_val).
+
+    The seed belongs to the space, not the trial, so every trial sees the same split.
+    """
+    from sklearn.model_selection import train_test_split
+
+    x_train, x_val, y_train, y_val = train_test_split(
+        x, y, test_size=fraction, random_state=seed, stratify=y
+    )
+    return x_train, y_train, x_val, y_val
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path | None:
+    """--data-dir if given, else $SWEEPER_DATA_DIR, else None (use Keras' download cache)."""
+    chosen = data_dir if data_dir is not None else os.environ.get(DATA_DIR_ENV)
+    return Path(chosen).expanduser() if chosen else None
+
+
+def _download_mnist():
+    import keras
+
+    return keras.datasets.mnist.load_data()
+
+
+def load_mnist_arrays(data_dir: str | os.PathLike | None = None):
+    """MNIST as ((x_train, y_train), (x_test, y_test)), uint8, Keras' layout.
+
+    Looks for ``mnist.npz`` in the data directory first (machines without a network), then
+    falls back to Keras' own download and cache.
+    """
+    folder = resolve_data_dir(data_dir)
+    if folder is not None and (folder / "mnist.npz").is_file():
+        with np.load(folder / "mnist.npz") as f:
+            return (f["x_train"], f["y_train"]), (f["x_test"], f["y_test"])
+    try:
+        return _download_mnist()
+    except Exception as exc:  # any download failure means the same thing to the user
+        looked = f"no mnist.npz in {folder}" if folder else f"${DATA_DIR_ENV} is not set"
+        raise DataError(
+            f"MNIST not found: {looked} and the download failed ({type(exc).__name__}); "
+            f"put mnist.npz in a folder and pass --data-dir or set {DATA_DIR_ENV}"
+        ) from exc

@@ -1,0 +1,189 @@
+"""The Keras objective: one Optuna trial trains one model and reports how good it is.
+
+The trial samples its parameters from the space, the library turns the shared ones into a
+Keras optimizer, learning-rate schedule and clipping, and ``model.fit`` runs with
+EarlyStopping (best weights restored), Optuna's pruning callback and TerminateOnNaN. Whatever
+happens, the trial records its history, best epoch, epochs run, wall time and seed.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import keras
+import numpy as np
+import optuna
+from optuna_integration.keras import KerasPruningCallback
+
+from sweeper.data import Dataset
+from sweeper.errors import FatalTrialError, TrialFailed
+from sweeper.optimizers import build_optimizer
+from sweeper.schedules import StepBudget, build_learning_rate
+from sweeper.space import Space
+
+EpochHook = Callable[[int, int, Mapping[str, float]], None]
+
+
+def trial_seed(study_seed: int, trial_number: int) -> int:
+    """A per-trial seed, well spread, reproducible from the study seed and trial number."""
+    return int(np.random.SeedSequence([study_seed, trial_number]).generate_state(1)[0] >> 1)
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line saying why a trial failed, with out-of-memory named as such."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, MemoryError) or "ResourceExhausted" in type(exc).__name__ \
+            or "RESOURCE_EXHAUSTED" in str(exc) or "out of memory" in str(exc).lower():
+        return f"out of memory: {text or type(exc).__name__}"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class _TrialMonitor(keras.callbacks.Callback):
+    """Stops the sweep at once if the objective metric never shows up, and reports epochs."""
+
+    def __init__(self, objective: str, trial_number: int, on_epoch: EpochHook | None) -> None:
+        super().__init__()
+        self._objective = objective
+        self._trial_number = trial_number
+        self._on_epoch = on_epoch
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
+        logs = logs or {}
+        if self._objective not in logs:
+            raise FatalTrialError(
+                f"objective {self._objective!r} is not among the metrics Keras reports "
+                f"({', '.join(logs)}); fix the space's objective or metrics"
+            )
+        if self._on_epoch is not None:
+            self._on_epoch(self._trial_number, epoch + 1, logs)
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+class KerasObjective:
+    """Callable by Optuna: ``objective(trial) -> best objective value`` for one space.
+
+    The data is given once and shared by every trial; Keras' global state is cleared before
+    each trial so memory does not grow with the number of trials.
+    """
+
+    def __init__(
+        self,
+        space: Space,
+        data: Dataset,
+        *,
+        max_epochs: int | None = None,
+        seed: int = 0,
+        on_epoch: EpochHook | None = None,
+    ) -> None:
+        self.space = space
+        self.data = data
+        self.max_epochs = max_epochs or space.max_epochs
+        self.seed = seed
+        self.on_epoch = on_epoch
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        params = self.space.suggest(trial)
+        seed = trial_seed(self.seed, trial.number)
+        trial.set_user_attr("seed", seed)
+        keras.backend.clear_session()
+        gc.collect()
+        keras.utils.set_random_seed(seed)
+
+        history = keras.callbacks.History()
+        started = time.perf_counter()
+        fit_time = 0.0
+        try:
+            model, callbacks = self._compile(params)
+            fit_started = time.perf_counter()
+            try:
+                model.fit(
+                    self.data.x_train,
+                    self.data.y_train,
+                    validation_data=(self.data.x_val, self.data.y_val),
+                    batch_size=params["batch_size"],
+                    epochs=self.max_epochs,
+                    callbacks=[history, *callbacks, *self._callbacks(trial)],
+                    verbose=0,
+                )
+            finally:
+                fit_time = time.perf_counter() - fit_started
+            return self._best_value(history.history)
+        except (optuna.TrialPruned, TrialFailed, FatalTrialError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - any training error fails only this trial
+            raise TrialFailed(describe_failure(exc)) from exc
+        finally:
+            self._record(trial, history.history, time.perf_counter() - started, fit_time)
+            del history
+
+    def _compile(self, params: dict[str, Any]):
+        space = self.space
+        budget = StepBudget(
+            n_examples=len(self.data.x_train),
+            batch_size=params["batch_size"],
+            epochs=self.max_epochs,
+            monitor=space.objective,
+            mode=space.keras_mode,
+            patience=space.patience,
+        )
+        try:
+            model = space.build_model(params, self.data)
+        except Exception as exc:  # noqa: BLE001 - an unbuildable configuration is one bad trial
+            raise TrialFailed(f"model could not be built: {describe_failure(exc)}") from exc
+        learning_rate, schedule_callbacks = build_learning_rate(params, budget)
+        model.compile(
+            optimizer=build_optimizer(learning_rate, params),
+            loss=space.loss,
+            metrics=list(space.metrics),
+        )
+        return model, schedule_callbacks
+
+    def _callbacks(self, trial: optuna.Trial) -> list:
+        space = self.space
+        return [
+            keras.callbacks.TerminateOnNaN(),
+            _TrialMonitor(space.objective, trial.number, self.on_epoch),
+            keras.callbacks.EarlyStopping(
+                monitor=space.objective,
+                mode=space.keras_mode,
+                patience=space.patience,
+                restore_best_weights=True,
+            ),
+            KerasPruningCallback(trial, space.objective),
+        ]
+
+    def _best_value(self, history: Mapping[str, list]) -> float:
+        losses = history.get("loss", [])
+        for epoch, loss in enumerate(losses, start=1):
+            if not math.isfinite(loss):
+                raise TrialFailed(f"loss became NaN at epoch {epoch}")
+        best_epoch = self.best_epoch(history.get(self.space.objective, []))
+        if best_epoch is None:
+            raise TrialFailed(f"objective {self.space.objective} was never finite")
+        return float(history[self.space.objective][best_epoch - 1])
+
+    def best_epoch(self, values: list[float]) -> int | None:
+        """1-based epoch of the best finite value in the study's direction, or None."""
+        finite = [(v, i) for i, v in enumerate(values, start=1) if math.isfinite(v)]
+        if not finite:
+            return None
+        if self.space.direction == "maximize":  # ties go to the earliest epoch
+            return max(finite, key=lambda item: (item[0], -item[1]))[1]
+        return min(finite)[1]
+
+    def _record(self, trial, history: Mapping[str, list], wall: float, fit: float) -> None:
+        clean = {k: [_finite_or_none(v) for v in vs] for k, vs in history.items()}
+        best = self.best_epoch(history.get(self.space.objective, []))
+        trial.set_user_attr("history", clean)
+        trial.set_user_attr("epochs_run", len(history.get("loss", [])))
+        trial.set_user_attr("best_epoch", best)
+        trial.set_user_attr("metrics", {k: vs[best - 1] for k, vs in clean.items()} if best else {})
+        trial.set_user_attr("wall_time_s", round(wall, 3))
+        trial.set_user_attr("fit_time_s", round(fit, 3))

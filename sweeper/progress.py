@@ -1,0 +1,128 @@
+"""Live sweep progress in the terminal (rich): counts, best so far, the running trial, time.
+
+``SweepObserver`` is the interface the sweep loop calls; it does nothing, so library users get
+a quiet sweep. ``RichProgress`` draws it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from optuna.trial import FrozenTrial, TrialState
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class SweepObserver:
+    """Hooks the sweep loop calls; override what you need."""
+
+    def sweep_started(self, trials: list[FrozenTrial], budget: int) -> None: ...
+
+    def trial_started(self, number: int) -> None: ...
+
+    def epoch_ended(self, number: int, epoch: int, logs: Mapping[str, float]) -> None: ...
+
+    def trial_finished(self, trial: FrozenTrial) -> None: ...
+
+    def sweep_finished(self) -> None: ...
+
+
+class RichProgress(SweepObserver):
+    """One live panel for the sweep, plus a printed line per finished trial."""
+
+    def __init__(self, space_name: str, objective: str, direction: str, max_epochs: int,
+                 console: Console | None = None) -> None:
+        self.console = console or Console()
+        self.space_name, self.objective, self.max_epochs = space_name, objective, max_epochs
+        self.maximize = direction == "maximize"
+        self.counts = {TrialState.COMPLETE: 0, TrialState.PRUNED: 0, TrialState.FAIL: 0}
+        self.best: FrozenTrial | None = None
+        self.running: dict[str, Any] = {}
+        self.budget = 0
+        self.started = time.monotonic()
+        self.finished_here = 0
+        self._live = Live(console=self.console, refresh_per_second=4, transient=True,
+                          get_renderable=self._render)
+
+    def sweep_started(self, trials: list[FrozenTrial], budget: int) -> None:
+        self.budget = budget
+        for trial in trials:
+            self._count(trial)
+        self.started = time.monotonic()
+        self._live.start()
+
+    def trial_started(self, number: int) -> None:
+        self.running = {"trial": number, "epoch": 0, "logs": {}}
+
+    def epoch_ended(self, number: int, epoch: int, logs: Mapping[str, float]) -> None:
+        self.running = {"trial": number, "epoch": epoch, "logs": dict(logs)}
+
+    def trial_finished(self, trial: FrozenTrial) -> None:
+        self._count(trial)
+        self.finished_here += 1
+        self.running = {}
+        value = f"{self.objective}={trial.value:.4f}" if trial.value is not None else ""
+        reason = trial.user_attrs.get("fail_reason", "")
+        seconds = trial.user_attrs.get("wall_time_s") or 0.0
+        self.console.print(
+            f"trial {trial.number:>4} {trial.state.name.lower():<8} {value or reason} "
+            f"({seconds:.1f}s)"
+        )
+
+    def sweep_finished(self) -> None:
+        self._live.stop()
+
+    def _count(self, trial: FrozenTrial) -> None:
+        if trial.state in self.counts:
+            self.counts[trial.state] += 1
+        if trial.state == TrialState.COMPLETE and (
+            self.best is None
+            or (trial.value > self.best.value if self.maximize else trial.value < self.best.value)
+        ):
+            self.best = trial
+
+    def _render(self) -> Group:
+        done = sum(self.counts.values())
+        elapsed = time.monotonic() - self.started
+        left = ""
+        if self.finished_here:
+            remaining = max(0, self.budget - done)
+            left = f"  ~{format_duration(elapsed / self.finished_here * remaining)} left"
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold")
+        grid.add_column()
+        grid.add_row("sweep", f"{self.space_name}  {done}/{self.budget} trials  "
+                              f"elapsed {format_duration(elapsed)}{left}")
+        grid.add_row("trials", Text.assemble(
+            (f"{self.counts[TrialState.COMPLETE]} complete", "green"), "  ",
+            (f"{self.counts[TrialState.PRUNED]} pruned", "yellow"), "  ",
+            (f"{self.counts[TrialState.FAIL]} failed", "red"),
+        ))
+        if self.best is not None:
+            grid.add_row("best", f"{self.objective}={self.best.value:.4f}  trial "
+                                 f"{self.best.number}  {_short_params(self.best.params)}")
+        if self.running:
+            logs = self.running["logs"]
+            metric = f"  {self.objective}={logs[self.objective]:.4f}" \
+                if self.objective in logs else ""
+            grid.add_row("running", f"trial {self.running['trial']}  epoch "
+                                    f"{self.running['epoch']}/{self.max_epochs}{metric}")
+        return Group(grid)
+
+
+def _short_params(params: Mapping[str, Any]) -> str:
+    shown = []
+    for name, value in params.items():
+        shown.append(f"{name}={value:.3g}" if isinstance(value, float) else f"{name}={value}")
+    return " ".join(shown)

@@ -1,0 +1,96 @@
+"""The leaderboard: every trial of a study, ranked, as a table scripts and people can read.
+
+Works from the study storage alone and imports no Keras, so it is fast and can run while
+other processes are still writing trials.
+
+Ranking: completed trials by the objective in the study's direction, then pruned trials by
+the best value they reported before being stopped, then failed trials, then trials still
+running.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import optuna
+import pandas as pd
+from optuna.trial import FrozenTrial, TrialState
+
+LEADERBOARD_CSV = "leaderboard.csv"
+FIXED_COLUMNS = [
+    "rank", "trial", "state", "value", "best_epoch", "epochs_run",
+    "wall_time_s", "fit_time_s", "started", "seed",
+]
+_STATE_ORDER = {TrialState.COMPLETE: 0, TrialState.PRUNED: 1, TrialState.FAIL: 2}
+
+
+def _best_reported(trial: FrozenTrial, maximize: bool) -> float | None:
+    values = [v for v in trial.intermediate_values.values() if math.isfinite(v)]
+    if not values:
+        return None
+    return max(values) if maximize else min(values)
+
+
+def _value(trial: FrozenTrial, maximize: bool) -> float | None:
+    if trial.state == TrialState.COMPLETE:
+        return trial.value
+    if trial.state == TrialState.PRUNED:
+        return _best_reported(trial, maximize)
+    return None
+
+
+def _row(trial: FrozenTrial, maximize: bool) -> dict:
+    attrs = trial.user_attrs
+    row = {
+        "trial": trial.number,
+        "state": trial.state.name.lower(),
+        "value": _value(trial, maximize),
+        "best_epoch": attrs.get("best_epoch"),
+        "epochs_run": attrs.get("epochs_run"),
+        "wall_time_s": attrs.get("wall_time_s"),
+        "fit_time_s": attrs.get("fit_time_s"),
+        "started": trial.datetime_start.isoformat(timespec="seconds")
+        if trial.datetime_start else None,
+        "seed": attrs.get("seed"),
+    }
+    row.update(attrs.get("metrics", {}))
+    row.update({f"params_{name}": value for name, value in trial.params.items()})
+    row["fail_reason"] = attrs.get("fail_reason")
+    return row
+
+
+def leaderboard(study: optuna.Study) -> pd.DataFrame:
+    """One row per trial, ranked; parameters a condition left inactive are empty."""
+    maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
+    trials = study.get_trials(deepcopy=False)
+
+    def order(trial: FrozenTrial):
+        value = _value(trial, maximize)
+        missing = value is None or not math.isfinite(value)
+        key = 0.0 if missing else (-value if maximize else value)
+        return (_STATE_ORDER.get(trial.state, 3), missing, key, trial.number)
+
+    ranked = sorted(trials, key=order)
+    frame = pd.DataFrame([_row(t, maximize) for t in ranked])
+    if frame.empty:
+        return pd.DataFrame(columns=[*FIXED_COLUMNS, "fail_reason"])
+    frame.insert(0, "rank", range(1, len(frame) + 1))
+    metric_cols = sorted(c for c in frame.columns
+                         if c not in FIXED_COLUMNS and c != "fail_reason"
+                         and not c.startswith("params_"))
+    param_cols = [c for c in frame.columns if c.startswith("params_")]
+    frame = frame[[*FIXED_COLUMNS, *metric_cols, *param_cols, "fail_reason"]]
+    for col in ("best_epoch", "epochs_run", "seed"):
+        frame[col] = frame[col].astype("Int64")
+    return frame
+
+
+def write_leaderboard(study: optuna.Study, out_dir: Path) -> Path:
+    """Write ``leaderboard.csv`` into ``out_dir`` and return its path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / LEADERBOARD_CSV
+    tmp = path.with_suffix(".csv.tmp")
+    leaderboard(study).to_csv(tmp, index=False)
+    tmp.replace(path)  # readers never see a half-written file
+    return path

@@ -1,0 +1,211 @@
+"""A search space: the ranges to sweep plus the model, data and objective they apply to.
+
+A space author declares the model-specific parameters and a ``Training`` block for the shared
+ones (optimizer, learning rate, schedule, clipping, batch size, dropout). The library expands
+``Training`` into conditional parameters from the optimizer and schedule registries, so every
+space gets the same, tested, Keras objects for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+
+from sweeper.errors import SpaceError
+from sweeper.optimizers import CLIP_THRESHOLD, CLIPPING_MODES, OPTIMIZERS
+from sweeper.params import Categorical, Float, Param
+from sweeper.schedules import SCHEDULES
+
+DIRECTIONS = ("maximize", "minimize")
+
+
+def _check_names(kind: str, names: Sequence[str], known: Mapping[str, Any] | Sequence[str]):
+    if isinstance(names, str) or not names:
+        raise SpaceError(f"{kind}s must be a non-empty list of names, but got {names!r}")
+    for name in names:
+        if name not in known:
+            raise SpaceError(f"unknown {kind} {name!r}; choose from {', '.join(known)}")
+
+
+def _range(name: str, bounds: Sequence[float], *, log: bool = False, **when) -> Float:
+    if len(bounds) != 2:
+        raise SpaceError(f"{name} must be a (low, high) pair, but got {bounds!r}")
+    return Float(name, bounds[0], bounds[1], log=log, when=when or None)
+
+
+@dataclass(frozen=True)
+class Training:
+    """The shared hyperparameters every space sweeps, with their ranges.
+
+    ``extras`` overrides the range of a conditional extra, e.g. ``{"momentum": (0.8, 0.99)}``.
+    """
+
+    optimizers: Sequence[str] = tuple(OPTIMIZERS)
+    learning_rate: tuple[float, float] = (1e-4, 1e-1)
+    schedules: Sequence[str] = tuple(SCHEDULES)
+    clipping: Sequence[str] = CLIPPING_MODES
+    clip_threshold: tuple[float, float] = (CLIP_THRESHOLD.low, CLIP_THRESHOLD.high)
+    batch_sizes: Sequence[int] = (32, 64, 128)
+    dropout: tuple[float, float] | None = (0.0, 0.5)
+    extras: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_names("optimizer", self.optimizers, OPTIMIZERS)
+        _check_names("schedule", self.schedules, SCHEDULES)
+        _check_names("clipping mode", self.clipping, CLIPPING_MODES)
+        if isinstance(self.batch_sizes, int) or not self.batch_sizes or any(
+            not isinstance(b, int) or isinstance(b, bool) or b < 1 for b in self.batch_sizes
+        ):
+            raise SpaceError(
+                f"batch_sizes must be a list of positive integers, but got {self.batch_sizes!r}"
+            )
+        known = {p.name for spec in (*OPTIMIZERS.values(), *SCHEDULES.values())
+                 for p in spec.extras}
+        for name in self.extras:
+            if name not in known:
+                raise SpaceError(
+                    f"unknown extra {name!r} in Training(extras=...); choose from "
+                    f"{', '.join(sorted(known))}"
+                )
+        self.params()  # validates every range now, when the module is imported
+
+    def params(self) -> list[Param]:
+        """The shared parameters in sampling order, each extra conditioned on its owners."""
+        params: list[Param] = [
+            Categorical("optimizer", tuple(self.optimizers)),
+            _range("learning_rate", self.learning_rate, log=True),
+            *self._extras("optimizer", self.optimizers, OPTIMIZERS),
+            Categorical("lr_schedule", tuple(self.schedules)),
+            *self._extras("lr_schedule", self.schedules, SCHEDULES),
+            Categorical("batch_size", tuple(self.batch_sizes)),
+            Categorical("clipping", tuple(self.clipping)),
+        ]
+        clipped = tuple(mode for mode in self.clipping if mode != "none")
+        if clipped:
+            params.append(_range("clip_threshold", self.clip_threshold, log=True,
+                                 clipping=clipped))
+        if self.dropout is not None:
+            params.append(_range("dropout", self.dropout))
+        return params
+
+    def _extras(self, parent: str, chosen: Sequence[str], registry: Mapping) -> list[Param]:
+        owners: dict[str, list[str]] = {}
+        templates: dict[str, Param] = {}
+        for name in chosen:
+            for extra in registry[name].extras:
+                owners.setdefault(extra.name, []).append(name)
+                templates[extra.name] = extra
+        return [
+            Float(
+                name,
+                *self.extras.get(name, (templates[name].low, templates[name].high)),
+                log=templates[name].log,
+                when={parent: tuple(owner_names)},
+            )
+            for name, owner_names in owners.items()
+        ]
+
+
+@dataclass(frozen=True)
+class Space:
+    """Everything a sweep needs: parameters, model builder, data loader, loss and objective.
+
+    ``build_model(params, data)`` returns an uncompiled ``keras.Model``: the library compiles
+    it with the trial's optimizer. ``load_data(data_dir)`` returns a ``sweeper.Dataset``.
+    """
+
+    build_model: Callable[[Mapping[str, Any], Any], Any]
+    load_data: Callable[[Any], Any]
+    params: Sequence[Param] = ()
+    training: Training = field(default_factory=Training)
+    loss: Any = "sparse_categorical_crossentropy"
+    metrics: Sequence[Any] = ("accuracy",)
+    objective: str = "val_accuracy"
+    direction: str = "maximize"
+    max_epochs: int = 10
+    patience: int = 3
+    n_trials: int = 20
+    name: str = ""
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        for attr in ("build_model", "load_data"):
+            if not callable(getattr(self, attr)):
+                raise SpaceError(f"{attr} must be a function, but got {getattr(self, attr)!r}")
+        if self.direction not in DIRECTIONS:
+            raise SpaceError(
+                f"direction must be 'maximize' or 'minimize', but got {self.direction!r}"
+            )
+        for attr in ("max_epochs", "n_trials"):
+            if not isinstance(getattr(self, attr), int) or getattr(self, attr) < 1:
+                raise SpaceError(f"{attr} must be a positive integer, but got "
+                                 f"{getattr(self, attr)!r}")
+        if not isinstance(self.patience, int) or self.patience < 0:
+            raise SpaceError(f"patience must be an integer >= 0, but got {self.patience!r}")
+        self._check_objective()
+        self._check_params()
+
+    @property
+    def all_params(self) -> list[Param]:
+        return [*self.training.params(), *self.params]
+
+    @property
+    def keras_mode(self) -> str:
+        """The objective's direction as Keras callbacks spell it."""
+        return "max" if self.direction == "maximize" else "min"
+
+    def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
+        """Sample the trial's active parameters, in declaration order."""
+        sampled: dict[str, Any] = {}
+        for param in self.all_params:
+            if param.is_active(sampled):
+                sampled[param.name] = param.suggest(trial)
+        return sampled
+
+    def _check_objective(self) -> None:
+        if not isinstance(self.objective, str) or not self.objective:
+            raise SpaceError(f"objective must be a metric name, but got {self.objective!r}")
+        names = [m for m in self.metrics if isinstance(m, str)]
+        if len(names) < len(self.metrics):
+            return  # metric objects: their names are known only once Keras runs them
+        reported = ["loss", "val_loss", *names, *(f"val_{m}" for m in names)]
+        if self.objective not in reported:
+            raise SpaceError(
+                f"objective {self.objective!r} is not a metric this space reports; choose from "
+                f"{', '.join(reported)}"
+            )
+
+    def _check_params(self) -> None:
+        seen: dict[str, Param] = {}
+        for param in self.all_params:
+            if not isinstance(param, Param):
+                raise SpaceError(
+                    f"params must hold Categorical, Float or Int declarations, "
+                    f"but got {param!r}"
+                )
+            if param.name in seen:
+                raise SpaceError(
+                    f"parameter {param.name!r} is declared twice (shared training parameters "
+                    "are declared by Training); rename or remove one"
+                )
+            for parent, values in param.when.items():
+                self._check_condition(param, seen.get(parent), parent, values)
+            seen[param.name] = param
+
+    @staticmethod
+    def _check_condition(param: Param, parent: Param | None, parent_name: str, values) -> None:
+        if parent is None:
+            raise SpaceError(
+                f"parameter {param.name!r} depends on {parent_name!r}, which is not declared "
+                "before it; declare the parent first"
+            )
+        if isinstance(parent, Categorical):
+            missing = [v for v in values if v not in parent.choices]
+            if missing:
+                raise SpaceError(
+                    f"parameter {param.name!r} depends on {parent_name}={missing[0]!r}, which "
+                    f"is not one of its choices {list(parent.choices)}"
+                )

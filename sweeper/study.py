@@ -1,0 +1,167 @@
+"""The Optuna side: samplers and pruners by name, the storage, and opening a study.
+
+The default storage is Optuna's journal file under ``results/<space>/``: several processes on
+one box can share it (SQLite locks under parallel writers). ``--storage`` takes a database URL
+(PostgreSQL for many machines) or a journal file path.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import optuna
+from optuna.storages import BaseStorage, JournalStorage, RDBStorage
+from optuna.storages.journal import JournalFileBackend
+
+from sweeper.errors import SweeperError, UsageError
+from sweeper.space import Space
+
+JOURNAL_NAME = "study.journal"
+JOURNAL_SUFFIXES = (".journal", ".log", ".jsonl")
+
+
+def _needs(module: str, sampler: str, extra: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        raise SweeperError(
+            f"sampler {sampler!r} needs {module}, which is not installed; "
+            f"pip install 'sweeper[{extra}]' or choose another sampler"
+        )
+
+
+def _gp(seed: int) -> optuna.samplers.BaseSampler:
+    _needs("torch", "gp", "gp")
+    return optuna.samplers.GPSampler(seed=seed)
+
+
+def _tpe(seed: int) -> optuna.samplers.BaseSampler:
+    # group=True lets TPE model conditional parameters jointly within each branch; Optuna
+    # still flags the option experimental, which says nothing actionable to our users.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(seed=seed, group=True)
+
+
+SAMPLERS: dict[str, Callable[[int], optuna.samplers.BaseSampler]] = {
+    "tpe": _tpe,
+    "random": lambda seed: optuna.samplers.RandomSampler(seed=seed),
+    "cmaes": lambda seed: optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False),
+    "gp": _gp,
+    "qmc": lambda seed: optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False),
+}
+
+PRUNERS: dict[str, Callable[[int], optuna.pruners.BasePruner]] = {
+    "hyperband": lambda max_epochs: optuna.pruners.HyperbandPruner(
+        min_resource=1, max_resource=max_epochs, reduction_factor=3
+    ),
+    "median": lambda max_epochs: optuna.pruners.MedianPruner(n_startup_trials=5,
+                                                            n_warmup_steps=1),
+    "successive_halving": lambda max_epochs: optuna.pruners.SuccessiveHalvingPruner(),
+    "none": lambda max_epochs: optuna.pruners.NopPruner(),
+}
+
+FINISHED = (
+    optuna.trial.TrialState.COMPLETE,
+    optuna.trial.TrialState.PRUNED,
+    optuna.trial.TrialState.FAIL,
+)
+
+
+def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
+    if name not in SAMPLERS:
+        raise UsageError(f"unknown sampler {name!r}; choose from {', '.join(SAMPLERS)}")
+    return SAMPLERS[name](seed)
+
+
+def make_pruner(name: str, max_epochs: int) -> optuna.pruners.BasePruner:
+    if name not in PRUNERS:
+        raise UsageError(f"unknown pruner {name!r}; choose from {', '.join(PRUNERS)}")
+    return PRUNERS[name](max_epochs)
+
+
+def check_storage_url(url: str) -> str:
+    """Validate a --storage value without connecting; returns the kind ("journal" or "rdb")."""
+    if "://" not in url:
+        if Path(url).suffix in JOURNAL_SUFFIXES:
+            return "journal"
+        raise UsageError(
+            f"bad storage {url!r}: expected a database URL such as "
+            "postgresql://user@host/db or sqlite:///study.db, or a journal file ending in .journal"
+        )
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        make_url(url)
+    except ArgumentError as exc:
+        raise UsageError(f"bad storage URL {url!r} ({exc}); "
+                         "expected e.g. postgresql://user@host/db") from exc
+    return "rdb"
+
+
+def open_storage(url: str | None, results_dir: Path) -> BaseStorage:
+    """The study storage: the default journal file, a journal path, or a database URL."""
+    if url is None or check_storage_url(url) == "journal":
+        path = Path(url) if url else results_dir / JOURNAL_NAME
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(path)))
+    from sqlalchemy.engine import make_url
+
+    shown = make_url(url).render_as_string(hide_password=True)
+    try:
+        return RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+    except ModuleNotFoundError as exc:
+        raise SweeperError(
+            f"storage {shown} needs the database driver {exc.name!r}; pip install it "
+            "(psycopg2-binary for PostgreSQL)"
+        ) from exc
+    except Exception as exc:  # connection refused, bad credentials, unknown dialect...
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SweeperError(f"cannot open storage {shown}: {reason}; check the URL and server") \
+            from exc
+
+
+def derive_seed(seed: int, n_existing: int) -> int:
+    """A sampler seed for this session: resuming must not replay the first session's draws."""
+    if n_existing == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, n_existing]).generate_state(1)[0] >> 1)
+
+
+def open_study(
+    space: Space,
+    storage: BaseStorage,
+    *,
+    sampler: str,
+    pruner: str,
+    seed: int,
+    max_epochs: int,
+) -> optuna.Study:
+    """Create the space's study or resume it, with a sampler seeded for this session."""
+    study = optuna.create_study(
+        study_name=space.name,
+        storage=storage,
+        direction=space.direction,
+        pruner=make_pruner(pruner, max_epochs),
+        load_if_exists=True,
+    )
+    if study.direction.name.lower() != space.direction:
+        raise SweeperError(
+            f"study {space.name!r} in this storage was created to {study.direction.name.lower()}"
+            f", but the space says {space.direction}; use another --results-dir or --storage"
+        )
+    study.sampler = make_sampler(sampler, derive_seed(seed, len(study.trials)))
+    for key, value in {
+        "space": space.name, "objective": space.objective, "direction": space.direction,
+        "sampler": sampler, "pruner": pruner, "seed": seed, "max_epochs": max_epochs,
+    }.items():
+        study.set_user_attr(key, value)
+    return study
+
+
+def count_finished(study: optuna.Study) -> int:
+    """Trials that count against the budget: complete, pruned and failed."""
+    return len(study.get_trials(deepcopy=False, states=FINISHED))

@@ -1,0 +1,142 @@
+"""The sweep loop: ask the study for a trial, train it, tell the study how it went.
+
+Everything that can be checked is checked before the storage is touched (sampler and pruner
+names, storage URL, the data), so bad input never changes an existing study.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+from sweeper.errors import FatalTrialError, SweeperError, TrialFailed, UsageError
+from sweeper.progress import SweepObserver
+from sweeper.report import write_leaderboard
+from sweeper.space import Space
+from sweeper.study import (check_storage_url, count_finished, make_pruner, make_sampler,
+                           open_storage, open_study)
+
+LOG_NAME = "sweep.log"
+log = logging.getLogger("sweeper")
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    study: optuna.Study
+    results_dir: Path
+    leaderboard: Path
+    trials_run: int  # by this call
+    wall_time_s: float
+    fit_time_s: float  # of the trials run by this call
+
+    @property
+    def best_trial(self) -> optuna.trial.FrozenTrial | None:
+        complete = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        return self.study.best_trial if complete else None
+
+
+def _log_to(path: Path) -> logging.Handler:
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    return handler
+
+
+def run_sweep(
+    space: Space,
+    *,
+    n_trials: int | None = None,
+    timeout: float | None = None,
+    sampler: str = "tpe",
+    pruner: str = "hyperband",
+    seed: int = 0,
+    max_epochs: int | None = None,
+    storage: str | None = None,
+    results_dir: str | Path = "results",
+    data_dir: str | Path | None = None,
+    observer: SweepObserver | None = None,
+    max_consecutive_failures: int = 5,
+) -> SweepResult:
+    """Run (or resume) the space's study until ``n_trials`` trials have finished in total.
+
+    Failed trials count against the budget; after ``max_consecutive_failures`` failures in a
+    row the sweep stops, since something is wrong with every configuration.
+    """
+    n_trials = n_trials or space.n_trials
+    max_epochs = max_epochs or space.max_epochs
+    for name, value in (("trials", n_trials), ("max-epochs", max_epochs)):
+        if value < 1:
+            raise UsageError(f"--{name} must be at least 1, but got {value}")
+    make_sampler(sampler, seed), make_pruner(pruner, max_epochs)  # fail before any I/O
+    if storage is not None:
+        check_storage_url(storage)
+    data = space.load_data(data_dir)
+
+    # Keras (and TensorFlow) load only now, once the input is known to be good.
+    from sweeper.objective import KerasObjective
+
+    out_dir = Path(results_dir) / space.name
+    study = open_study(space, open_storage(storage, out_dir), sampler=sampler, pruner=pruner,
+                       seed=seed, max_epochs=max_epochs)
+    observer = observer or SweepObserver()
+    handler = _log_to(out_dir / LOG_NAME)
+    objective = KerasObjective(space, data, max_epochs=max_epochs, seed=seed,
+                               on_epoch=observer.epoch_ended)
+    started = time.monotonic()
+    trials_run, fit_time, failures_in_a_row = 0, 0.0, 0
+    log.info("sweep %s: budget %d trials, sampler %s, pruner %s, seed %d, max %d epochs",
+             space.name, n_trials, sampler, pruner, seed, max_epochs)
+    observer.sweep_started(study.get_trials(deepcopy=False), n_trials)
+    try:
+        while count_finished(study) < n_trials:
+            if timeout is not None and time.monotonic() - started >= timeout:
+                log.info("timeout of %ss reached", timeout)
+                break
+            frozen = _run_trial(study, objective, observer)
+            trials_run += 1
+            fit_time += frozen.user_attrs.get("fit_time_s") or 0.0
+            failures_in_a_row = failures_in_a_row + 1 if frozen.state == TrialState.FAIL else 0
+            if failures_in_a_row >= max_consecutive_failures:
+                raise SweeperError(
+                    f"{failures_in_a_row} trials failed in a row (last: "
+                    f"{frozen.user_attrs.get('fail_reason')}); fix the space and re-run to resume"
+                )
+    finally:
+        observer.sweep_finished()
+        leaderboard = write_leaderboard(study, out_dir)
+        log.removeHandler(handler)
+        handler.close()
+    return SweepResult(study, out_dir, leaderboard, trials_run,
+                       time.monotonic() - started, fit_time)
+
+
+def _run_trial(study: optuna.Study, objective, observer: SweepObserver):
+    """Ask, train, tell: one trial, whatever its outcome, ends recorded in the study."""
+    trial = study.ask()
+    observer.trial_started(trial.number)
+    try:
+        frozen = study.tell(trial, objective(trial))
+    except optuna.TrialPruned:
+        frozen = study.tell(trial, state=TrialState.PRUNED)
+    except TrialFailed as exc:
+        frozen = _fail(study, trial, str(exc))
+    except (FatalTrialError, KeyboardInterrupt) as exc:
+        _fail(study, trial, "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc))
+        raise
+    log.info("trial %d %s value=%s params=%s%s", frozen.number, frozen.state.name.lower(),
+             frozen.value, frozen.params,
+             f" reason={frozen.user_attrs['fail_reason']}" if "fail_reason" in frozen.user_attrs
+             else "")
+    observer.trial_finished(frozen)
+    return frozen
+
+
+def _fail(study: optuna.Study, trial: optuna.Trial, reason: str):
+    trial.set_user_attr("fail_reason", reason)
+    return study.tell(trial, state=TrialState.FAIL)
