@@ -43,7 +43,8 @@ def describe_failure(exc: BaseException) -> str:
 
 
 class _TrialMonitor(keras.callbacks.Callback):
-    """Stops the sweep at once if the objective metric never shows up, and reports epochs."""
+    """Ends a diverged trial as failed (before the pruner sees it), stops the sweep at once
+    if the objective metric never shows up, and reports each epoch to the progress view."""
 
     def __init__(self, objective: str, trial_number: int, on_epoch: EpochHook | None) -> None:
         super().__init__()
@@ -53,6 +54,8 @@ class _TrialMonitor(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
         logs = logs or {}
+        if not math.isfinite(logs.get("loss", 0.0)):  # TerminateOnNaN stopped the epoch
+            raise TrialFailed(f"loss became NaN at epoch {epoch + 1}")
         if self._objective not in logs:
             raise FatalTrialError(
                 f"objective {self._objective!r} is not among the metrics Keras reports "
@@ -160,10 +163,6 @@ class KerasObjective:
         ]
 
     def _best_value(self, history: Mapping[str, list]) -> float:
-        losses = history.get("loss", [])
-        for epoch, loss in enumerate(losses, start=1):
-            if not math.isfinite(loss):
-                raise TrialFailed(f"loss became NaN at epoch {epoch}")
         best_epoch = self.best_epoch(history.get(self.space.objective, []))
         if best_epoch is None:
             raise TrialFailed(f"objective {self.space.objective} was never finite")

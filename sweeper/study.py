@@ -70,16 +70,30 @@ FINISHED = (
 )
 
 
-def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
-    if name not in SAMPLERS:
-        raise UsageError(f"unknown sampler {name!r}; choose from {', '.join(SAMPLERS)}")
-    return SAMPLERS[name](seed)
+SamplerLike = str | optuna.samplers.BaseSampler
+PrunerLike = str | optuna.pruners.BasePruner
 
 
-def make_pruner(name: str, max_epochs: int) -> optuna.pruners.BasePruner:
-    if name not in PRUNERS:
-        raise UsageError(f"unknown pruner {name!r}; choose from {', '.join(PRUNERS)}")
-    return PRUNERS[name](max_epochs)
+def make_sampler(sampler: SamplerLike, seed: int) -> optuna.samplers.BaseSampler:
+    """A sampler by registry name, seeded; an Optuna sampler object is used as it is."""
+    if isinstance(sampler, optuna.samplers.BaseSampler):
+        return sampler
+    if sampler not in SAMPLERS:
+        raise UsageError(f"unknown sampler {sampler!r}; choose from {', '.join(SAMPLERS)}")
+    return SAMPLERS[sampler](seed)
+
+
+def make_pruner(pruner: PrunerLike, max_epochs: int) -> optuna.pruners.BasePruner:
+    """A pruner by registry name, sized to the epoch budget; an Optuna pruner object as it is."""
+    if isinstance(pruner, optuna.pruners.BasePruner):
+        return pruner
+    if pruner not in PRUNERS:
+        raise UsageError(f"unknown pruner {pruner!r}; choose from {', '.join(PRUNERS)}")
+    return PRUNERS[pruner](max_epochs)
+
+
+def _label(choice: SamplerLike | PrunerLike) -> str:
+    return choice if isinstance(choice, str) else type(choice).__name__
 
 
 def check_storage_url(url: str) -> str:
@@ -113,10 +127,10 @@ def open_storage(url: str | None, results_dir: Path) -> BaseStorage:
     shown = make_url(url).render_as_string(hide_password=True)
     try:
         return RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
-    except ModuleNotFoundError as exc:
+    except ImportError as exc:  # Optuna re-raises the driver's ModuleNotFoundError like this
         raise SweeperError(
-            f"storage {shown} needs the database driver {exc.name!r}; pip install it "
-            "(psycopg2-binary for PostgreSQL)"
+            f"storage {shown} needs a database driver that is not installed; "
+            "pip install 'sweeper[postgres]' for PostgreSQL, or the driver the URL names"
         ) from exc
     except Exception as exc:  # connection refused, bad credentials, unknown dialect...
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -135,8 +149,8 @@ def open_study(
     space: Space,
     storage: BaseStorage,
     *,
-    sampler: str,
-    pruner: str,
+    sampler: SamplerLike,
+    pruner: PrunerLike,
     seed: int,
     max_epochs: int,
 ) -> optuna.Study:
@@ -154,10 +168,12 @@ def open_study(
             f", but the space says {space.direction}; use another --results-dir or --storage"
         )
     study.sampler = make_sampler(sampler, derive_seed(seed, len(study.trials)))
-    for key, value in {
+    settings = {
         "space": space.name, "objective": space.objective, "direction": space.direction,
-        "sampler": sampler, "pruner": pruner, "seed": seed, "max_epochs": max_epochs,
-    }.items():
+        "sampler": _label(sampler), "pruner": _label(pruner), "seed": seed,
+        "max_epochs": max_epochs,
+    }
+    for key, value in settings.items():  # what the report shows about how the sweep ran
         study.set_user_attr(key, value)
     return study
 

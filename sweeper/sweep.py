@@ -18,8 +18,8 @@ from sweeper.errors import FatalTrialError, SweeperError, TrialFailed, UsageErro
 from sweeper.progress import SweepObserver
 from sweeper.report import write_leaderboard
 from sweeper.space import Space
-from sweeper.study import (check_storage_url, count_finished, make_pruner, make_sampler,
-                           open_storage, open_study)
+from sweeper.study import (PrunerLike, SamplerLike, check_storage_url, count_finished,
+                           make_pruner, make_sampler, open_storage, open_study)
 
 LOG_NAME = "sweep.log"
 log = logging.getLogger("sweeper")
@@ -53,8 +53,8 @@ def run_sweep(
     *,
     n_trials: int | None = None,
     timeout: float | None = None,
-    sampler: str = "tpe",
-    pruner: str = "hyperband",
+    sampler: SamplerLike = "tpe",
+    pruner: PrunerLike = "hyperband",
     seed: int = 0,
     max_epochs: int | None = None,
     storage: str | None = None,
@@ -65,7 +65,8 @@ def run_sweep(
 ) -> SweepResult:
     """Run (or resume) the space's study until ``n_trials`` trials have finished in total.
 
-    Failed trials count against the budget; after ``max_consecutive_failures`` failures in a
+    ``sampler`` and ``pruner`` are registry names or Optuna objects. Failed trials count
+    against the budget; after ``max_consecutive_failures`` failures in a
     row the sweep stops, since something is wrong with every configuration.
     """
     n_trials = n_trials or space.n_trials
@@ -77,13 +78,14 @@ def run_sweep(
     if storage is not None:
         check_storage_url(storage)
     data = space.load_data(data_dir)
+    out_dir = Path(results_dir) / space.name
+    study = open_study(space, open_storage(storage, out_dir), sampler=sampler, pruner=pruner,
+                       seed=seed, max_epochs=max_epochs)
+    out_dir.mkdir(parents=True, exist_ok=True)  # a database storage does not create it
 
     # Keras (and TensorFlow) load only now, once the input is known to be good.
     from sweeper.objective import KerasObjective
 
-    out_dir = Path(results_dir) / space.name
-    study = open_study(space, open_storage(storage, out_dir), sampler=sampler, pruner=pruner,
-                       seed=seed, max_epochs=max_epochs)
     observer = observer or SweepObserver()
     handler = _log_to(out_dir / LOG_NAME)
     objective = KerasObjective(space, data, max_epochs=max_epochs, seed=seed,
@@ -91,13 +93,11 @@ def run_sweep(
     started = time.monotonic()
     trials_run, fit_time, failures_in_a_row = 0, 0.0, 0
     log.info("sweep %s: budget %d trials, sampler %s, pruner %s, seed %d, max %d epochs",
-             space.name, n_trials, sampler, pruner, seed, max_epochs)
+             space.name, n_trials, study.user_attrs["sampler"], study.user_attrs["pruner"],
+             seed, max_epochs)
     observer.sweep_started(study.get_trials(deepcopy=False), n_trials)
     try:
         while count_finished(study) < n_trials:
-            if timeout is not None and time.monotonic() - started >= timeout:
-                log.info("timeout of %ss reached", timeout)
-                break
             frozen = _run_trial(study, objective, observer)
             trials_run += 1
             fit_time += frozen.user_attrs.get("fit_time_s") or 0.0
@@ -107,6 +107,9 @@ def run_sweep(
                     f"{failures_in_a_row} trials failed in a row (last: "
                     f"{frozen.user_attrs.get('fail_reason')}); fix the space and re-run to resume"
                 )
+            if timeout is not None and time.monotonic() - started >= timeout:
+                log.info("timeout of %ss reached", timeout)  # checked after a trial, as Optuna
+                break
     finally:
         observer.sweep_finished()
         leaderboard = write_leaderboard(study, out_dir)

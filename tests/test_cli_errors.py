@@ -1,0 +1,107 @@
+"""Bad input: one clear line, the right exit code, and the existing study untouched."""
+
+from pathlib import Path
+
+import pytest
+from conftest import file_digest
+
+import search_spaces
+import sweeper.data
+from sweeper.cli import main
+
+DIGITS_SOURCE = (Path(search_spaces.__file__).parent / "digits_space.py").read_text()
+
+
+@pytest.fixture(scope="module")
+def existing(tmp_path_factory):
+    """A results folder holding a real two-trial digits_space study."""
+    results = tmp_path_factory.mktemp("results")
+    assert main(["run", "digits_space", "--trials", "2", "--max-epochs", "1",
+                 "--results-dir", str(results)]) == 0
+    return results
+
+
+def broken_copy(tmp_path, old, new):
+    """digits_space.py with one edit, under the same name, so it maps to the same study."""
+    assert old in DIGITS_SOURCE
+    path = tmp_path / "digits_space.py"
+    path.write_text(DIGITS_SOURCE.replace(old, new))
+    return str(path)
+
+
+TRAINING = "training=Training(batch_sizes=(16, 32, 64), learning_rate=(1e-3, 3e-1))"
+CASES = {
+    "unknown space": (lambda tmp: "no_such_space", [], 2, "unknown search space 'no_such_space'"),
+    "syntax error": (lambda tmp: broken_copy(tmp, "def build_model(params, data: Dataset):",
+                                             "def build_model(params, data: Dataset:"),
+                     [], 1, "syntax error at line"),
+    "low > high": (lambda tmp: broken_copy(tmp, "learning_rate=(1e-3, 3e-1)",
+                                           "learning_rate=(3e-1, 1e-3)"),
+                   [], 1, "parameter 'learning_rate': low must not exceed high"),
+    "log range touching 0": (lambda tmp: broken_copy(tmp, "learning_rate=(1e-3, 3e-1)",
+                                                     "learning_rate=(0, 3e-1)"),
+                             [], 1, "log-scale range must stay above 0"),
+    "unknown optimizer": (lambda tmp: broken_copy(tmp, TRAINING, TRAINING.replace(
+        "Training(", "Training(optimizers=('adam', 'lion'), ")), [], 1, "unknown optimizer 'lion'"),
+    "unknown schedule": (lambda tmp: broken_copy(tmp, TRAINING, TRAINING.replace(
+        "Training(", "Training(schedules=('cyclic',), ")), [], 1, "unknown schedule 'cyclic'"),
+    "unknown sampler": (lambda tmp: "digits_space", ["--sampler", "bayes"], 2,
+                        "invalid choice: 'bayes'"),
+    "unknown pruner": (lambda tmp: "digits_space", ["--pruner", "asha"], 2,
+                       "invalid choice: 'asha'"),
+    "zero trials": (lambda tmp: "digits_space", ["--trials", "0"], 2, "must be at least 1"),
+    "malformed storage URL": (lambda tmp: "digits_space", ["--storage", "study.sqlite3"], 2,
+                              "bad storage 'study.sqlite3'"),
+    "unreachable database": (lambda tmp: "digits_space",
+                             ["--storage", "postgresql://sweeper@127.0.0.1:1/sweeps"], 1,
+                             "cannot open storage postgresql://sweeper@127.0.0.1:1/sweeps"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_fails_clearly_and_leaves_the_study_alone(case, existing, tmp_path, capsys):
+    space_ref, extra, code, message = CASES[case]
+    journal = existing / "digits_space" / "study.journal"
+    before = file_digest(journal), sorted(p.name for p in existing.iterdir())
+    argv = ["run", space_ref(tmp_path), *extra, "--results-dir", str(existing)]
+    assert main(argv) == code
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.strip().splitlines()[-1].startswith(("sweeper: error:", "usage:", "sweeper run:"))
+    assert (file_digest(journal), sorted(p.name for p in existing.iterdir())) == before
+
+
+def test_missing_mnist_without_network_fails_before_creating_anything(tmp_path, monkeypatch,
+                                                                      capsys):
+    # Stands in for Keras' download so the test means "offline" on machines with a network too.
+    def offline():
+        raise OSError("URL fetch failure: no network")
+
+    monkeypatch.setattr(sweeper.data, "_download_mnist", offline)
+    empty = tmp_path / "data"
+    empty.mkdir()
+    results = tmp_path / "results"
+    assert main(["run", "mnist_space", "--data-dir", str(empty), "--results-dir",
+                 str(results)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert f"MNIST not found: no mnist.npz in {empty}" in err
+    assert "--data-dir or set SWEEPER_DATA_DIR" in err
+    assert not results.exists()
+
+
+def test_spaces_and_show_commands(capsys):
+    assert main(["spaces"]) == 0
+    out = capsys.readouterr().out
+    assert "mnist_space" in out and "digits_space" in out
+    assert main(["show", "mnist_space"]) == 0
+    out = capsys.readouterr().out
+    assert "maximize val_accuracy" in out
+    assert "weight_decay" in out and "optimizer = adamw" in out
+    assert main(["show", "nope"]) == 2
+
+
+def test_usage_errors_exit_2():
+    assert main([]) == 2
+    assert main(["run"]) == 2
+    assert main(["fly"]) == 2

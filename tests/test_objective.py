@@ -1,0 +1,86 @@
+"""The Keras objective on real (tiny) training runs of digits_space."""
+
+import dataclasses
+
+import keras
+import optuna
+import pytest
+from conftest import BASE_PARAMS, NAN_PARAMS
+
+from sweeper import FatalTrialError, TrialFailed
+from sweeper.objective import KerasObjective, describe_failure, trial_seed
+
+
+def test_trial_records_history_best_epoch_timings_and_seed(digits_space, digits_data):
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial(BASE_PARAMS)
+    objective = KerasObjective(digits_space, digits_data, max_epochs=4, seed=7)
+    study.optimize(objective, n_trials=1)
+    trial = study.trials[0]
+    attrs = trial.user_attrs
+    history = attrs["history"]
+    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(history)
+    assert len(history["val_accuracy"]) == attrs["epochs_run"] <= 4
+    assert history["val_accuracy"][attrs["best_epoch"] - 1] == max(history["val_accuracy"])
+    assert trial.value == pytest.approx(max(history["val_accuracy"]))
+    assert attrs["metrics"]["val_accuracy"] == pytest.approx(trial.value)
+    assert attrs["seed"] == trial_seed(7, 0)
+    assert 0 < attrs["fit_time_s"] <= attrs["wall_time_s"]
+    # The pruning callback reported the objective at every epoch.
+    assert list(trial.intermediate_values) == list(range(attrs["epochs_run"]))
+
+
+def test_nan_loss_fails_the_trial_with_that_reason(digits_space, digits_data):
+    trial = optuna.trial.FixedTrial(NAN_PARAMS)
+    with pytest.raises(TrialFailed, match="loss became NaN at epoch 1"):
+        KerasObjective(digits_space, digits_data, max_epochs=3)(trial)
+    assert trial.user_attrs["epochs_run"] == 1
+    assert trial.user_attrs["history"]["loss"] == [None]  # stored JSON-safe
+
+
+def test_unbuildable_model_fails_the_trial(digits_space, digits_data):
+    def build_model(params, data):
+        raise ValueError(f"{params['units']} units is too many")
+
+    space = dataclasses.replace(digits_space, build_model=build_model)
+    with pytest.raises(TrialFailed, match="model could not be built: ValueError: 32 units"):
+        KerasObjective(space, digits_data, max_epochs=1)(optuna.trial.FixedTrial(BASE_PARAMS))
+
+
+def test_missing_objective_metric_stops_the_sweep_after_one_epoch(digits_space, digits_data):
+    # Metric objects skip the up-front name check; the first epoch's logs settle it.
+    space = dataclasses.replace(
+        digits_space, metrics=[keras.metrics.SparseCategoricalAccuracy(name="acc")]
+    )
+    trial = optuna.trial.FixedTrial(BASE_PARAMS)
+    with pytest.raises(FatalTrialError, match="objective 'val_accuracy' is not among .*val_acc"):
+        KerasObjective(space, digits_data, max_epochs=5)(trial)
+    assert trial.user_attrs["epochs_run"] == 1
+
+
+def test_pruned_trial_keeps_its_history(digits_space, digits_data):
+    study = optuna.create_study(direction="maximize",
+                                pruner=optuna.pruners.ThresholdPruner(upper=0.0))
+    study.enqueue_trial(BASE_PARAMS)
+    study.optimize(KerasObjective(digits_space, digits_data, max_epochs=5), n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == optuna.trial.TrialState.PRUNED
+    assert trial.user_attrs["epochs_run"] == 1
+    assert len(trial.user_attrs["history"]["val_accuracy"]) == 1
+
+
+@pytest.mark.parametrize(
+    "exc, reason",
+    [
+        (MemoryError(), "out of memory: MemoryError"),
+        (type("ResourceExhaustedError", (Exception,), {})("OOM when allocating tensor"),
+         "out of memory: OOM when allocating tensor"),
+        (RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate"),
+         "out of memory: RESOURCE_EXHAUSTED"),
+        (ValueError("bad shape\nmore detail"), "ValueError: bad shape"),
+    ],
+)
+def test_failure_reasons_are_one_line_and_name_out_of_memory(exc, reason):
+    text = describe_failure(exc)
+    assert text.startswith(reason)
+    assert "\n" not in text

@@ -1,0 +1,142 @@
+"""Whole sweeps of digits_space, through the CLI in-process and through the library."""
+
+import csv
+
+import optuna
+import pytest
+from conftest import BASE_PARAMS, NAN_PARAMS
+
+from sweeper import SweeperError, load_space, run_sweep
+from sweeper.cli import main
+from sweeper.study import JOURNAL_NAME, open_storage
+
+
+def load_study(results_dir, name="digits_space"):
+    storage = open_storage(None, results_dir / name)
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def read_leaderboard(results_dir, name="digits_space"):
+    with open(results_dir / name / "leaderboard.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_cli_sweep_ranks_trials_and_resumes_only_what_is_missing(tmp_path, capsys):
+    args = ["run", "digits_space", "--max-epochs", "3", "--results-dir", str(tmp_path)]
+    assert main([*args, "--trials", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "4 trials run" in out and "best val_accuracy=" in out
+
+    study = load_study(tmp_path)
+    assert len(study.trials) == 4
+    assert study.user_attrs["sampler"] == "tpe" and study.user_attrs["max_epochs"] == 3
+    assert (tmp_path / "digits_space" / JOURNAL_NAME).is_file()
+    assert "trial 3" in (tmp_path / "digits_space" / "sweep.log").read_text()
+
+    rows = read_leaderboard(tmp_path)
+    assert [int(r["rank"]) for r in rows] == [1, 2, 3, 4]
+    assert sorted(int(r["trial"]) for r in rows) == [0, 1, 2, 3]
+    complete = [float(r["value"]) for r in rows if r["state"] == "complete"]
+    assert complete and complete == sorted(complete, reverse=True)
+    best = max(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)),
+               key=lambda t: t.value)
+    assert int(rows[0]["trial"]) == best.number
+    for row, trial in ((r, study.trials[int(r["trial"])]) for r in rows):
+        for name in ("momentum", "weight_decay", "clip_threshold"):
+            cell = row.get(f"params_{name}", "")
+            assert (cell != "") == (name in trial.params)  # inactive parameters stay empty
+
+    # Same command with a bigger budget: only the missing trials run.
+    assert main([*args, "--trials", "6"]) == 0
+    assert "2 trials run" in capsys.readouterr().out
+    assert [t.number for t in load_study(tmp_path).trials] == [0, 1, 2, 3, 4, 5]
+    # Again with the same budget: nothing to do.
+    assert main([*args, "--trials", "6"]) == 0
+    assert "0 trials run" in capsys.readouterr().out
+    assert len(read_leaderboard(tmp_path)) == 6
+
+
+def test_resumed_sweep_does_not_replay_the_first_sessions_draws(tmp_path, digits_space):
+    run_sweep(digits_space, n_trials=3, max_epochs=1, sampler="random", results_dir=tmp_path)
+    run_sweep(digits_space, n_trials=6, max_epochs=1, sampler="random", results_dir=tmp_path)
+    rates = [t.params["learning_rate"] for t in load_study(tmp_path).trials]
+    assert len(set(rates)) == 6
+
+
+def test_nan_trial_fails_with_its_reason_and_the_sweep_finishes(tmp_path, digits_space):
+    study = optuna.create_study(study_name="digits_space", direction="maximize",
+                                storage=open_storage(None, tmp_path / "digits_space"))
+    study.enqueue_trial(NAN_PARAMS)
+    result = run_sweep(digits_space, n_trials=3, max_epochs=2, results_dir=tmp_path)
+    trials = result.study.trials
+    assert len(trials) == 3 and result.trials_run == 3
+    assert trials[0].state == optuna.trial.TrialState.FAIL
+    assert trials[0].user_attrs["fail_reason"] == "loss became NaN at epoch 1"
+    assert all(t.state != optuna.trial.TrialState.FAIL for t in trials[1:])
+    failed = [r for r in read_leaderboard(tmp_path) if r["state"] == "fail"]
+    assert failed[0]["fail_reason"] == "loss became NaN at epoch 1"
+
+
+def test_leaderboard_ranks_complete_then_pruned_then_failed(tmp_path, digits_space):
+    study = optuna.create_study(study_name="digits_space", direction="maximize",
+                                storage=open_storage(None, tmp_path / "digits_space"))
+    slow = {**BASE_PARAMS, "optimizer": "sgd", "learning_rate": 1e-5}  # ~chance after 1 epoch
+    for params in (NAN_PARAMS, slow, BASE_PARAMS, {**BASE_PARAMS, "units": 64}):
+        study.enqueue_trial(params)
+    run_sweep(digits_space, n_trials=4, max_epochs=2, results_dir=tmp_path,
+              pruner=optuna.pruners.ThresholdPruner(lower=0.5))
+    rows = read_leaderboard(tmp_path)
+    assert [r["state"] for r in rows] == ["complete", "complete", "pruned", "fail"]
+    assert float(rows[0]["value"]) >= float(rows[1]["value"])
+    assert rows[2]["trial"] == "1" and float(rows[2]["value"]) < 0.5
+    assert rows[3]["trial"] == "0" and rows[3]["value"] == ""
+    assert rows[3]["fail_reason"].startswith("loss became NaN")
+    assert rows[2]["fail_reason"] == ""
+
+
+def test_repeated_failures_stop_the_sweep_with_a_clear_error(tmp_path, digits_space):
+    study = optuna.create_study(study_name="digits_space", direction="maximize",
+                                storage=open_storage(None, tmp_path / "digits_space"))
+    for _ in range(3):
+        study.enqueue_trial(NAN_PARAMS)
+    with pytest.raises(SweeperError, match="3 trials failed in a row .*loss became NaN"):
+        run_sweep(digits_space, n_trials=10, max_epochs=1, results_dir=tmp_path,
+                  max_consecutive_failures=3)
+    assert len(read_leaderboard(tmp_path)) == 3  # the leaderboard is still written
+
+
+def test_timeout_stops_asking_for_new_trials(tmp_path, digits_space):
+    # Like Optuna's timeout, it is checked when a trial ends: a running trial is never cut.
+    result = run_sweep(digits_space, n_trials=50, max_epochs=1, timeout=0.001,
+                       results_dir=tmp_path)
+    assert result.trials_run == 1 and len(result.study.trials) == 1
+
+
+@pytest.mark.parametrize("sampler", ["random", "cmaes", "qmc", "tpe"])
+def test_samplers_by_name_run(tmp_path, digits_space, sampler):
+    result = run_sweep(digits_space, n_trials=2, max_epochs=1, sampler=sampler,
+                       pruner="none", results_dir=tmp_path)
+    assert len(result.study.trials) == 2
+
+
+@pytest.mark.parametrize("pruner", ["median", "successive_halving", "hyperband"])
+def test_pruners_by_name_run(tmp_path, digits_space, pruner):
+    result = run_sweep(digits_space, n_trials=2, max_epochs=2, pruner=pruner,
+                       results_dir=tmp_path)
+    assert len(result.study.trials) == 2
+
+
+def test_gp_sampler_runs_or_names_its_missing_package(tmp_path, digits_space):
+    pytest.importorskip("torch", reason="the gp extra (PyTorch) is not installed")
+    result = run_sweep(digits_space, n_trials=2, max_epochs=1, sampler="gp",
+                       results_dir=tmp_path)
+    assert len(result.study.trials) == 2
+
+
+def test_space_from_a_file_outside_the_repository(tmp_path, capsys):
+    source = (load_space("digits_space").load_data.__code__.co_filename)
+    path = tmp_path / "my_digits.py"
+    path.write_text(open(source).read())
+    assert main(["run", str(path), "--trials", "1", "--max-epochs", "1",
+                 "--results-dir", str(tmp_path / "results")]) == 0
+    assert (tmp_path / "results" / "my_digits" / "leaderboard.csv").is_file()
