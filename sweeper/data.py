@@ -16,7 +16,7 @@ from sweeper.errors import DataError
 DATA_DIR_ENV = "SWEEPER_DATA_DIR"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays: compare by identity, not element-wise
 class Dataset:
     """Train / validation / held-out test arrays. The test set is only for the winner."""
 

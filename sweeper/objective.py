@@ -8,7 +8,6 @@ happens, the trial records its history, best epoch, epochs run, wall time and se
 
 from __future__ import annotations
 
-import gc
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -20,7 +19,7 @@ import optuna
 from optuna_integration.keras import KerasPruningCallback
 
 from sweeper.data import Dataset
-from sweeper.errors import FatalTrialError, TrialFailed
+from sweeper.errors import FatalTrialError, TrialFailed, describe_failure
 from sweeper.optimizers import build_optimizer
 from sweeper.schedules import StepBudget, build_learning_rate
 from sweeper.space import Space
@@ -31,15 +30,6 @@ EpochHook = Callable[[int, int, Mapping[str, float]], None]
 def trial_seed(study_seed: int, trial_number: int) -> int:
     """A per-trial seed, well spread, reproducible from the study seed and trial number."""
     return int(np.random.SeedSequence([study_seed, trial_number]).generate_state(1)[0] >> 1)
-
-
-def describe_failure(exc: BaseException) -> str:
-    """One line saying why a trial failed, with out-of-memory named as such."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    if isinstance(exc, MemoryError) or "ResourceExhausted" in type(exc).__name__ \
-            or "RESOURCE_EXHAUSTED" in str(exc) or "out of memory" in str(exc).lower():
-        return f"out of memory: {text or type(exc).__name__}"
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class _TrialMonitor(keras.callbacks.Callback):
@@ -92,15 +82,14 @@ class KerasObjective:
         self.on_epoch = on_epoch
 
     def __call__(self, trial: optuna.Trial) -> float:
+        started = time.perf_counter()
         params = self.space.suggest(trial)
         seed = trial_seed(self.seed, trial.number)
         trial.set_user_attr("seed", seed)
-        keras.backend.clear_session()
-        gc.collect()
+        keras.backend.clear_session()  # also runs gc.collect(): the last trial's graphs go
         keras.utils.set_random_seed(seed)
 
         history = keras.callbacks.History()
-        started = time.perf_counter()
         fit_time = 0.0
         try:
             model, callbacks = self._compile(params)
@@ -124,7 +113,6 @@ class KerasObjective:
             raise TrialFailed(describe_failure(exc)) from exc
         finally:
             self._record(trial, history.history, time.perf_counter() - started, fit_time)
-            del history
 
     def _compile(self, params: dict[str, Any]):
         space = self.space

@@ -14,7 +14,9 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from sweeper.errors import FatalTrialError, SweeperError, TrialFailed, UsageError
+from sweeper.data import Dataset
+from sweeper.errors import (DataError, FatalTrialError, SweeperError, TrialFailed, UsageError,
+                            describe_failure)
 from sweeper.progress import SweepObserver
 from sweeper.report import write_leaderboard
 from sweeper.space import Space
@@ -74,10 +76,11 @@ def run_sweep(
     for name, value in (("trials", n_trials), ("max-epochs", max_epochs)):
         if value < 1:
             raise UsageError(f"--{name} must be at least 1, but got {value}")
-    make_sampler(sampler, seed), make_pruner(pruner, max_epochs)  # fail before any I/O
+    make_sampler(sampler, seed)  # unknown names fail here, before any I/O
+    make_pruner(pruner, max_epochs)
     if storage is not None:
         check_storage_url(storage)
-    data = space.load_data(data_dir)
+    data = load_dataset(space, data_dir)
     out_dir = Path(results_dir) / space.name
     study = open_study(space, open_storage(storage, out_dir), sampler=sampler, pruner=pruner,
                        seed=seed, max_epochs=max_epochs)
@@ -117,6 +120,25 @@ def run_sweep(
         handler.close()
     return SweepResult(study, out_dir, leaderboard, trials_run,
                        time.monotonic() - started, fit_time)
+
+
+def load_dataset(space: Space, data_dir: str | Path | None) -> Dataset:
+    """The space's data, once per process; a failing loader is one clear error."""
+    try:
+        data = space.load_data(data_dir)
+    except SweeperError:
+        raise
+    except Exception as exc:  # the space's own code: say whose it is and what broke
+        raise DataError(
+            f"search space {space.name!r} could not load its data ({describe_failure(exc)}); "
+            "fix its load_data or pass --data-dir"
+        ) from exc
+    if not isinstance(data, Dataset):
+        raise DataError(
+            f"search space {space.name!r}: load_data returned {type(data).__name__}, "
+            "not a sweeper.Dataset; return Dataset(x_train, y_train, x_val, y_val, ...)"
+        )
+    return data
 
 
 def _run_trial(study: optuna.Study, objective, observer: SweepObserver):

@@ -45,6 +45,9 @@ CASES = {
         "Training(", "Training(optimizers=('adam', 'lion'), ")), [], 1, "unknown optimizer 'lion'"),
     "unknown schedule": (lambda tmp: broken_copy(tmp, TRAINING, TRAINING.replace(
         "Training(", "Training(schedules=('cyclic',), ")), [], 1, "unknown schedule 'cyclic'"),
+    "data loader crashes": (lambda tmp: broken_copy(tmp, "digits = load_digits()",
+                                                    "raise FileNotFoundError('digits.csv')"),
+                            [], 1, "could not load its data (FileNotFoundError: digits.csv)"),
     "unknown sampler": (lambda tmp: "digits_space", ["--sampler", "bayes"], 2,
                         "invalid choice: 'bayes'"),
     "unknown pruner": (lambda tmp: "digits_space", ["--pruner", "asha"], 2,

@@ -8,7 +8,8 @@ import pytest
 from conftest import BASE_PARAMS, NAN_PARAMS
 
 from sweeper import FatalTrialError, TrialFailed
-from sweeper.objective import KerasObjective, describe_failure, trial_seed
+from sweeper.errors import describe_failure
+from sweeper.objective import KerasObjective, trial_seed
 
 
 def test_trial_records_history_best_epoch_timings_and_seed(digits_space, digits_data):
