@@ -1,15 +1,15 @@
 """Optimizers and gradient clipping, by name: the registry every space draws from.
 
-Each entry builds a Keras optimizer from the sampled learning rate (a float or a schedule),
-the trial's parameters and the clipping keyword, and declares the extra parameters it needs
-(sampled only when that optimizer is chosen). Keras is imported inside the builders so that
+Each entry names a Keras optimizer class and declares the extra parameters it needs (sampled
+only when that optimizer is chosen); it is built from the sampled learning rate (a float or a
+schedule), those extras and the clipping keyword. Keras is imported only when building, so
 declaring, listing and validating spaces stays fast.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from sweeper.params import Float, Param
@@ -24,62 +24,31 @@ CLIPPING_MODES = ("none", "clipvalue", "clipnorm", "global_clipnorm")
 
 @dataclass(frozen=True)
 class OptimizerSpec:
-    build: Callable[[Any, Mapping[str, Any], dict[str, float]], Any]
+    """A Keras optimizer class, the keywords fixed for this name, and the sampled extras.
+
+    Each extra's name is the Keras keyword it is passed as (``momentum``, ``weight_decay``).
+    """
+
+    keras_class: str
     extras: tuple[Param, ...] = ()
+    fixed: Mapping[str, Any] = field(default_factory=dict)
 
+    def build(self, learning_rate: Any, params: Mapping[str, Any], clip: dict[str, float]):
+        import keras
 
-def _sgd(lr, params, clip):
-    import keras
-
-    return keras.optimizers.SGD(learning_rate=lr, **clip)
-
-
-def _momentum(lr, params, clip):
-    import keras
-
-    return keras.optimizers.SGD(learning_rate=lr, momentum=params["momentum"], **clip)
-
-
-def _nesterov(lr, params, clip):
-    import keras
-
-    return keras.optimizers.SGD(
-        learning_rate=lr, momentum=params["momentum"], nesterov=True, **clip
-    )
-
-
-def _adam(lr, params, clip):
-    import keras
-
-    return keras.optimizers.Adam(learning_rate=lr, **clip)
-
-
-def _adamw(lr, params, clip):
-    import keras
-
-    return keras.optimizers.AdamW(learning_rate=lr, weight_decay=params["weight_decay"], **clip)
-
-
-def _rmsprop(lr, params, clip):
-    import keras
-
-    return keras.optimizers.RMSprop(learning_rate=lr, **clip)
-
-
-def _adagrad(lr, params, clip):
-    import keras
-
-    return keras.optimizers.Adagrad(learning_rate=lr, **clip)
+        sampled = {extra.name: params[extra.name] for extra in self.extras}
+        optimizer_class = getattr(keras.optimizers, self.keras_class)
+        return optimizer_class(learning_rate=learning_rate, **self.fixed, **sampled, **clip)
 
 
 OPTIMIZERS: dict[str, OptimizerSpec] = {
-    "sgd": OptimizerSpec(_sgd),
-    "momentum": OptimizerSpec(_momentum, (MOMENTUM,)),
-    "nesterov": OptimizerSpec(_nesterov, (MOMENTUM,)),
-    "adam": OptimizerSpec(_adam),
-    "adamw": OptimizerSpec(_adamw, (WEIGHT_DECAY,)),
-    "rmsprop": OptimizerSpec(_rmsprop),
-    "adagrad": OptimizerSpec(_adagrad),
+    "sgd": OptimizerSpec("SGD"),
+    "momentum": OptimizerSpec("SGD", (MOMENTUM,)),
+    "nesterov": OptimizerSpec("SGD", (MOMENTUM,), {"nesterov": True}),
+    "adam": OptimizerSpec("Adam"),
+    "adamw": OptimizerSpec("AdamW", (WEIGHT_DECAY,)),
+    "rmsprop": OptimizerSpec("RMSprop"),
+    "adagrad": OptimizerSpec("Adagrad"),
 }
 
 

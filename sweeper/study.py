@@ -74,22 +74,24 @@ SamplerLike = str | optuna.samplers.BaseSampler
 PrunerLike = str | optuna.pruners.BasePruner
 
 
+def _factory(registry: dict[str, Callable], kind: str, name: str) -> Callable:
+    if name not in registry:
+        raise UsageError(f"unknown {kind} {name!r}; choose from {', '.join(registry)}")
+    return registry[name]
+
+
 def make_sampler(sampler: SamplerLike, seed: int) -> optuna.samplers.BaseSampler:
     """A sampler by registry name, seeded; an Optuna sampler object is used as it is."""
     if isinstance(sampler, optuna.samplers.BaseSampler):
         return sampler
-    if sampler not in SAMPLERS:
-        raise UsageError(f"unknown sampler {sampler!r}; choose from {', '.join(SAMPLERS)}")
-    return SAMPLERS[sampler](seed)
+    return _factory(SAMPLERS, "sampler", sampler)(seed)
 
 
 def make_pruner(pruner: PrunerLike, max_epochs: int) -> optuna.pruners.BasePruner:
     """A pruner by registry name, sized to the epoch budget; an Optuna pruner object as it is."""
     if isinstance(pruner, optuna.pruners.BasePruner):
         return pruner
-    if pruner not in PRUNERS:
-        raise UsageError(f"unknown pruner {pruner!r}; choose from {', '.join(PRUNERS)}")
-    return PRUNERS[pruner](max_epochs)
+    return _factory(PRUNERS, "pruner", pruner)(max_epochs)
 
 
 def _label(choice: SamplerLike | PrunerLike) -> str:
@@ -106,11 +108,15 @@ def check_storage_url(url: str) -> str:
             "postgresql://user@host/db or sqlite:///study.db, or a journal file ending in .journal"
         )
     from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
     try:
-        make_url(url)
-    except ArgumentError as exc:
+        make_url(url).get_dialect()  # parses host, port and database kind; connects nowhere
+    except NoSuchModuleError as exc:  # a subclass of ArgumentError: test it first
+        raise UsageError(f"bad storage URL {url!r}: unknown database kind "
+                         f"{url.split('://')[0]!r}; use postgresql://, mysql:// or sqlite://") \
+            from exc
+    except (ArgumentError, ValueError) as exc:
         raise UsageError(f"bad storage URL {url!r} ({exc}); "
                          "expected e.g. postgresql://user@host/db") from exc
     return "rdb"

@@ -1,0 +1,42 @@
+import optuna
+import pytest
+
+from sweeper import UsageError
+from sweeper.study import check_storage_url, derive_seed, make_pruner, make_sampler
+
+
+def test_registry_names_build_seeded_optuna_objects():
+    assert isinstance(make_sampler("tpe", 3), optuna.samplers.TPESampler)
+    assert isinstance(make_sampler("random", 3), optuna.samplers.RandomSampler)
+    hyperband = make_pruner("hyperband", 9)
+    assert isinstance(hyperband, optuna.pruners.HyperbandPruner)
+    assert hyperband._max_resource == 9  # brackets sized to the epoch budget
+
+
+def test_optuna_objects_pass_through():
+    sampler, pruner = optuna.samplers.RandomSampler(), optuna.pruners.NopPruner()
+    assert make_sampler(sampler, 0) is sampler and make_pruner(pruner, 5) is pruner
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: make_sampler("bayes", 0), "unknown sampler 'bayes'; choose from tpe, random"),
+    (lambda: make_pruner("asha", 5), "unknown pruner 'asha'; choose from hyperband"),
+    (lambda: check_storage_url("study.db"), "bad storage 'study.db'"),
+    (lambda: check_storage_url("postgresql://user@host:port/db"), "bad storage URL"),
+    (lambda: check_storage_url("pg://user@host/db"), "unknown database kind 'pg'"),
+])
+def test_bad_names_and_urls_are_usage_errors(call, message):
+    with pytest.raises(UsageError, match=message):
+        call()
+
+
+def test_storage_kinds():
+    assert check_storage_url("runs/study.journal") == "journal"
+    assert check_storage_url("postgresql://sweeper@localhost/sweeps") == "rdb"
+    assert check_storage_url("sqlite:///study.db") == "rdb"
+
+
+def test_resumed_sessions_get_fresh_sampler_seeds():
+    assert derive_seed(5, 0) == 5
+    seeds = {derive_seed(5, n) for n in range(1, 50)}
+    assert len(seeds) == 49 and 5 not in seeds
