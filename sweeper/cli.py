@@ -17,7 +17,7 @@ from rich.table import Table
 
 from sweeper.errors import SweeperError
 from sweeper.loader import available_spaces, load_space
-from sweeper.progress import format_duration
+from sweeper.progress import format_duration, format_params
 from sweeper.study import FINISHED, PRUNERS, SAMPLERS
 
 
@@ -96,8 +96,8 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     )
     best = result.best_trial
     if best is not None:
-        console.print(f"best {space.objective}={best.value:.4f} (trial {best.number}) "
-                      f"{best.params}")
+        console.print(f"best {space.objective}={best.value:.4f} (trial {best.number}): "
+                      f"{format_params(best.params)}", highlight=False)
     console.print(f"leaderboard: {result.leaderboard}")
     return 0
 

@@ -72,13 +72,7 @@ class RichProgress(SweepObserver):
         self._count(trial)
         self.finished_here += 1
         self.running = {}
-        value = f"{self.objective}={trial.value:.4f}" if trial.value is not None else ""
-        reason = trial.user_attrs.get("fail_reason", "")
-        seconds = trial.user_attrs.get("wall_time_s") or 0.0
-        self.console.print(
-            f"trial {trial.number:>4} {trial.state.name.lower():<8} {value or reason} "
-            f"({seconds:.1f}s)"
-        )
+        self.console.print(describe_trial(trial, self.objective), highlight=False)
 
     def sweep_finished(self) -> None:
         self._live.stop()
@@ -111,7 +105,7 @@ class RichProgress(SweepObserver):
         ))
         if self.best is not None:
             grid.add_row("best", f"{self.objective}={self.best.value:.4f}  trial "
-                                 f"{self.best.number}  {_short_params(self.best.params)}")
+                                 f"{self.best.number}  {format_params(self.best.params)}")
         if self.running:
             logs = self.running["logs"]
             metric = f"  {self.objective}={logs[self.objective]:.4f}" \
@@ -121,8 +115,18 @@ class RichProgress(SweepObserver):
         return Group(grid)
 
 
-def _short_params(params: Mapping[str, Any]) -> str:
-    shown = []
-    for name, value in params.items():
-        shown.append(f"{name}={value:.3g}" if isinstance(value, float) else f"{name}={value}")
-    return " ".join(shown)
+def format_params(params: Mapping[str, Any]) -> str:
+    """``name=value`` pairs, floats to 3 significant digits: short enough to read at a glance."""
+    return " ".join(
+        f"{name}={value:.3g}" if isinstance(value, float) else f"{name}={value}"
+        for name, value in params.items()
+    )
+
+
+def describe_trial(trial: FrozenTrial, objective: str) -> str:
+    """One line per finished trial: state, value or failure reason, epochs and time."""
+    attrs = trial.user_attrs
+    outcome = attrs.get("fail_reason", "") if trial.state == TrialState.FAIL \
+        else f"{objective}={trial.value:.4f}"
+    return (f"trial {trial.number:>4} {trial.state.name.lower():<8} {outcome}  "
+            f"({attrs.get('epochs_run', 0)} epochs, {attrs.get('wall_time_s') or 0.0:.1f}s)")

@@ -140,3 +140,57 @@ def test_space_from_a_file_outside_the_repository(tmp_path, capsys):
     assert main(["run", str(path), "--trials", "1", "--max-epochs", "1",
                  "--results-dir", str(tmp_path / "results")]) == 0
     assert (tmp_path / "results" / "my_digits" / "leaderboard.csv").is_file()
+
+
+def test_data_loads_once_and_keras_state_is_cleared_every_trial(tmp_path, digits_space,
+                                                                monkeypatch):
+    import dataclasses
+
+    import keras
+
+    loads, clears = [], []
+    space = dataclasses.replace(
+        digits_space, load_data=lambda data_dir: loads.append(1) or digits_space.load_data()
+    )
+    real_clear = keras.backend.clear_session
+    # A spy around the real call: counts it and lets it run.
+    monkeypatch.setattr(keras.backend, "clear_session",
+                        lambda *a, **k: clears.append(1) or real_clear(*a, **k))
+    run_sweep(space, n_trials=3, max_epochs=1, results_dir=tmp_path)
+    assert len(loads) == 1
+    assert len(clears) == 3
+
+
+def test_ctrl_c_fails_the_running_trial_as_interrupted_and_exits_130(tmp_path):
+    """A real Ctrl-C (SIGINT) to a real sweep process, mid-trial."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    # digits_space without early stopping, so each trial trains for seconds, not a blink.
+    source = load_space("digits_space").load_data.__code__.co_filename
+    space_file = tmp_path / "spaces" / "digits_space.py"
+    space_file.parent.mkdir()
+    space_file.write_text(open(source).read().replace("patience=2", "patience=1000"))
+    log = tmp_path / "digits_space" / "sweep.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sweeper", "run", str(space_file), "--trials", "100",
+         "--max-epochs", "50", "--pruner", "none", "--results-dir", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and "trial 0 " not in (
+            log.read_text() if log.exists() else ""):
+        time.sleep(0.2)
+    time.sleep(0.5)  # into the next trial's training
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert "interrupted; run the same command again to resume" in err
+    trials = load_study(tmp_path).trials
+    assert trials[-1].state == optuna.trial.TrialState.FAIL
+    assert trials[-1].user_attrs["fail_reason"] == "interrupted"
+    assert len(read_leaderboard(tmp_path)) == len(trials)  # the leaderboard is still written

@@ -1,0 +1,52 @@
+import optuna
+from optuna.trial import TrialState
+from rich.console import Console
+
+from sweeper.progress import RichProgress, describe_trial, format_duration
+
+
+def make_trial(number, state, value=None, **attrs):
+    trial = optuna.trial.create_trial(
+        state=state, value=value, params={"optimizer": "adam", "learning_rate": 0.0123456},
+        distributions={
+            "optimizer": optuna.distributions.CategoricalDistribution(["adam", "sgd"]),
+            "learning_rate": optuna.distributions.FloatDistribution(1e-4, 1, log=True),
+        },
+        user_attrs={"epochs_run": 3, "wall_time_s": 1.25, **attrs},
+        intermediate_values={0: 0.5} if state == TrialState.PRUNED else None,
+    )
+    trial.number = number
+    return trial
+
+
+def test_live_view_shows_counts_best_and_the_running_epoch():
+    console = Console(record=True, width=120, force_terminal=False)
+    progress = RichProgress("digits_space", "val_accuracy", "maximize", 8, console)
+    earlier = [make_trial(0, TrialState.COMPLETE, 0.91)]
+    progress.sweep_started(earlier, budget=10)
+    progress.trial_started(1)
+    progress.epoch_ended(1, 2, {"val_accuracy": 0.875, "loss": 0.4})
+    console.print(progress._render())
+    progress.trial_finished(make_trial(1, TrialState.COMPLETE, 0.95))
+    progress.trial_finished(make_trial(2, TrialState.FAIL, fail_reason="loss became NaN at "
+                                                                       "epoch 1"))
+    console.print(progress._render())
+    progress.sweep_finished()
+    text = console.export_text()
+    assert "running  trial 1  epoch 2/8  val_accuracy=0.8750" in text
+    assert "1/10 trials" in text and "3/10 trials" in text
+    assert "2 complete  0 pruned  1 failed" in text
+    assert "val_accuracy=0.9500  trial 1  optimizer=adam learning_rate=0.0123" in text
+    assert "left" in text  # an estimate once a trial of this session finished
+
+
+def test_trial_lines_say_outcome_epochs_and_time():
+    assert describe_trial(make_trial(3, TrialState.COMPLETE, 0.9), "val_accuracy") == \
+        "trial    3 complete val_accuracy=0.9000  (3 epochs, 1.2s)"
+    failed = make_trial(4, TrialState.FAIL, fail_reason="out of memory: OOM")
+    assert "fail     out of memory: OOM  (3 epochs" in describe_trial(failed, "val_accuracy")
+
+
+def test_format_duration():
+    assert format_duration(65) == "1:05"
+    assert format_duration(3725) == "1:02:05"
