@@ -68,8 +68,8 @@ def run_sweep(
     """Run (or resume) the space's study until ``n_trials`` trials have finished in total.
 
     ``sampler`` and ``pruner`` are registry names or Optuna objects. Failed trials count
-    against the budget; after ``max_consecutive_failures`` failures in a
-    row the sweep stops, since something is wrong with every configuration.
+    against the budget; after ``max_consecutive_failures`` failures in a row the sweep stops,
+    since something is wrong with every configuration.
     """
     n_trials = n_trials or space.n_trials
     max_epochs = max_epochs or space.max_epochs
@@ -93,33 +93,41 @@ def run_sweep(
     handler = _log_to(out_dir / LOG_NAME)
     objective = KerasObjective(space, data, max_epochs=max_epochs, seed=seed,
                                on_epoch=observer.epoch_ended)
-    started = time.monotonic()
-    trials_run, fit_time, failures_in_a_row = 0, 0.0, 0
     log.info("sweep %s: budget %d trials, sampler %s, pruner %s, seed %d, max %d epochs",
              space.name, n_trials, study.user_attrs["sampler"], study.user_attrs["pruner"],
              seed, max_epochs)
+    started = time.monotonic()
     observer.sweep_started(study.get_trials(deepcopy=False), n_trials)
     try:
-        while count_finished(study) < n_trials:
-            frozen = _run_trial(study, objective, observer)
-            trials_run += 1
-            fit_time += frozen.user_attrs.get("fit_time_s") or 0.0
-            failures_in_a_row = failures_in_a_row + 1 if frozen.state == TrialState.FAIL else 0
-            if failures_in_a_row >= max_consecutive_failures:
-                raise SweeperError(
-                    f"{failures_in_a_row} trials failed in a row (last: "
-                    f"{frozen.user_attrs.get('fail_reason')}); fix the space and re-run to resume"
-                )
-            if timeout is not None and time.monotonic() - started >= timeout:
-                log.info("timeout of %ss reached", timeout)  # checked after a trial, as Optuna
-                break
+        finished = _run_until_budget(study, objective, observer, n_trials, timeout,
+                                     max_consecutive_failures)
     finally:
         observer.sweep_finished()
         leaderboard = write_leaderboard(study, out_dir)
         log.removeHandler(handler)
         handler.close()
-    return SweepResult(study, out_dir, leaderboard, trials_run,
-                       time.monotonic() - started, fit_time)
+    return SweepResult(study, out_dir, leaderboard, len(finished),
+                       time.monotonic() - started,
+                       sum(t.user_attrs.get("fit_time_s") or 0.0 for t in finished))
+
+
+def _run_until_budget(study, objective, observer, n_trials, timeout, max_consecutive_failures):
+    """Trials until the study holds ``n_trials`` finished ones; returns those run here."""
+    started = time.monotonic()
+    finished, failures_in_a_row = [], 0
+    while count_finished(study) < n_trials:
+        frozen = _run_trial(study, objective, observer)
+        finished.append(frozen)
+        failures_in_a_row = failures_in_a_row + 1 if frozen.state == TrialState.FAIL else 0
+        if failures_in_a_row >= max_consecutive_failures:
+            raise SweeperError(
+                f"{failures_in_a_row} trials failed in a row (last: "
+                f"{frozen.user_attrs.get('fail_reason')}); fix the space and re-run to resume"
+            )
+        if timeout is not None and time.monotonic() - started >= timeout:
+            log.info("timeout of %ss reached", timeout)  # checked after a trial, as Optuna
+            break
+    return finished
 
 
 def load_dataset(space: Space, data_dir: str | Path | None) -> Dataset:

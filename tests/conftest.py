@@ -6,7 +6,7 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-SPACES = Path(__file__).parent / "spaces"
+DIGITS_SOURCE = (Path(__file__).parents[1] / "search_spaces" / "digits_space.py").read_text()
 
 
 @pytest.fixture(scope="session")

@@ -1,15 +1,10 @@
 """Bad input: one clear line, the right exit code, and the existing study untouched."""
 
-from pathlib import Path
-
 import pytest
-from conftest import file_digest
+from conftest import DIGITS_SOURCE, file_digest
 
-import search_spaces
 import sweeper.data
 from sweeper.cli import main
-
-DIGITS_SOURCE = (Path(search_spaces.__file__).parent / "digits_space.py").read_text()
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,9 @@ import csv
 
 import optuna
 import pytest
-from conftest import BASE_PARAMS, NAN_PARAMS
+from conftest import BASE_PARAMS, DIGITS_SOURCE, NAN_PARAMS
 
-from sweeper import SweeperError, load_space, run_sweep
+from sweeper import SweeperError, run_sweep
 from sweeper.cli import main
 from sweeper.study import JOURNAL_NAME, open_storage
 
@@ -134,9 +134,8 @@ def test_gp_sampler_runs_or_names_its_missing_package(tmp_path, digits_space):
 
 
 def test_space_from_a_file_outside_the_repository(tmp_path, capsys):
-    source = (load_space("digits_space").load_data.__code__.co_filename)
     path = tmp_path / "my_digits.py"
-    path.write_text(open(source).read())
+    path.write_text(DIGITS_SOURCE)
     assert main(["run", str(path), "--trials", "1", "--max-epochs", "1",
                  "--results-dir", str(tmp_path / "results")]) == 0
     assert (tmp_path / "results" / "my_digits" / "leaderboard.csv").is_file()
@@ -170,10 +169,9 @@ def test_ctrl_c_fails_the_running_trial_as_interrupted_and_exits_130(tmp_path):
     import time
 
     # digits_space without early stopping, so each trial trains for seconds, not a blink.
-    source = load_space("digits_space").load_data.__code__.co_filename
     space_file = tmp_path / "spaces" / "digits_space.py"
     space_file.parent.mkdir()
-    space_file.write_text(open(source).read().replace("patience=2", "patience=1000"))
+    space_file.write_text(DIGITS_SOURCE.replace("patience=2", "patience=1000"))
     log = tmp_path / "digits_space" / "sweep.log"
     proc = subprocess.Popen(
         [sys.executable, "-m", "sweeper", "run", str(space_file), "--trials", "100",
