@@ -192,3 +192,15 @@ def test_ctrl_c_fails_the_running_trial_as_interrupted_and_exits_130(tmp_path):
     assert trials[-1].state == optuna.trial.TrialState.FAIL
     assert trials[-1].user_attrs["fail_reason"] == "interrupted"
     assert len(read_leaderboard(tmp_path)) == len(trials)  # the leaderboard is still written
+
+
+def test_database_storage_url_holds_the_study_and_resumes(tmp_path, digits_space):
+    url = f"sqlite:///{tmp_path / 'sweeps.db'}"
+    run_sweep(digits_space, n_trials=2, max_epochs=1, storage=url, results_dir=tmp_path)
+    result = run_sweep(digits_space, n_trials=3, max_epochs=1, storage=url,
+                       results_dir=tmp_path)
+    assert result.trials_run == 1
+    study = optuna.load_study(study_name="digits_space", storage=url)
+    assert len(study.trials) == 3
+    assert not (tmp_path / "digits_space" / JOURNAL_NAME).exists()
+    assert len(read_leaderboard(tmp_path)) == 3
