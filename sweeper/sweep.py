@@ -6,6 +6,7 @@ names, storage URL, the data), so bad input never changes an existing study.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from dataclasses import dataclass
@@ -98,10 +99,15 @@ def run_sweep(
              seed, max_epochs)
     started = time.monotonic()
     observer.sweep_started(study.get_trials(deepcopy=False), n_trials)
+    # What is alive now (TensorFlow's modules, the data) lives as long as the sweep. Freezing
+    # it spares the full gc pass that clear_session() runs before every trial from rescanning
+    # it: ~230 ms down to ~10 ms a trial (benchmarks/sweep_time.py).
+    gc.freeze()
     try:
         finished = _run_until_budget(study, objective, observer, n_trials, timeout,
                                      max_consecutive_failures)
     finally:
+        gc.unfreeze()
         observer.sweep_finished()
         leaderboard = write_leaderboard(study, out_dir)
         log.removeHandler(handler)

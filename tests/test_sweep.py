@@ -143,7 +143,9 @@ def test_space_from_a_file_outside_the_repository(tmp_path, capsys):
 
 def test_data_loads_once_and_keras_state_is_cleared_every_trial(tmp_path, digits_space,
                                                                 monkeypatch):
+    """And each clear runs with the pre-sweep heap frozen, which is unfrozen afterwards."""
     import dataclasses
+    import gc
 
     import keras
 
@@ -152,12 +154,17 @@ def test_data_loads_once_and_keras_state_is_cleared_every_trial(tmp_path, digits
         digits_space, load_data=lambda data_dir: loads.append(1) or digits_space.load_data()
     )
     real_clear = keras.backend.clear_session
-    # A spy around the real call: counts it and lets it run.
-    monkeypatch.setattr(keras.backend, "clear_session",
-                        lambda *a, **k: clears.append(1) or real_clear(*a, **k))
+
+    def spy(*args, **kwargs):  # records the call and lets the real one run
+        clears.append(gc.get_freeze_count())
+        return real_clear(*args, **kwargs)
+
+    monkeypatch.setattr(keras.backend, "clear_session", spy)
     run_sweep(space, n_trials=3, max_epochs=1, results_dir=tmp_path)
     assert len(loads) == 1
     assert len(clears) == 3
+    assert all(frozen > 10_000 for frozen in clears)  # TensorFlow's own objects, at least
+    assert gc.get_freeze_count() == 0
 
 
 def test_ctrl_c_fails_the_running_trial_as_interrupted_and_exits_130(tmp_path):
