@@ -63,7 +63,7 @@ class KerasObjective:
     """Callable by Optuna: ``objective(trial) -> best objective value`` for one space.
 
     The data is given once and shared by every trial; Keras' global state is cleared before
-    each trial so memory does not grow with the number of trials.
+    each trial, so every trial starts from the same fresh state.
     """
 
     def __init__(

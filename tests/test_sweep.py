@@ -190,7 +190,7 @@ def test_ctrl_c_fails_the_running_trial_as_interrupted_and_exits_130(tmp_path):
     while time.monotonic() < deadline and "trial 0 " not in (
             log.read_text() if log.exists() else ""):
         time.sleep(0.2)
-    time.sleep(0.5)  # into the next trial's training
+    time.sleep(2)  # well into trial 1, which trains 50 epochs without early stopping
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130
