@@ -49,8 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run or resume a sweep")
     run.add_argument("space", help="a space name from `sweeper spaces`, or a path to a .py file")
-    run.add_argument("--trials", type=_positive_int, metavar="N", help="total trial budget (default: the "
-                     "space's); trials already in the study count")
+    run.add_argument("--trials", type=_positive_int, metavar="N",
+                     help="total trial budget (default: the space's); trials already in the "
+                     "study count")
     run.add_argument("--timeout", type=_positive_float, metavar="SECONDS",
                      help="start no new trial after this many seconds")
     run.add_argument("--sampler", default="tpe", choices=list(SAMPLERS), metavar="NAME",
@@ -59,8 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"Optuna pruner: {', '.join(PRUNERS)} (default: hyperband)")
     run.add_argument("--seed", type=int, default=0, metavar="N",
                      help="seeds the sampler and every trial (default: 0)")
-    run.add_argument("--max-epochs", type=_positive_int, metavar="N", help="epoch budget per trial "
-                     "(default: the space's)")
+    run.add_argument("--max-epochs", type=_positive_int, metavar="N",
+                     help="epoch budget per trial (default: the space's)")
     run.add_argument("--storage", metavar="URL", help="database URL (postgresql://...) or "
                      "journal file; default: results/<space>/study.journal")
     run.add_argument("--results-dir", default="results", metavar="DIR",
