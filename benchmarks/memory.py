@@ -83,7 +83,7 @@ def main() -> None:
     rows = {side: measure(side, args) for side in ("bare", "sweep")}
     print(f"{args.space}, {args.epochs} epochs a trial: resident memory (MiB)")
     print("  trials   bare loop     sweep")
-    for (n, bare), (_, sweep) in zip(rows["bare"], rows["sweep"]):
+    for (n, bare), (_, sweep) in zip(rows["bare"], rows["sweep"], strict=True):
         print(f"  {n:>6}   {bare:9.0f}   {sweep:7.0f}")
     (n0, b0), (n1, b1) = rows["bare"][0], rows["bare"][-1]
     (_, s0), (_, s1) = rows["sweep"][0], rows["sweep"][-1]
