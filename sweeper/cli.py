@@ -15,7 +15,8 @@ import optuna
 from rich.console import Console
 from rich.table import Table
 
-from sweeper.errors import SweeperError
+from sweeper.devices import parse_gpus
+from sweeper.errors import SweeperError, UsageError
 from sweeper.loader import available_spaces, load_space
 from sweeper.progress import format_duration, format_params
 from sweeper.study import FINISHED, PRUNERS, SAMPLERS
@@ -39,6 +40,10 @@ def _positive_float(text: str) -> float:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be above 0, but got {value}")
     return value
+
+
+def _workers(text: str) -> int | str:
+    return "auto" if text == "auto" else _positive_int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,6 +73,19 @@ def build_parser() -> argparse.ArgumentParser:
                      help="outputs go to DIR/<space>/ (default: results)")
     run.add_argument("--data-dir", metavar="DIR", help="where datasets such as mnist.npz are "
                      "(default: $SWEEPER_DATA_DIR, else Keras' download cache)")
+    run.add_argument("--workers", type=_workers, default=1, metavar="N|auto",
+                     help="worker processes sharing the study (default: 1); auto: one per "
+                     "GPU (times --trials-per-gpu), or one per two CPU cores")
+    run.add_argument("--gpus", metavar="IDS", help="GPUs to use, e.g. 0,1, or none for CPU "
+                     "only (default: all that nvidia-smi or CUDA_VISIBLE_DEVICES show)")
+    run.add_argument("--trials-per-gpu", type=_positive_int, metavar="K",
+                     help="workers that share one GPU (default: spread evenly)")
+    run.add_argument("--trials-per-process", type=_positive_int, metavar="N",
+                     help="restart a worker after N trials; 1 runs every trial in a fresh "
+                     "process (default: restart once its memory grew 10%%)")
+    run.add_argument("--in-process", action="store_true",
+                     help="train in this process, without worker processes (no dead-worker "
+                     "recovery; memory grows a few MiB a trial)")
     run.set_defaults(handler=_run)
 
     spaces = commands.add_parser("spaces", help="list the search spaces")
@@ -83,6 +101,10 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     from sweeper.progress import RichProgress
     from sweeper.sweep import run_sweep
 
+    if args.in_process and (args.workers != 1 or args.gpus or args.trials_per_gpu
+                            or args.trials_per_process):
+        raise UsageError("--in-process runs no workers; drop it, or drop --workers, --gpus, "
+                         "--trials-per-gpu and --trials-per-process")
     space = load_space(args.space)
     max_epochs = args.max_epochs or space.max_epochs
     progress = RichProgress(space.name, space.objective, space.direction, max_epochs, console)
@@ -90,6 +112,9 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         space, n_trials=args.trials, timeout=args.timeout, sampler=args.sampler,
         pruner=args.pruner, seed=args.seed, max_epochs=max_epochs, storage=args.storage,
         results_dir=args.results_dir, data_dir=args.data_dir, observer=progress,
+        workers=None if args.in_process else args.workers,
+        gpus=None if args.gpus is None else parse_gpus(args.gpus),
+        trials_per_gpu=args.trials_per_gpu, trials_per_process=args.trials_per_process,
     )
     wall, fit = result.wall_time_s, result.fit_time_s
     counts = {state.name: len(result.study.get_trials(deepcopy=False, states=(state,)))

@@ -49,8 +49,10 @@ def load_space(ref: str) -> Space:
     """The validated ``Space`` that a name in ``search_spaces/`` or a ``.py`` path declares."""
     if _looks_like_path(ref):
         module, origin = _import_file(Path(ref)), ref
+        source = str(Path(ref).resolve())
     else:
         module, origin = _import_named(ref), str(SPACES_DIR / f"{ref}.py")
+        source = ref
     space = getattr(module, "SPACE", None)
     if not isinstance(space, Space):
         raise SpaceError(
@@ -58,7 +60,7 @@ def load_space(ref: str) -> Space:
         )
     name = space.name or Path(origin).stem
     description = space.description or (module.__doc__ or "").strip().split("\n")[0]
-    return dataclasses.replace(space, name=name, description=description)
+    return dataclasses.replace(space, name=name, description=description, source=source)
 
 
 def _import_named(name: str) -> ModuleType:

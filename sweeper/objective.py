@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import keras
@@ -74,12 +74,14 @@ class KerasObjective:
         max_epochs: int | None = None,
         seed: int = 0,
         on_epoch: EpochHook | None = None,
+        callbacks: Sequence[keras.callbacks.Callback] = (),
     ) -> None:
         self.space = space
         self.data = data
         self.max_epochs = max_epochs or space.max_epochs
         self.seed = seed
         self.on_epoch = on_epoch
+        self.callbacks = list(callbacks)  # e.g. a worker's stop-on-signal check
 
     def __call__(self, trial: optuna.Trial) -> float:
         started = time.perf_counter()
@@ -148,6 +150,7 @@ class KerasObjective:
                 restore_best_weights=True,
             ),
             KerasPruningCallback(trial, space.objective),
+            *self.callbacks,
         ]
 
     def _best_value(self, history: Mapping[str, list]) -> float:

@@ -1,11 +1,12 @@
-"""Live sweep progress in the terminal (rich): counts, best so far, the running trial, time.
+"""Live sweep progress in the terminal (rich): counts, best so far, each worker's trial, time.
 
-``SweepObserver`` is the interface the sweep loop calls; it does nothing, so library users get
-a quiet sweep. ``RichProgress`` draws it.
+``SweepObserver`` is the interface the sweep loop (or the supervisor of worker processes)
+calls; it does nothing, so library users get a quiet sweep. ``RichProgress`` draws it.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -25,15 +26,19 @@ def format_duration(seconds: float) -> str:
 
 
 class SweepObserver:
-    """Hooks the sweep loop calls; override what you need."""
+    """Hooks the sweep loop calls; override what you need. ``worker`` is the worker's slot
+    (0 for a sweep in this process)."""
 
     def sweep_started(self, trials: list[FrozenTrial], budget: int) -> None: ...
 
-    def trial_started(self, number: int) -> None: ...
+    def worker_changed(self, worker: int, device: str, status: str) -> None: ...
 
-    def epoch_ended(self, number: int, epoch: int, logs: Mapping[str, float]) -> None: ...
+    def trial_started(self, number: int, worker: int = 0) -> None: ...
 
-    def trial_finished(self, trial: FrozenTrial) -> None: ...
+    def epoch_ended(self, number: int, epoch: int, logs: Mapping[str, float],
+                    worker: int = 0) -> None: ...
+
+    def trial_finished(self, trial: FrozenTrial, worker: int = 0) -> None: ...
 
     def sweep_finished(self) -> None: ...
 
@@ -48,7 +53,7 @@ class RichProgress(SweepObserver):
         self.maximize = direction == "maximize"
         self.counts = {TrialState.COMPLETE: 0, TrialState.PRUNED: 0, TrialState.FAIL: 0}
         self.best: FrozenTrial | None = None
-        self.running: dict[str, Any] = {}
+        self.workers: dict[int, dict[str, Any]] = {}  # slot -> device, status, trial, epoch
         self.budget = 0
         self.started = time.monotonic()
         self.finished_here = 0
@@ -62,17 +67,25 @@ class RichProgress(SweepObserver):
         self.started = time.monotonic()
         self._live.start()
 
-    def trial_started(self, number: int) -> None:
-        self.running = {"trial": number, "epoch": 0, "logs": {}}
+    def worker_changed(self, worker: int, device: str, status: str) -> None:
+        self.workers[worker] = {"device": device, "status": status}
 
-    def epoch_ended(self, number: int, epoch: int, logs: Mapping[str, float]) -> None:
-        self.running = {"trial": number, "epoch": epoch, "logs": dict(logs)}
+    def trial_started(self, number: int, worker: int = 0) -> None:
+        self._worker(worker).update(status="running", trial=number, epoch=0, logs={})
 
-    def trial_finished(self, trial: FrozenTrial) -> None:
+    def epoch_ended(self, number: int, epoch: int, logs: Mapping[str, float],
+                    worker: int = 0) -> None:
+        self._worker(worker).update(status="running", trial=number, epoch=epoch,
+                                    logs=dict(logs))
+
+    def trial_finished(self, trial: FrozenTrial, worker: int = 0) -> None:
         self._count(trial)
         self.finished_here += 1
-        self.running = {}
+        self._worker(worker).update(status="idle")
         self.console.print(describe_trial(trial, self.objective), highlight=False)
+
+    def _worker(self, worker: int) -> dict[str, Any]:
+        return self.workers.setdefault(worker, {"device": ""})
 
     def sweep_finished(self) -> None:
         self._live.stop()
@@ -106,13 +119,22 @@ class RichProgress(SweepObserver):
         if self.best is not None:
             grid.add_row("best", f"{self.objective}={self.best.value:.4f}  trial "
                                  f"{self.best.number}  {format_params(self.best.params)}")
-        if self.running:
-            logs = self.running["logs"]
-            metric = f"  {self.objective}={logs[self.objective]:.4f}" \
-                if self.objective in logs else ""
-            grid.add_row("running", f"trial {self.running['trial']}  epoch "
-                                    f"{self.running['epoch']}/{self.max_epochs}{metric}")
+        several = len(self.workers) > 1
+        for index, worker in sorted(self.workers.items()):
+            if several or worker.get("status") == "running":
+                grid.add_row(f"worker {index}" if several else "running",
+                             self._describe_worker(worker))
         return Group(grid)
+
+    def _describe_worker(self, worker: Mapping[str, Any]) -> str:
+        device = f"{worker['device']}  " if worker.get("device") else ""
+        if worker.get("status") != "running":
+            return f"{device}{worker.get('status', '')}"
+        logs = worker["logs"]
+        metric = f"  {self.objective}={logs[self.objective]:.4f}" \
+            if self.objective in logs else ""
+        return (f"{device}trial {worker['trial']}  epoch {worker['epoch']}/{self.max_epochs}"
+                f"{metric}")
 
 
 def format_params(params: Mapping[str, Any]) -> str:
@@ -130,3 +152,11 @@ def describe_trial(trial: FrozenTrial, objective: str) -> str:
         else f"{objective}={trial.value:.4f}"
     return (f"trial {trial.number:>4} {trial.state.name.lower():<8} {outcome}  "
             f"({attrs.get('epochs_run', 0)} epochs, {attrs.get('wall_time_s') or 0.0:.1f}s)")
+
+
+def log_trial(trial: FrozenTrial) -> None:
+    """One line per finished trial in sweep.log."""
+    reason = trial.user_attrs.get("fail_reason")
+    logging.getLogger("sweeper").info(
+        "trial %d %s value=%s params=%s%s", trial.number, trial.state.name.lower(), trial.value,
+        trial.params, f" reason={reason}" if reason else "")

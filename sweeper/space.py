@@ -130,6 +130,8 @@ class Space:
     n_trials: int = 20
     name: str = ""
     description: str = ""
+    # Where load_space() found it (a name or a .py path): worker processes load it from there.
+    source: str = ""
 
     def __post_init__(self) -> None:
         for attr in ("build_model", "load_data"):

@@ -18,6 +18,7 @@ from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 
 from sweeper.errors import SweeperError, UsageError
+from sweeper.recovery import is_lost
 from sweeper.space import Space
 
 JOURNAL_NAME = "study.journal"
@@ -42,7 +43,9 @@ def _tpe(seed: int) -> optuna.samplers.BaseSampler:
     # still flags the option experimental, which says nothing actionable to our users.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.samplers.TPESampler(seed=seed, group=True)
+        # constant_liar: parallel workers see each other's running trials as bad ones, so
+        # they do not all sample the same promising point.
+        return optuna.samplers.TPESampler(seed=seed, group=True, constant_liar=True)
 
 
 SAMPLERS: dict[str, Callable[[int], optuna.samplers.BaseSampler]] = {
@@ -144,11 +147,12 @@ def open_storage(url: str | None, results_dir: Path) -> BaseStorage:
             from exc
 
 
-def derive_seed(seed: int, n_existing: int) -> int:
-    """A sampler seed for this session: resuming must not replay the first session's draws."""
-    if n_existing == 0:
+def derive_seed(seed: int, n_existing: int, worker: int = 0) -> int:
+    """A sampler seed for this session's worker: resuming must not replay the first session's
+    draws, and parallel workers must not draw the same ones."""
+    if n_existing == 0 and worker == 0:
         return seed
-    return int(np.random.SeedSequence([seed, n_existing]).generate_state(1)[0] >> 1)
+    return int(np.random.SeedSequence([seed, n_existing, worker]).generate_state(1)[0] >> 1)
 
 
 def open_study(
@@ -185,5 +189,6 @@ def open_study(
 
 
 def count_finished(study: optuna.Study) -> int:
-    """Trials that count against the budget: complete, pruned and failed."""
-    return len(study.get_trials(deepcopy=False, states=FINISHED))
+    """Trials that count against the budget: complete, pruned and failed, except trials lost
+    to a dead or stopped worker (they are retried instead)."""
+    return sum(not is_lost(t) for t in study.get_trials(deepcopy=False, states=FINISHED))

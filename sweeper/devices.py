@@ -1,0 +1,145 @@
+"""Which device and which CPU cores each worker process gets.
+
+GPUs are shared out round-robin, at most ``trials_per_gpu`` workers on one; without GPUs the
+cores are split into disjoint sets, one per worker, so workers do not fight over cores. A
+worker's settings reach it as environment variables, set before Keras is imported.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sweeper.errors import UsageError
+
+# One worker per core pair: on the 2-core CI machine two single-threaded workers were only
+# ~10% faster than one two-threaded worker on digits_space (benchmarks/throughput.py), and a
+# worker holds a full copy of the data and of TensorFlow.
+CORES_PER_AUTO_WORKER = 2
+
+
+@dataclass(frozen=True)
+class WorkerSlot:
+    """Where one worker runs: a GPU (or none) and the CPU cores it may use."""
+
+    index: int
+    gpu: str | None
+    cpus: tuple[int, ...]
+
+    @property
+    def threads(self) -> int:
+        return len(self.cpus)
+
+    @property
+    def label(self) -> str:
+        if self.gpu is not None:
+            return f"gpu {self.gpu}"
+        return f"cpu {_describe_cpus(self.cpus)}"
+
+    def environment(self) -> dict[str, str]:
+        """Variables a worker sets before importing Keras (and TensorFlow, JAX or torch)."""
+        threads = str(self.threads)
+        env = {
+            "CUDA_VISIBLE_DEVICES": self.gpu if self.gpu is not None else "",
+            "TF_NUM_INTRAOP_THREADS": threads,
+            "TF_NUM_INTEROP_THREADS": "1" if self.threads == 1 else "2",
+            "OMP_NUM_THREADS": threads,  # oneDNN and torch size their pools from this
+        }
+        if self.gpu is not None:  # several workers may share a GPU: allocate on demand
+            env["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"
+            env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
+        return env
+
+
+def _describe_cpus(cpus: Sequence[int]) -> str:
+    if list(cpus) == list(range(cpus[0], cpus[-1] + 1)) and len(cpus) > 1:
+        return f"{cpus[0]}-{cpus[-1]}"
+    return ",".join(map(str, cpus))
+
+
+def available_cpus() -> list[int]:
+    """The cores this process may run on (a container or taskset may allow fewer than all)."""
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    return list(range(os.cpu_count() or 1))
+
+
+def detect_gpus() -> list[str]:
+    """GPU ids visible here: ``CUDA_VISIBLE_DEVICES`` when set, else what nvidia-smi lists.
+
+    Asks nvidia-smi rather than TensorFlow, so the parent process never imports TF.
+    """
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [g.strip() for g in visible.split(",") if g.strip() and g.strip() != "-1"]
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=10, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.strip() for line in out.splitlines() if line.strip()]
+
+
+def parse_gpus(text: str) -> list[str]:
+    """``--gpus 0,1`` -> ["0", "1"]; ``--gpus none`` -> [] (CPU only)."""
+    if text.strip().lower() in ("none", "cpu", ""):
+        return []
+    ids = [g.strip() for g in text.split(",")]
+    if not all(g.isdigit() for g in ids) or len(set(ids)) != len(ids):
+        raise UsageError(f"bad --gpus {text!r}: expected distinct GPU numbers such as 0,1, "
+                         "or none for CPU only")
+    return ids
+
+
+def plan_workers(
+    workers: int | str,
+    *,
+    gpus: Sequence[str],
+    trials_per_gpu: int | None = None,
+    cpus: Sequence[int] | None = None,
+) -> list[WorkerSlot]:
+    """One slot per worker. ``workers`` is a count or "auto" (one per GPU times
+    ``trials_per_gpu``, or one per ``CORES_PER_AUTO_WORKER`` cores without GPUs)."""
+    cpus = list(cpus) if cpus is not None else available_cpus()
+    if gpus:
+        return _plan_gpu(workers, list(gpus), trials_per_gpu, cpus)
+    if trials_per_gpu is not None:
+        raise UsageError("--trials-per-gpu needs GPUs, but none were found or given; "
+                         "drop it or pass --gpus")
+    count = max(1, len(cpus) // CORES_PER_AUTO_WORKER) if workers == "auto" else int(workers)
+    return [WorkerSlot(i, None, tuple(share)) for i, share in enumerate(_split(cpus, count))]
+
+
+def _plan_gpu(workers, gpus, trials_per_gpu, cpus) -> list[WorkerSlot]:
+    if workers == "auto":
+        count = len(gpus) * (trials_per_gpu or 1)
+    else:
+        count = int(workers)
+        capacity = len(gpus) * trials_per_gpu if trials_per_gpu else count
+        if count > capacity:
+            raise UsageError(
+                f"--workers {count} does not fit on {len(gpus)} GPU(s) at --trials-per-gpu "
+                f"{trials_per_gpu}; raise --trials-per-gpu to {math.ceil(count / len(gpus))} "
+                "or lower --workers"
+            )
+    shares = _split(cpus, count)
+    return [WorkerSlot(i, gpus[i % len(gpus)], tuple(shares[i])) for i in range(count)]
+
+
+def _split(cpus: list[int], count: int) -> list[list[int]]:
+    """``count`` disjoint, near-equal core sets; with more workers than cores, cores repeat."""
+    if count <= len(cpus):
+        size, extra = divmod(len(cpus), count)
+        shares, start = [], 0
+        for i in range(count):
+            end = start + size + (1 if i < extra else 0)
+            shares.append(cpus[start:end])
+            start = end
+        return shares
+    return [[cpus[i % len(cpus)]] for i in range(count)]

@@ -1,0 +1,77 @@
+"""Which worker gets which GPU and which cores: pure logic, tested without a GPU."""
+
+import pytest
+
+from sweeper.devices import WorkerSlot, detect_gpus, parse_gpus, plan_workers
+from sweeper.errors import UsageError
+
+
+def test_cpu_only_workers_get_disjoint_core_sets():
+    slots = plan_workers(3, gpus=[], cpus=range(8))
+    assert [s.cpus for s in slots] == [(0, 1, 2), (3, 4, 5), (6, 7)]
+    assert [s.gpu for s in slots] == [None, None, None]
+    assert [s.threads for s in slots] == [3, 3, 2]
+    env = slots[2].environment()
+    assert env["TF_NUM_INTRAOP_THREADS"] == env["OMP_NUM_THREADS"] == "2"
+    assert env["CUDA_VISIBLE_DEVICES"] == ""  # a CPU worker must not grab a GPU
+    assert "TF_FORCE_GPU_ALLOW_GROWTH" not in env
+    assert slots[0].label == "cpu 0-2"
+
+
+def test_more_workers_than_cores_share_cores_one_thread_each():
+    slots = plan_workers(3, gpus=[], cpus=[4, 5])
+    assert [s.cpus for s in slots] == [(4,), (5,), (4,)]
+    assert slots[0].environment()["TF_NUM_INTEROP_THREADS"] == "1"
+
+
+def test_auto_without_gpus_is_one_worker_per_two_cores():
+    assert len(plan_workers("auto", gpus=[], cpus=range(16))) == 8
+    assert len(plan_workers("auto", gpus=[], cpus=[0])) == 1
+
+
+def test_gpu_workers_spread_round_robin_and_share_cores():
+    slots = plan_workers(4, gpus=["0", "1"], cpus=range(8))
+    assert [s.gpu for s in slots] == ["0", "1", "0", "1"]
+    assert [s.threads for s in slots] == [2, 2, 2, 2]
+    env = slots[1].environment()
+    assert env["CUDA_VISIBLE_DEVICES"] == "1"
+    assert env["TF_FORCE_GPU_ALLOW_GROWTH"] == "true"
+    assert env["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"  # JAX shares the GPU too
+    assert slots[1].label == "gpu 1"
+
+
+def test_trials_per_gpu_sets_how_many_workers_share_one_gpu():
+    slots = plan_workers("auto", gpus=["2", "3"], trials_per_gpu=3, cpus=range(12))
+    assert [s.gpu for s in slots] == ["2", "3", "2", "3", "2", "3"]
+    assert plan_workers("auto", gpus=["0"], cpus=range(4))[0].gpu == "0"
+    assert len(plan_workers(3, gpus=["0", "1"], trials_per_gpu=2, cpus=range(4))) == 3
+
+
+def test_too_many_workers_for_the_gpus_is_a_usage_error():
+    with pytest.raises(UsageError, match="raise --trials-per-gpu to 3"):
+        plan_workers(5, gpus=["0", "1"], trials_per_gpu=2, cpus=range(8))
+    with pytest.raises(UsageError, match="needs GPUs"):
+        plan_workers(2, gpus=[], trials_per_gpu=2, cpus=range(8))
+
+
+def test_gpu_ids_parse_and_bad_ones_say_what_is_expected():
+    assert parse_gpus("0,1") == ["0", "1"]
+    assert parse_gpus(" 3 ") == ["3"]
+    assert parse_gpus("none") == []
+    for bad in ("0,0", "a,b", "1;2"):
+        with pytest.raises(UsageError, match="expected distinct GPU numbers"):
+            parse_gpus(bad)
+
+
+def test_gpus_are_detected_from_cuda_visible_devices(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,5")
+    assert detect_gpus() == ["2", "5"]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
+    assert detect_gpus() == []
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert detect_gpus() == []
+
+
+def test_slot_labels():
+    assert WorkerSlot(0, None, (0, 2, 5)).label == "cpu 0,2,5"
+    assert WorkerSlot(0, None, (3,)).label == "cpu 3"

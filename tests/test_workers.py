@@ -1,0 +1,163 @@
+"""Worker processes on one study: exact budget, a killed worker, Ctrl-C, stale trials, recycling.
+
+Real processes, real signals, a real journal file: the sweeps run as `python -m sweeper` in a
+subprocess when a test needs to signal or kill them.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import optuna
+import pytest
+from conftest import DIGITS_SOURCE
+from optuna.trial import TrialState
+
+from sweeper import run_sweep
+from sweeper.cli import main
+from sweeper.recovery import OWNER, RETRY_OF, owner_record
+from sweeper.study import count_finished, open_storage
+
+SLOW_DIGITS = DIGITS_SOURCE.replace("patience=2", "patience=1000")  # no early stopping
+
+
+def load_study(results_dir, name="digits_space"):
+    return optuna.load_study(study_name=name, storage=open_storage(None, results_dir / name))
+
+
+def slow_space(tmp_path):
+    """digits_space without early stopping, so trials last as long as their epoch budget."""
+    path = tmp_path / "spaces" / "digits_space.py"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(SLOW_DIGITS)
+    return str(path)
+
+
+def start_sweep(tmp_path, *args):
+    return subprocess.Popen(
+        [sys.executable, "-m", "sweeper", "run", slow_space(tmp_path), "--pruner", "none",
+         "--results-dir", str(tmp_path), *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+
+
+def wait_for_running_trials(tmp_path, proc, count, min_epochs=2, timeout=180):
+    """RUNNING trials that have reported ``min_epochs`` epochs: workers mid-trial."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()[1][-2000:]
+        if (tmp_path / "digits_space" / "study.journal").exists():
+            running = [t for t in load_study(tmp_path).get_trials(
+                states=(TrialState.RUNNING,)) if len(t.intermediate_values) >= min_epochs]
+            if len(running) >= count:
+                return running
+        time.sleep(0.1)
+    raise AssertionError("no trial got going in time")
+
+
+def test_two_workers_finish_the_exact_budget_each_trial_once(tmp_path, capsys):
+    args = ["run", "digits_space", "--workers", "2", "--trials", "7", "--max-epochs", "2",
+            "--results-dir", str(tmp_path)]
+    assert main(args) == 0
+    assert "7 trials run" in capsys.readouterr().out
+    trials = load_study(tmp_path).trials
+    assert len(trials) == 7 and all(t.state.is_finished() for t in trials)
+    assert sorted(t.number for t in trials) == list(range(7))
+    owners = [t.user_attrs[OWNER] for t in trials]
+    assert {o["worker"] for o in owners} == {0, 1}  # both workers trained
+    assert len({o["sampler_seed"] for o in owners}) == 2  # each with a sampler seed of its own
+    assert len({t.user_attrs["seed"] for t in trials}) == 7  # and each trial a seed of its own
+    assert len({o["device"] for o in owners}) == 2  # on disjoint cores
+    # The budget holds across sessions too: nothing more to do.
+    assert main(args) == 0
+    assert "0 trials run" in capsys.readouterr().out
+
+
+def test_a_worker_killed_mid_trial_is_replaced_and_its_trial_retried(tmp_path):
+    proc = start_sweep(tmp_path, "--workers", "2", "--trials", "5", "--max-epochs", "6")
+    victim = wait_for_running_trials(tmp_path, proc, 1)[0]
+    os.kill(victim.user_attrs[OWNER]["pid"], signal.SIGKILL)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-2000:]
+
+    study = load_study(tmp_path)
+    died = study.trials[victim.number]
+    assert died.state == TrialState.FAIL and died.user_attrs["fail_reason"] == "worker died"
+    retries = [t for t in study.trials if t.user_attrs.get(RETRY_OF) == victim.number]
+    assert len(retries) == 1 and retries[0].params == died.params
+    assert retries[0].state.is_finished()
+    assert count_finished(study) == 5  # the budget, the lost trial aside
+    assert len(study.trials) == 6
+    assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
+    log = (tmp_path / "digits_space" / "sweep.log").read_text()
+    assert f"retrying trial(s) [{victim.number}]" in log
+    assert log.count("started on") == 3  # two workers and the replacement
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_to_the_parent_stops_all_workers_and_a_resumed_run_finishes(tmp_path, signum):
+    proc = start_sweep(tmp_path, "--workers", "2", "--trials", "6", "--max-epochs", "40")
+    wait_for_running_trials(tmp_path, proc, 2)
+    pids = {t.user_attrs[OWNER]["pid"] for t in load_study(tmp_path).get_trials(
+        states=(TrialState.RUNNING,))}
+    sent = time.monotonic()
+    proc.send_signal(signum)  # to the parent only, as `kill` or a scheduler would
+    _, err = proc.communicate(timeout=60)
+    stopped_in = time.monotonic() - sent
+    assert proc.returncode == 130, err[-2000:]
+    assert stopped_in < 10, f"took {stopped_in:.1f}s to stop"
+    for pid in pids:  # no worker outlives the sweep
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+    study = load_study(tmp_path)
+    assert not study.get_trials(states=(TrialState.RUNNING,))
+    interrupted = [t for t in study.trials if t.user_attrs.get("fail_reason") == "interrupted"]
+    assert len(interrupted) == 2 and all(t.state == TrialState.FAIL for t in interrupted)
+    assert (tmp_path / "digits_space" / "leaderboard.csv").is_file()
+
+    # Resume with short trials: the interrupted ones are retried and the budget is met.
+    resumed = start_sweep(tmp_path, "--workers", "2", "--trials", "6", "--max-epochs", "1")
+    _, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err[-2000:]
+    study = load_study(tmp_path)
+    assert count_finished(study) == 6
+    retried = Counter(t.user_attrs.get(RETRY_OF) for t in study.trials)
+    assert all(retried[t.number] == 1 for t in interrupted)
+
+
+def test_stale_running_trials_of_a_dead_process_are_failed_and_retried(tmp_path, digits_space):
+    storage = open_storage(None, tmp_path / "digits_space")
+    study = optuna.create_study(study_name="digits_space", storage=storage,
+                                direction="maximize")
+    gone = subprocess.Popen([sys.executable, "-c", "import os; print(os.getpid())"],
+                            stdout=subprocess.PIPE, text=True)
+    gone_pid = int(gone.communicate()[0])
+    stale = study.ask()
+    digits_space.suggest(stale)
+    stale.set_user_attr(OWNER, {**owner_record(0, "cpu 0"), "pid": gone_pid})
+    alive = study.ask()  # owned by this very process, which is alive: left alone
+    digits_space.suggest(alive)
+    alive.set_user_attr(OWNER, owner_record(0, "cpu 0"))
+
+    run_sweep(digits_space, n_trials=2, max_epochs=1, results_dir=tmp_path)
+    trials = load_study(tmp_path).trials
+    assert trials[stale.number].state == TrialState.FAIL
+    assert trials[stale.number].user_attrs["fail_reason"] == "worker died"
+    assert trials[alive.number].state == TrialState.RUNNING
+    retry = [t for t in trials if t.user_attrs.get(RETRY_OF) == stale.number]
+    assert len(retry) == 1 and retry[0].params == trials[stale.number].params
+    assert retry[0].state.is_finished()
+
+
+def test_trials_per_process_one_runs_every_trial_in_a_fresh_process(tmp_path):
+    run_sweep_args = ["run", "digits_space", "--trials", "2", "--max-epochs", "1",
+                      "--trials-per-process", "1", "--results-dir", str(tmp_path)]
+    assert main(run_sweep_args) == 0
+    trials = load_study(tmp_path).trials
+    assert len({t.user_attrs[OWNER]["pid"] for t in trials}) == 2
+    assert "to give back its memory" in (tmp_path / "digits_space" / "sweep.log").read_text()
