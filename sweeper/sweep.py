@@ -132,7 +132,7 @@ def run_sweep(
                                  max_consecutive_failures=max_consecutive_failures)
         else:
             spec = WorkerSpec(
-                space=_space_for_workers(space),
+                space=_pickled(space), space_source=space.source,
                 storage=storage or str(out_dir / JOURNAL_NAME), sampler=sampler,
                 pruner=pruner, seed=seed, max_epochs=max_epochs,
                 data_dir=None if data_dir is None else str(data_dir), slot=slots[0],
@@ -178,19 +178,16 @@ def _run_here(space, data_dir, open_and_recover, observer, *, seed, max_epochs, 
         gc.unfreeze()
 
 
-def _space_for_workers(space: Space) -> str | Space:
-    """What a worker process loads the space from: its source, or the Space itself."""
-    if space.source:
-        return space.source
+def _pickled(space: Space) -> bytes:
+    """The space as worker processes receive it."""
     try:
-        pickle.dumps(space)
+        return pickle.dumps(space)
     except Exception as exc:
         raise UsageError(
             f"search space {space.name!r} was built in code and cannot be sent to worker "
             f"processes ({exc}); put it in a module and load it with load_space(), or run "
             "with workers=None"
         ) from exc
-    return space
 
 
 def _run_until_budget(study, objective, observer, owner, n_trials, timeout,

@@ -13,6 +13,7 @@ at the next batch as "interrupted". A storage write is never cut in half.
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -38,10 +39,12 @@ DEFAULT_MEMORY_GROWTH = 0.10
 
 @dataclass(frozen=True)
 class WorkerSpec:
-    """Everything a worker needs, picklable: the space travels as the reference it was
-    loaded from (or as the Space itself, when it was built in code)."""
+    """Everything a worker needs, picklable. The space travels pickled, as the caller has it
+    (changes made in code included), with the module it was loaded from, which the worker
+    imports first so the space's functions can be found."""
 
-    space: str | Space
+    space: bytes
+    space_source: str
     storage: str
     sampler: SamplerLike
     pruner: PrunerLike
@@ -123,7 +126,9 @@ def _serve(spec: WorkerSpec, conn: Connection, flag: StopFlag) -> None:
     from sweeper.study import open_storage
     from sweeper.sweep import load_dataset, run_trial
 
-    space = load_space(spec.space) if isinstance(spec.space, str) else spec.space
+    if spec.space_source:
+        load_space(spec.space_source)
+    space: Space = pickle.loads(spec.space)
     data = load_dataset(space, spec.data_dir)
     from sweeper.objective import KerasObjective  # Keras loads here, with the slot's settings
 
