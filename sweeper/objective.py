@@ -130,7 +130,10 @@ class KerasObjective:
                     validation_data=(self.data.x_val, self.data.y_val),
                     batch_size=params["batch_size"],
                     epochs=self.max_epochs,
-                    callbacks=[history, *callbacks, *self._callbacks(trial)],
+                    # History after the schedule's callbacks, so it records the learning
+                    # rate ReduceLROnPlateau logs (retrain replays it); before pruning, so a
+                    # pruned trial keeps its last epoch.
+                    callbacks=[*callbacks, history, *self._callbacks(trial)],
                     verbose=0,
                 )
             finally:
