@@ -198,7 +198,8 @@ def _show_leaderboard(study: optuna.Study, out_dir: Path, console: Console) -> N
     for row in frame.head(TOP_ROWS).to_dict("records"):
         params = {c.removeprefix("params_"): v for c, v in row.items()
                   if c.startswith("params_") and not pd.isna(v)}
-        epochs = _cell(row, "epochs_run") and f"{_cell(row, 'best_epoch')}/{row['epochs_run']}"
+        epochs = f"{_cell(row, 'best_epoch')}/{row['epochs_run']}" \
+            if _cell(row, "epochs_run") not in ("", "0") else ""
         table.add_row(str(row["rank"]), str(row["trial"]), row["state"],
                       _cell(row, "value", "{:.4f}"), epochs, _cell(row, "wall_time_s", "{:.1f}s"),
                       _cell(row, "fail_reason") if row["state"] == "fail"

@@ -72,7 +72,7 @@ def _learning_curves(study: optuna.Study, frame: pd.DataFrame):
             fig.add_trace(go.Scatter(
                 x=list(range(1, len(curve) + 1)), y=curve, mode="lines+markers",
                 name="pruned", legendgroup="pruned", showlegend=number == pruned[0],
-                line={"color": "#9aa0a6", "width": 1, "dash": "dot"}, marker={"size": 4},
+                line={"color": "#9aa0a6", "width": 1, "dash": "dot"}, marker={"size": 6},
                 opacity=0.7, hovertemplate=f"trial {number} (pruned)<br>epoch %{{x}}: "
                                            "%{y:.4g}<extra></extra>"))
     for rank, number in enumerate(top, start=1):
