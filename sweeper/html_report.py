@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
+import numpy as np
 import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
@@ -142,9 +143,11 @@ def _cell(value: Any) -> tuple[str, str | None]:
     """What a table cell shows, and the raw number it sorts by (None: sort by the text)."""
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return "", None
-    if isinstance(value, bool):
+    if isinstance(value, bool | np.bool_):
         return str(value), None
-    if isinstance(value, int | float) or hasattr(value, "dtype"):  # numpy scalars too
+    if isinstance(value, int | np.integer):  # seeds, epochs: every digit
+        return str(value), str(value)
+    if isinstance(value, float | np.floating):
         number = float(value)
         shown = str(int(number)) if number.is_integer() and abs(number) < 1e15 \
             else f"{number:.4g}"
