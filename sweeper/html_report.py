@@ -157,9 +157,14 @@ def _cell(value: Any) -> tuple[str, str | None]:
 
 def _table(frame: pd.DataFrame) -> str:
     columns = list(frame.columns)
+
+    def label(column: str) -> str:  # parameters without their prefix, unless a metric has
+        short = column.removeprefix("params_")  # that name (learning_rate, from a plateau)
+        return column if short != column and short in columns else short
+
     head = "".join(
         f'<th title="{html.escape(c)}" class="{"param" if c.startswith("params_") else ""}">'
-        f"{html.escape(c.removeprefix('params_'))}</th>" for c in columns)
+        f"{html.escape(label(c))}</th>" for c in columns)
     rows = []
     for record in frame.to_dict("records"):
         cells = []

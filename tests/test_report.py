@@ -78,6 +78,9 @@ def test_html_carries_the_study_and_escapes_trial_text(results):
         assert f'id="plot-{key}"' in page
     assert "<script src=" not in page and "<link " not in page  # nothing fetched from outside
     assert "Not re-trained yet" in page  # no winner.json in this folder
+    # Parameters are headed by their name, unless a metric has it (the plateau's learning rate).
+    assert 'class="param">momentum</th>' in page
+    assert 'class="param">params_learning_rate</th>' in page and '">learning_rate</th>' in page
 
 
 def test_report_reads_a_study_without_writing_to_it(results):
