@@ -10,8 +10,10 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import optuna
+import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
@@ -19,7 +21,11 @@ from sweeper.devices import parse_gpus
 from sweeper.errors import SweeperError, UsageError
 from sweeper.loader import available_spaces, load_space
 from sweeper.progress import format_duration, format_params
-from sweeper.study import FINISHED, PRUNERS, SAMPLERS
+from sweeper.report import LEADERBOARD_CSV, LEADERBOARD_HTML, leaderboard, write_leaderboard
+from sweeper.space import Space
+from sweeper.study import FINISHED, PRUNERS, SAMPLERS, load_existing_study
+
+TOP_ROWS = 10  # leaderboard rows printed in the terminal; the files hold them all
 
 
 def _positive_int(text: str) -> int:
@@ -86,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--in-process", action="store_true",
                      help="train in this process, without worker processes (no dead-worker "
                      "recovery; memory grows a few MiB a trial)")
+    run.add_argument("--no-retrain", action="store_true",
+                     help="do not re-train and test the winner at the end")
     run.set_defaults(handler=_run)
 
     spaces = commands.add_parser("spaces", help="list the search spaces")
@@ -94,7 +102,31 @@ def build_parser() -> argparse.ArgumentParser:
     show = commands.add_parser("show", help="print a space's parameters, ranges and conditions")
     show.add_argument("space")
     show.set_defaults(handler=_show)
+
+    report = commands.add_parser("report", help="write leaderboard.csv and leaderboard.html "
+                                 "from the study (also while it runs)")
+    _study_arguments(report)
+    report.set_defaults(handler=_report)
+
+    retrain = commands.add_parser("retrain", help="re-train the best trial on train + "
+                                  "validation data, test it, save winner.keras and winner.json")
+    _study_arguments(retrain)
+    retrain.add_argument("--trial", type=int, metavar="N",
+                         help="re-train trial N instead of the best one")
+    retrain.add_argument("--data-dir", metavar="DIR", help="where datasets such as mnist.npz "
+                         "are (default: $SWEEPER_DATA_DIR, else Keras' download cache)")
+    retrain.set_defaults(handler=_retrain)
     return parser
+
+
+def _study_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where an existing study is: the same options, meaning the same, as for `run`."""
+    parser.add_argument("space", help="a space name from `sweeper spaces`, or a path to a .py "
+                        "file")
+    parser.add_argument("--storage", metavar="URL", help="the storage the sweep used "
+                        "(default: results/<space>/study.journal)")
+    parser.add_argument("--results-dir", default="results", metavar="DIR",
+                        help="the sweep's outputs are in DIR/<space>/ (default: results)")
 
 
 def _run(args: argparse.Namespace, console: Console) -> int:
@@ -128,8 +160,78 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     if best is not None:
         console.print(f"best {space.objective}={best.value:.4f} (trial {best.number}): "
                       f"{format_params(best.params)}", highlight=False)
-    console.print(f"leaderboard: {result.leaderboard}")
+    _show_leaderboard(result.study, result.results_dir, console)
+    if args.no_retrain:
+        return 0
+    if best is None:
+        console.print("no trial completed, so there is no winner to re-train")
+        return 0
+    _retrain_winner(space, result.study, result.results_dir, None, args.data_dir, console)
     return 0
+
+
+def _report(args: argparse.Namespace, console: Console) -> int:
+    name = load_space(args.space).name
+    out_dir = Path(args.results_dir) / name
+    study = load_existing_study(name, args.storage, out_dir)
+    write_leaderboard(study, out_dir)
+    _show_leaderboard(study, out_dir, console)
+    return 0
+
+
+def _retrain(args: argparse.Namespace, console: Console) -> int:
+    space = load_space(args.space)
+    out_dir = Path(args.results_dir) / space.name
+    study = load_existing_study(space.name, args.storage, out_dir)
+    _retrain_winner(space, study, out_dir, args.trial, args.data_dir, console)
+    return 0
+
+
+def _retrain_winner(space: Space, study: optuna.Study, out_dir: Path, trial: int | None,
+                    data_dir: str | None, console: Console) -> None:
+    from sweeper.retrain import retrain  # Keras loads only now
+
+    with console.status("re-training the winner"):
+        winner = retrain(space, study, out_dir, trial_number=trial, data_dir=data_dir)
+        write_leaderboard(study, out_dir)  # the page now shows the winner's test metrics
+    card = winner.card
+    tested = ", ".join(f"{name} {value:.4f}" for name, value in card["test_metrics"].items()) \
+        if card["test_metrics"] else "none (the space has no test split)"
+    console.print(f"winner: trial {card['trial']} re-trained for {card['epochs']} epochs on "
+                  f"{card['train_examples']} examples; test {tested}", highlight=False)
+    console.print(f"saved {winner.model_path} and {winner.card_path}", highlight=False,
+                  soft_wrap=True)
+
+
+def _cell(row: dict, column: str, fmt: str = "{}") -> str:
+    return "" if pd.isna(row[column]) else fmt.format(row[column])
+
+
+def _show_leaderboard(study: optuna.Study, out_dir: Path, console: Console) -> None:
+    """The top of the leaderboard as a table, and where the whole of it is."""
+    frame = leaderboard(study)
+    table = Table(title=f"{study.study_name}: top {min(TOP_ROWS, len(frame))} of {len(frame)} "
+                  "trials", title_justify="left")
+    for header in ("rank", "trial", "state", study.user_attrs.get("objective", "value"),
+                   "epochs", "time"):
+        table.add_column(header, justify="left" if header == "state" else "right",
+                         no_wrap=True)
+    # One line a trial: the parameters are cut at the terminal's edge, the files hold them all.
+    fixed = 52 + len(study.user_attrs.get("objective", "value"))  # the other columns, borders
+    table.add_column("parameters, or why it failed", no_wrap=True, overflow="ellipsis",
+                     max_width=max(20, console.width - fixed))
+    for row in frame.head(TOP_ROWS).to_dict("records"):
+        params = {c.removeprefix("params_"): v for c, v in row.items()
+                  if c.startswith("params_") and not pd.isna(v)}
+        epochs = f"{_cell(row, 'best_epoch')}/{row['epochs_run']}" \
+            if _cell(row, "epochs_run") not in ("", "0") else ""
+        table.add_row(str(row["rank"]), str(row["trial"]), row["state"],
+                      _cell(row, "value", "{:.4f}"), epochs, _cell(row, "wall_time_s", "{:.1f}s"),
+                      _cell(row, "fail_reason") if row["state"] == "fail"
+                      else format_params(params))
+    console.print(table)
+    console.print(f"leaderboard: {out_dir / LEADERBOARD_CSV} and {out_dir / LEADERBOARD_HTML}",
+                  highlight=False, soft_wrap=True)
 
 
 def _spaces(args: argparse.Namespace, console: Console) -> int:

@@ -59,6 +59,35 @@ def _finite_or_none(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
+def compile_model(space: Space, params: Mapping[str, Any], data: Dataset, epochs: int):
+    """Build and compile the space's model for one configuration: ``(model, callbacks)``.
+
+    The one model-building path, shared by the sweep's trials and the winner's re-training.
+    Decaying schedules are sized to ``epochs`` over ``data.x_train``; the callbacks are those
+    the learning-rate schedule needs (ReduceLROnPlateau). An unbuildable configuration raises
+    ``TrialFailed`` with the reason.
+    """
+    budget = StepBudget(
+        n_examples=len(data.x_train),
+        batch_size=params["batch_size"],
+        epochs=epochs,
+        monitor=space.objective,
+        mode=space.keras_mode,
+        patience=space.patience,
+    )
+    try:
+        model = space.build_model(params, data)
+    except Exception as exc:  # noqa: BLE001 - an unbuildable configuration is one bad trial
+        raise TrialFailed(f"model could not be built: {describe_failure(exc)}") from exc
+    learning_rate, schedule_callbacks = build_learning_rate(params, budget)
+    model.compile(
+        optimizer=build_optimizer(learning_rate, params),
+        loss=space.loss,
+        metrics=list(space.metrics),
+    )
+    return model, schedule_callbacks
+
+
 class KerasObjective:
     """Callable by Optuna: ``objective(trial) -> best objective value`` for one space.
 
@@ -94,7 +123,7 @@ class KerasObjective:
         history = keras.callbacks.History()
         fit_time = 0.0
         try:
-            model, callbacks = self._compile(params)
+            model, callbacks = compile_model(self.space, params, self.data, self.max_epochs)
             fit_started = time.perf_counter()
             try:
                 model.fit(
@@ -103,7 +132,10 @@ class KerasObjective:
                     validation_data=(self.data.x_val, self.data.y_val),
                     batch_size=params["batch_size"],
                     epochs=self.max_epochs,
-                    callbacks=[history, *callbacks, *self._callbacks(trial)],
+                    # History after the schedule's callbacks, so it records the learning
+                    # rate ReduceLROnPlateau logs (retrain replays it); before pruning, so a
+                    # pruned trial keeps its last epoch.
+                    callbacks=[*callbacks, history, *self._callbacks(trial)],
                     verbose=0,
                 )
             finally:
@@ -115,28 +147,6 @@ class KerasObjective:
             raise TrialFailed(describe_failure(exc)) from exc
         finally:
             self._record(trial, history.history, time.perf_counter() - started, fit_time)
-
-    def _compile(self, params: dict[str, Any]):
-        space = self.space
-        budget = StepBudget(
-            n_examples=len(self.data.x_train),
-            batch_size=params["batch_size"],
-            epochs=self.max_epochs,
-            monitor=space.objective,
-            mode=space.keras_mode,
-            patience=space.patience,
-        )
-        try:
-            model = space.build_model(params, self.data)
-        except Exception as exc:  # noqa: BLE001 - an unbuildable configuration is one bad trial
-            raise TrialFailed(f"model could not be built: {describe_failure(exc)}") from exc
-        learning_rate, schedule_callbacks = build_learning_rate(params, budget)
-        model.compile(
-            optimizer=build_optimizer(learning_rate, params),
-            loss=space.loss,
-            metrics=list(space.metrics),
-        )
-        return model, schedule_callbacks
 
     def _callbacks(self, trial: optuna.Trial) -> list:
         space = self.space

@@ -1,7 +1,8 @@
 """The leaderboard: every trial of a study, ranked, as a table scripts and people can read.
 
-Works from the study storage alone and imports no Keras, so it is fast and can run while
-other processes are still writing trials.
+``leaderboard.csv`` for scripts, ``leaderboard.html`` (``html_report``) for people. Works from
+the study storage alone and imports no Keras, so it is fast and can run while other processes
+are still writing trials.
 
 Ranking: completed trials by the objective in the study's direction, then pruned trials by
 the best value they reported before being stopped, then failed trials, then trials still
@@ -10,6 +11,7 @@ running.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -17,7 +19,12 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
+from sweeper.files import atomic_path, write_text
+
 LEADERBOARD_CSV = "leaderboard.csv"
+LEADERBOARD_HTML = "leaderboard.html"
+WINNER_JSON = "winner.json"
+WINNER_MODEL = "winner.keras"
 FIXED_COLUMNS = [
     "rank", "trial", "state", "value", "best_epoch", "epochs_run",
     "wall_time_s", "fit_time_s", "started", "seed",
@@ -60,6 +67,14 @@ def _row(trial: FrozenTrial, maximize: bool) -> dict:
     return row
 
 
+def _param_columns(study: optuna.Study, frame: pd.DataFrame) -> list[str]:
+    """Every declared parameter, in the space's order, even one no trial has used yet, so
+    the columns do not shift as a study grows; then any the declaration no longer names."""
+    declared = [f"params_{name}" for name in study.user_attrs.get("params", [])]
+    seen = sorted(c for c in frame.columns if c.startswith("params_") and c not in declared)
+    return [*declared, *seen]
+
+
 def leaderboard(study: optuna.Study) -> pd.DataFrame:
     """One row per trial, ranked; parameters a condition left inactive are empty."""
     maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
@@ -74,23 +89,37 @@ def leaderboard(study: optuna.Study) -> pd.DataFrame:
     ranked = sorted(trials, key=order)
     frame = pd.DataFrame([_row(t, maximize) for t in ranked])
     if frame.empty:
-        return pd.DataFrame(columns=[*FIXED_COLUMNS, "fail_reason"])
+        return pd.DataFrame(columns=[*FIXED_COLUMNS, *_param_columns(study, frame),
+                                     "fail_reason"])
     frame.insert(0, "rank", range(1, len(frame) + 1))
     metric_cols = sorted(c for c in frame.columns
                          if c not in FIXED_COLUMNS and c != "fail_reason"
                          and not c.startswith("params_"))
-    param_cols = [c for c in frame.columns if c.startswith("params_")]
-    frame = frame[[*FIXED_COLUMNS, *metric_cols, *param_cols, "fail_reason"]]
+    frame = frame.reindex(columns=[*FIXED_COLUMNS, *metric_cols, *_param_columns(study, frame),
+                                   "fail_reason"])
     for col in ("best_epoch", "epochs_run", "seed"):
         frame[col] = frame[col].astype("Int64")
     return frame
 
 
+def read_winner(out_dir: Path) -> dict | None:
+    """The card ``retrain`` left in ``out_dir``, or None if there is none (or it is unreadable,
+    e.g. mid-write by an older version: the report goes on without it)."""
+    try:
+        return json.loads((out_dir / WINNER_JSON).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
 def write_leaderboard(study: optuna.Study, out_dir: Path) -> Path:
-    """Write ``leaderboard.csv`` into ``out_dir`` and return its path."""
+    """Write ``leaderboard.csv`` and ``leaderboard.html`` into ``out_dir``; returns the CSV's
+    path. Each replaces the old file in one step: readers never see a half-written one."""
+    from sweeper.html_report import render_html  # plotly loads only when a page is written
+
     out_dir.mkdir(parents=True, exist_ok=True)
+    frame = leaderboard(study)
     path = out_dir / LEADERBOARD_CSV
-    tmp = path.with_suffix(".csv.tmp")
-    leaderboard(study).to_csv(tmp, index=False)
-    tmp.replace(path)  # readers never see a half-written file
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+    write_text(out_dir / LEADERBOARD_HTML, render_html(study, frame, read_winner(out_dir)))
     return path

@@ -181,7 +181,7 @@ def open_study(
     settings = {
         "space": space.name, "objective": space.objective, "direction": space.direction,
         "sampler": _label(sampler), "pruner": _label(pruner), "seed": seed,
-        "max_epochs": max_epochs,
+        "max_epochs": max_epochs, "params": [param.name for param in space.all_params],
     }
     for key, value in settings.items():  # what the report shows about how the sweep ran
         study.set_user_attr(key, value)
@@ -192,3 +192,30 @@ def count_finished(study: optuna.Study) -> int:
     """Trials that count against the budget: complete, pruned and failed, except trials lost
     to a dead or stopped worker (they are retried instead)."""
     return sum(not is_lost(t) for t in study.get_trials(deepcopy=False, states=FINISHED))
+
+
+def load_existing_study(name: str, storage: str | None, results_dir: Path) -> optuna.Study:
+    """The study a sweep left, for reading (report, retrain): a missing one is an error and
+    is never created, so a typo in a name or path leaves no empty study behind."""
+    def missing(where: str) -> SweeperError:
+        return SweeperError(
+            f"no study {name!r} in {where}; run `python -m sweeper run {name}` first, or pass "
+            "the --storage / --results-dir it ran with"
+        )
+
+    if storage is None or check_storage_url(storage) == "journal":
+        path = Path(storage) if storage else results_dir / JOURNAL_NAME
+        if not path.is_file():
+            raise missing(str(path))
+        shown = str(path)
+    else:
+        from sqlalchemy.engine import make_url
+
+        url = make_url(storage)
+        shown = url.render_as_string(hide_password=True)
+        if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
+            raise missing(shown)  # SQLAlchemy would create an empty database file
+    try:
+        return optuna.load_study(study_name=name, storage=open_storage(storage, results_dir))
+    except KeyError:  # Optuna's "study not found"
+        raise missing(shown) from None

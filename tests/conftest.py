@@ -36,3 +36,68 @@ BASE_PARAMS = {
     "optimizer": "adam", "learning_rate": 1e-2, "lr_schedule": "constant", "batch_size": 32,
     "clipping": "none", "dropout": 0.1, "hidden_layers": 1, "units": 32, "activation": "relu",
 }
+
+# A reason with markup in it: the HTML report must show it as text, never as markup.
+MARKUP_REASON = "<b>17 units</b> & no more"
+MIXED_TRIALS = {  # trial number -> what it is there for
+    0: NAN_PARAMS,  # fails: NaN loss
+    1: {**BASE_PARAMS, "optimizer": "sgd", "learning_rate": 1e-5},  # pruned: ~chance, epoch 1
+    2: BASE_PARAMS,  # completes
+    3: {**BASE_PARAMS, "optimizer": "momentum", "momentum": 0.9, "units": 64},  # conditional
+    4: {**BASE_PARAMS, "units": 17},  # fails: its model cannot be built (MARKUP_REASON)
+    5: {**BASE_PARAMS, "lr_schedule": "plateau", "plateau_factor": 0.5,  # two conditionals
+        "clipping": "clipnorm", "clip_threshold": 1.0},
+}
+
+
+def copy_results(source: Path, target: Path) -> Path:
+    """A private copy of a results folder, so a test may write into it."""
+    import shutil
+
+    shutil.copytree(source, target, dirs_exist_ok=True)
+    return target
+
+
+@pytest.fixture(scope="session")
+def mixed_results(tmp_path_factory, digits_space):
+    """A results folder whose digits_space study holds real trials of every kind: complete,
+    pruned, failed (one with markup in its reason) and one still running (asked for, as by
+    another worker, and never told). Tests copy it before writing into it."""
+    import dataclasses
+
+    import optuna
+
+    from sweeper import run_sweep
+    from sweeper.study import open_storage
+
+    def build_model(params, data):
+        if params["units"] == 17:
+            raise ValueError(MARKUP_REASON)
+        return digits_space.build_model(params, data)
+
+    results = tmp_path_factory.mktemp("mixed")
+    storage = open_storage(None, results / "digits_space")
+    study = optuna.create_study(study_name="digits_space", direction="maximize", storage=storage)
+    for params in MIXED_TRIALS.values():
+        study.enqueue_trial(params, skip_if_exists=False)
+    space = dataclasses.replace(digits_space, build_model=build_model)
+    result = run_sweep(space, n_trials=len(MIXED_TRIALS), max_epochs=3, results_dir=results,
+                       pruner=optuna.pruners.ThresholdPruner(lower=0.5))
+    result.study.ask()  # a trial another process would be running now
+    return results
+
+
+@pytest.fixture(scope="session")
+def failed_results(tmp_path_factory, digits_space):
+    """A results folder whose digits_space study has one trial, and it failed."""
+    import optuna
+
+    from sweeper import run_sweep
+    from sweeper.study import open_storage
+
+    results = tmp_path_factory.mktemp("failed")
+    study = optuna.create_study(study_name="digits_space", direction="maximize",
+                                storage=open_storage(None, results / "digits_space"))
+    study.enqueue_trial(NAN_PARAMS)
+    run_sweep(digits_space, n_trials=1, max_epochs=1, results_dir=results)
+    return results

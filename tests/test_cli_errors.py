@@ -11,7 +11,7 @@ from sweeper.cli import main
 def existing(tmp_path_factory):
     """A results folder holding a real two-trial digits_space study."""
     results = tmp_path_factory.mktemp("results")
-    assert main(["run", "digits_space", "--trials", "2", "--max-epochs", "1",
+    assert main(["run", "digits_space", "--trials", "2", "--max-epochs", "1", "--no-retrain",
                  "--results-dir", str(results)]) == 0
     return results
 

@@ -5,6 +5,7 @@ folder holding mnist.npz.
 """
 
 import csv
+import json
 import os
 
 import numpy as np
@@ -44,3 +45,9 @@ def test_mnist_sweep_end_to_end(data_dir, tmp_path, capsys):
     assert rows[0]["state"] == "complete"
     # Even one epoch of a small CNN on MNIST gets far beyond chance.
     assert float(rows[0]["value"]) > 0.9
+    # The winner: re-trained on all 60,000 training images, tested on the official 10,000.
+    card = json.loads((results / "mnist_space" / "winner.json").read_text())
+    assert card["trial"] == int(rows[0]["trial"]) and card["train_examples"] == 60000
+    assert card["test_examples"] == 10000 and card["test_metrics"]["accuracy"] > 0.9
+    assert (results / "mnist_space" / "winner.keras").is_file()
+    assert "mnist_space: top 3 of 3 trials" in capsys.readouterr().out

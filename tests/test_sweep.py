@@ -22,7 +22,8 @@ def read_leaderboard(results_dir, name="digits_space"):
 
 
 def test_cli_sweep_ranks_trials_and_resumes_only_what_is_missing(tmp_path, capsys):
-    args = ["run", "digits_space", "--max-epochs", "3", "--results-dir", str(tmp_path)]
+    args = ["run", "digits_space", "--max-epochs", "3", "--results-dir", str(tmp_path),
+            "--no-retrain"]
     assert main([*args, "--trials", "4"]) == 0
     out = capsys.readouterr().out
     assert "4 trials run" in out and "best val_accuracy=" in out
@@ -136,9 +137,10 @@ def test_gp_sampler_runs_or_names_its_missing_package(tmp_path, digits_space):
 def test_space_from_a_file_outside_the_repository(tmp_path, capsys):
     path = tmp_path / "my_digits.py"
     path.write_text(DIGITS_SOURCE)
-    assert main(["run", str(path), "--trials", "1", "--max-epochs", "1",
+    assert main(["run", str(path), "--trials", "1", "--max-epochs", "1", "--no-retrain",
                  "--results-dir", str(tmp_path / "results")]) == 0
     assert (tmp_path / "results" / "my_digits" / "leaderboard.csv").is_file()
+    assert not (tmp_path / "results" / "my_digits" / "winner.json").exists()
 
 
 def test_data_loads_once_and_keras_state_is_cleared_every_trial(tmp_path, digits_space,

@@ -39,7 +39,7 @@ def slow_space(tmp_path):
 def start_sweep(tmp_path, *args):
     return subprocess.Popen(
         [sys.executable, "-m", "sweeper", "run", slow_space(tmp_path), "--pruner", "none",
-         "--results-dir", str(tmp_path), *args],
+         "--no-retrain", "--results-dir", str(tmp_path), *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
     )
@@ -61,7 +61,7 @@ def wait_for_running_trials(tmp_path, proc, count, min_epochs=2, timeout=180):
 
 def test_two_workers_finish_the_exact_budget_each_trial_once(tmp_path, capsys):
     args = ["run", "digits_space", "--workers", "2", "--trials", "7", "--max-epochs", "2",
-            "--results-dir", str(tmp_path)]
+            "--no-retrain", "--results-dir", str(tmp_path)]
     assert main(args) == 0
     assert "7 trials run" in capsys.readouterr().out
     trials = load_study(tmp_path).trials
@@ -156,7 +156,8 @@ def test_stale_running_trials_of_a_dead_process_are_failed_and_retried(tmp_path,
 
 def test_trials_per_process_one_runs_every_trial_in_a_fresh_process(tmp_path):
     run_sweep_args = ["run", "digits_space", "--trials", "2", "--max-epochs", "1",
-                      "--trials-per-process", "1", "--results-dir", str(tmp_path)]
+                      "--trials-per-process", "1", "--no-retrain", "--results-dir",
+                      str(tmp_path)]
     assert main(run_sweep_args) == 0
     trials = load_study(tmp_path).trials
     assert len({t.user_attrs[OWNER]["pid"] for t in trials}) == 2

@@ -1,0 +1,374 @@
+"""leaderboard.html: a whole study on one page that a person reads in a browser, offline.
+
+The page carries everything it needs: plotly.js is embedded once, the sortable table is a
+small inline script, and there is no link to a network resource. Text that comes from trials
+(failure reasons, parameter values) is escaped. A plot that cannot be drawn (no completed
+trial yet, too few for importances, degenerate data) becomes a line saying why: the page is
+always written.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any, NamedTuple
+
+import numpy as np
+import optuna
+import pandas as pd
+from optuna.trial import FrozenTrial, TrialState
+
+from sweeper.progress import format_duration
+
+TOP_CURVES = 5  # completed trials whose learning curves are drawn in colour
+
+
+class _NoPlot(Exception):
+    """The plot cannot be drawn from this study yet; the message says why."""
+
+
+def _complete(study: optuna.Study) -> list[FrozenTrial]:
+    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+
+
+def _objective(study: optuna.Study) -> str:
+    return study.user_attrs.get("objective", "objective")
+
+
+# Plots: one function each, a study in and a plotly figure out. -----------------------------
+
+def _history(study: optuna.Study, frame: pd.DataFrame):
+    if not _complete(study):
+        raise _NoPlot("no trial has completed yet")
+    return optuna.visualization.plot_optimization_history(
+        study, target_name=_objective(study))
+
+
+def _importances(study: optuna.Study, frame: pd.DataFrame):
+    if len(_complete(study)) < 2:
+        raise _NoPlot("parameter importances need at least two completed trials")
+    evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)  # the same page each time
+    return optuna.visualization.plot_param_importances(
+        study, evaluator=evaluator, target_name=_objective(study))
+
+
+def _parallel(study: optuna.Study, frame: pd.DataFrame):
+    if not _complete(study):
+        raise _NoPlot("no trial has completed yet")
+    return optuna.visualization.plot_parallel_coordinate(study, target_name=_objective(study))
+
+
+def _learning_curves(study: optuna.Study, frame: pd.DataFrame):
+    import plotly.graph_objects as go
+
+    objective = _objective(study)
+    top = frame[frame["state"] == "complete"]["trial"].head(TOP_CURVES).tolist()
+    pruned = frame[frame["state"] == "pruned"]["trial"].tolist()
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    fig = go.Figure()
+    for number in pruned:  # drawn first, so the top trials lie on top of them
+        curve = trials[number].user_attrs.get("history", {}).get(objective)
+        if curve:
+            fig.add_trace(go.Scatter(
+                x=list(range(1, len(curve) + 1)), y=curve, mode="lines+markers",
+                name="pruned", legendgroup="pruned", showlegend=number == pruned[0],
+                line={"color": "#9aa0a6", "width": 1, "dash": "dot"}, marker={"size": 6},
+                opacity=0.7, hovertemplate=f"trial {number} (pruned)<br>epoch %{{x}}: "
+                                           "%{y:.4g}<extra></extra>"))
+    for rank, number in enumerate(top, start=1):
+        curve = trials[number].user_attrs.get("history", {}).get(objective)
+        if curve:
+            fig.add_trace(go.Scatter(
+                x=list(range(1, len(curve) + 1)), y=curve, mode="lines+markers",
+                name=f"#{rank}: trial {number}", line={"width": 2.5},
+                hovertemplate=f"trial {number}<br>epoch %{{x}}: %{{y:.4g}}<extra></extra>"))
+    if not fig.data:
+        raise _NoPlot("no trial has finished an epoch yet")
+    epochs = max(len(trace.x) for trace in fig.data)
+    fig.update_layout(xaxis_title="epoch", yaxis_title=objective,  # whole epochs on the axis
+                      xaxis={"tick0": 1, "dtick": max(1, round(epochs / 10))})
+    return fig
+
+
+class Plot(NamedTuple):
+    key: str  # the plot's element id is plot-<key>
+    title: str
+    caption: str
+    build: Callable[[optuna.Study, pd.DataFrame], Any]  # a plotly figure, or raises _NoPlot
+    wide: bool = False  # spans the page's width
+
+
+PLOTS = [
+    Plot("history", "Optimization history",
+         "The objective of each completed trial, and the best so far.", _history),
+    Plot("importance", "Parameter importances",
+         "fANOVA over the parameters every completed trial has (conditional ones are left "
+         "out).", _importances),
+    Plot("curves", "Learning curves",
+         f"The objective per epoch of the top {TOP_CURVES} completed trials (colour) and of "
+         "the pruned trials (grey, dotted).", _learning_curves, wide=True),
+    Plot("parallel", "Parameters vs objective",
+         "One line per completed trial across its parameters; the colour is the objective.",
+         _parallel, wide=True),
+]
+
+
+def _plot_section(study: optuna.Study, frame: pd.DataFrame) -> tuple[str, bool]:
+    """The plots' HTML, and whether any was drawn (and so needs plotly.js)."""
+    parts, drawn = [], False
+    for plot in PLOTS:
+        try:
+            fig = plot.build(study, frame)
+        except _NoPlot as exc:
+            body = f'<p class="noplot">{html.escape(str(exc))}.</p>'
+        except Exception as exc:  # noqa: BLE001 - one bad plot must not lose the whole report
+            body = (f'<p class="noplot">could not be drawn from this study: '
+                    f'{html.escape(type(exc).__name__)}: {html.escape(str(exc))}</p>')
+        else:
+            fig.update_layout(template="plotly_white", title=None, height=400,
+                              margin={"l": 60, "r": 20, "t": 20, "b": 50})
+            body = fig.to_html(full_html=False, include_plotlyjs=False,
+                               div_id=f"plot-{plot.key}",
+                               config={"displaylogo": False, "responsive": True})
+            drawn = True
+        parts.append(f'<figure class="plot{" wide" if plot.wide else ""}"><h3>{plot.title}</h3>'
+                     f"<figcaption>{plot.caption}</figcaption>{body}</figure>")
+    return "\n".join(parts), drawn
+
+
+# Text parts. ------------------------------------------------------------------------------
+
+def _cell(value: Any) -> tuple[str, str | None]:
+    """What a table cell shows, and the raw number it sorts by (None: sort by the text)."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return "", None
+    if isinstance(value, bool | np.bool_):
+        return str(value), None
+    if isinstance(value, int | np.integer):  # seeds, epochs: every digit
+        return str(value), str(value)
+    if isinstance(value, float | np.floating):
+        number = float(value)
+        shown = str(int(number)) if number.is_integer() and abs(number) < 1e15 \
+            else f"{number:.4g}"
+        return shown, repr(number)
+    return str(value), None
+
+
+def _table(frame: pd.DataFrame) -> str:
+    columns = list(frame.columns)
+
+    def label(column: str) -> str:  # parameters without their prefix, unless a metric has
+        short = column.removeprefix("params_")  # that name (learning_rate, from a plateau)
+        return column if short != column and short in columns else short
+
+    head = "".join(
+        f'<th title="{html.escape(c)}" class="{"param" if c.startswith("params_") else ""}">'
+        f"{html.escape(label(c))}</th>" for c in columns)
+    rows = []
+    for record in frame.to_dict("records"):
+        cells = []
+        for column in columns:
+            shown, key = _cell(record[column])
+            sort = f' data-sort="{key}"' if key is not None else ""
+            cells.append(f"<td{sort}>{html.escape(shown)}</td>")
+        rows.append(f'<tr class="state-{html.escape(str(record["state"]))}">'
+                    f'{"".join(cells)}</tr>')
+    return (f'<div class="scroll"><table id="trials" class="sortable"><thead><tr>{head}</tr>'
+            f'</thead><tbody>{"".join(rows)}</tbody></table></div>')
+
+
+def _failures(frame: pd.DataFrame) -> str:
+    failed = frame[frame["state"] == "fail"]
+    if failed.empty:
+        return '<p class="muted">No trial failed.</p>'
+    items = "".join(
+        f'<li><b>trial {int(row.trial)}</b>: '
+        f'{html.escape(str(row.fail_reason) if pd.notna(row.fail_reason) else "no reason")}'
+        f"</li>" for row in failed.itertuples())
+    return f'<ul id="failures">{items}</ul>'
+
+
+def _times(study: optuna.Study, frame: pd.DataFrame) -> str:
+    trials = study.get_trials(deepcopy=False)
+    starts = [t.datetime_start for t in trials if t.datetime_start]
+    ends = [t.datetime_complete for t in trials if t.datetime_complete]
+    elapsed = (max(ends) - min(starts)).total_seconds() if starts and ends else 0.0
+    total = frame["wall_time_s"].sum(skipna=True) if len(frame) else 0.0
+    fit = frame["fit_time_s"].sum(skipna=True) if len(frame) else 0.0
+    return (f"{format_duration(elapsed)} from first start to last finish; "
+            f"{format_duration(total)} in trials, {format_duration(fit)} of it training")
+
+
+def _metrics(metrics: dict) -> str:
+    return ", ".join(f"{html.escape(k)} <b>{v:.4f}</b>" if isinstance(v, float)
+                     else f"{html.escape(k)} {html.escape(str(v))}"
+                     for k, v in sorted(metrics.items()))
+
+
+def _best(study: optuna.Study) -> str:
+    complete = _complete(study)
+    if not complete:
+        return '<p class="muted">No trial has completed yet.</p>'
+    best = study.best_trial
+    attrs = best.user_attrs
+    params = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(_cell(v)[0])}</td></tr>"
+                     for k, v in best.params.items())
+    return (f'<p class="big">{html.escape(_objective(study))} <b>{best.value:.4f}</b></p>'
+            f"<p>trial {best.number}, best at epoch {attrs.get('best_epoch')} of "
+            f"{attrs.get('epochs_run')}, seed {attrs.get('seed')}</p>"
+            f'<table class="params">{params}</table>')
+
+
+def _winner(study: optuna.Study, winner: dict | None) -> str:
+    space = html.escape(str(study.user_attrs.get("space", study.study_name)))
+    if winner is None:
+        return (f'<p class="muted">Not re-trained yet: <code>python -m sweeper retrain '
+                f"{space}</code> trains the best trial on train + validation data and tests "
+                "it.</p>")
+    if not winner.get("test_metrics"):
+        tested = '<p class="muted">The space has no test split: no test metrics.</p>'
+    else:
+        tested = f'<p class="big">test {_metrics(winner["test_metrics"])}</p>'
+    note = ""
+    complete = _complete(study)
+    if complete and study.best_trial.number != winner.get("trial"):
+        note = (f'<p class="warn">The best trial is now {study.best_trial.number}: '
+                f"<code>python -m sweeper retrain {space}</code> to re-train it.</p>")
+    return (f"{tested}<p>trial {winner.get('trial')}, re-trained for {winner.get('epochs')} "
+            f"epochs on {winner.get('train_examples')} examples (seed {winner.get('seed')}), "
+            f"{html.escape(str(winner.get('created', '')))}</p>"
+            f"<p>sweep validation: {_metrics(winner.get('validation_metrics', {}))}</p>{note}")
+
+
+def _summary(study: optuna.Study, frame: pd.DataFrame) -> str:
+    attrs = study.user_attrs
+    counts = frame["state"].value_counts() if len(frame) else {}
+    states = " · ".join(f'<span class="state-{s}">{counts.get(s, 0)} {label}</span>'
+                        for s, label in (("complete", "complete"), ("pruned", "pruned"),
+                                         ("fail", "failed"), ("running", "running")))
+    rows = [
+        ("objective", f"{attrs.get('direction', study.direction.name.lower())} "
+                      f"{attrs.get('objective', 'objective')}"),
+        ("sampler", attrs.get("sampler", "?")), ("pruner", attrs.get("pruner", "?")),
+        ("seed", attrs.get("seed", "?")), ("epoch budget", attrs.get("max_epochs", "?")),
+    ]
+    settings = "".join(f"<tr><th>{k}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
+    return (f'<table class="params">{settings}<tr><th>trials</th><td>{states}</td></tr>'
+            f"<tr><th>time</th><td>{_times(study, frame)}</td></tr></table>")
+
+
+STYLE = """
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0;
+       color: #1f2328; background: #f6f8fa; }
+header { background: #24292f; color: #fff; padding: 14px 24px; }
+header h1 { margin: 0; font-size: 20px; } header p { margin: 2px 0 0; color: #c9d1d9; }
+main { padding: 16px 24px; max-width: 1500px; }
+h2 { font-size: 17px; margin: 24px 0 8px; }
+.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(320px, 1fr)); gap: 16px; }
+.card, .plot { background: #fff; border: 1px solid #d0d7de; border-radius: 6px; padding: 12px 16px;
+               margin: 0; }
+.card h2, .plot h3 { margin: 0 0 6px; font-size: 15px; }
+.plots { display: grid; grid-template-columns: repeat(auto-fill, minmax(560px, 1fr)); gap: 16px; }
+.plot { min-width: 0; } .plot.wide { grid-column: 1 / -1; }
+figcaption, .muted { color: #656d76; } .noplot { color: #656d76; font-style: italic; }
+.warn { color: #9a6700; } .big { font-size: 18px; margin: 4px 0; }
+table.params th { text-align: left; font-weight: 600; padding: 1px 12px 1px 0; color: #424a53; }
+table.params td { padding: 1px 0; }
+.scroll { overflow-x: auto; background: #fff; border: 1px solid #d0d7de; border-radius: 6px; }
+#trials { border-collapse: collapse; white-space: nowrap; font-size: 13px; }
+#trials th { position: sticky; top: 0; background: #eaeef2; cursor: pointer; padding: 6px 8px;
+             text-align: left; user-select: none; }
+#trials th.param { background: #ddf4ff; }
+#trials th[data-order=asc]::after { content: " \\25B2"; }
+#trials th[data-order=desc]::after { content: " \\25BC"; }
+#trials td { padding: 4px 8px; border-top: 1px solid #eaeef2; }
+#trials td[data-sort] { text-align: right; font-variant-numeric: tabular-nums; }
+#trials tr:hover td { background: #f6f8fa; }
+.state-complete { color: #1a7f37; } .state-pruned { color: #9a6700; }
+.state-fail { color: #cf222e; } .state-running { color: #0969da; }
+#trials tr td { color: #1f2328; } #trials tr td:nth-child(3) { font-weight: 600; }
+#trials tr.state-complete td:nth-child(3) { color: #1a7f37; }
+#trials tr.state-pruned td:nth-child(3) { color: #9a6700; }
+#trials tr.state-fail td:nth-child(3) { color: #cf222e; }
+#trials tr.state-running td:nth-child(3) { color: #0969da; }
+#failures li { margin: 2px 0; }
+"""
+
+# Click a header to sort by it; again to reverse. Numbers sort as numbers, empty cells last.
+SORT_SCRIPT = """
+// Plots are drawn while the page loads; fit them to their final boxes once it has.
+window.addEventListener("load", function () {
+  if (window.Plotly) {
+    document.querySelectorAll(".plotly-graph-div").forEach(function (div) {
+      Plotly.Plots.resize(div);
+    });
+  }
+});
+document.querySelectorAll("table.sortable").forEach(function (table) {
+  var headers = table.tHead.rows[0].cells;
+  Array.prototype.forEach.call(headers, function (th, column) {
+    th.addEventListener("click", function () {
+      var ascending = th.dataset.order !== "asc";
+      Array.prototype.forEach.call(headers, function (h) { delete h.dataset.order; });
+      th.dataset.order = ascending ? "asc" : "desc";
+      var key = function (row) {
+        var cell = row.cells[column];
+        return cell.dataset.sort !== undefined ? cell.dataset.sort : cell.textContent.trim();
+      };
+      var body = table.tBodies[0];
+      var rows = Array.prototype.slice.call(body.rows);
+      rows.sort(function (a, b) {
+        var x = key(a), y = key(b);
+        if (x === "" || y === "") { return (x === "") - (y === ""); }
+        var nx = Number(x), ny = Number(y);
+        var order = !isNaN(nx) && !isNaN(ny) ? nx - ny
+          : x.localeCompare(y, undefined, {numeric: true});
+        return ascending ? order : -order;
+      });
+      rows.forEach(function (row) { body.appendChild(row); });
+    });
+  });
+});
+"""
+
+
+def render_html(study: optuna.Study, frame: pd.DataFrame, winner: dict | None) -> str:
+    """The whole page for ``study``; ``frame`` is its ``leaderboard()``, ``winner`` the card
+    ``retrain`` wrote (or None)."""
+    from plotly.offline import get_plotlyjs
+
+    space = html.escape(str(study.user_attrs.get("space", study.study_name)))
+    plots, drawn = _plot_section(study, frame)
+    plotly_js = f"<script>{get_plotlyjs()}</script>" if drawn else ""
+    created = datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{space}: sweeper leaderboard</title>
+<style>{STYLE}</style>{plotly_js}</head>
+<body>
+<header><h1>{space}: leaderboard</h1>
+<p>{len(frame)} trials · written {created} · <code>python -m sweeper report {space}</code>
+writes it again</p>
+</header>
+<main>
+<section class="cards">
+<div class="card" id="summary"><h2>Sweep</h2>{_summary(study, frame)}</div>
+<div class="card" id="best"><h2>Best trial</h2>{_best(study)}</div>
+<div class="card" id="winner"><h2>Winner on the test set</h2>{_winner(study, winner)}</div>
+</section>
+<h2>Plots</h2>
+<section class="plots">{plots}</section>
+<h2>All trials</h2>
+<p class="muted">Ranked: completed trials by the objective, then pruned ones by the best value
+they reported, then failed and running ones. Click a column to sort.
+Blue columns are parameters; empty where a condition left one inactive.</p>
+{_table(frame)}
+<h2>Failures</h2>
+{_failures(frame)}
+</main>
+<script>{SORT_SCRIPT}</script>
+</body></html>
+"""
+

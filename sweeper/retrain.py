@@ -1,0 +1,169 @@
+"""The winner: re-train the best trial (or a chosen one) on train + validation data, test it,
+save it.
+
+The configuration is rebuilt through the sweep's own path (``objective.compile_model``), seeded
+with the trial's recorded seed, and trained for the epochs at which that trial was best, with
+no pruning or early stopping: there is no validation data left to watch. Then it is evaluated,
+once, on the held-out test set. ``winner.keras`` and ``winner.json`` (the card) go to
+``results/<space>/``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib.metadata
+import json
+import math
+import platform
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from sweeper.data import Dataset
+from sweeper.errors import SweeperError, TrialFailed, UsageError
+from sweeper.files import atomic_path, write_text
+from sweeper.objective import compile_model
+from sweeper.report import WINNER_JSON, WINNER_MODEL
+from sweeper.space import Space
+from sweeper.sweep import load_dataset
+
+RETRAINABLE = (TrialState.COMPLETE, TrialState.PRUNED)
+VERSIONED = ("sweeper", "keras", "tensorflow", "jax", "torch", "optuna", "numpy")
+
+
+@dataclass(frozen=True)
+class Winner:
+    model_path: Path
+    card_path: Path
+    card: dict[str, Any]
+
+
+def pick_trial(study: optuna.Study, number: int | None = None) -> FrozenTrial:
+    """The best completed trial, or trial ``number``; a clear error when there is none."""
+    trials = study.get_trials(deepcopy=False)
+    if number is None:
+        if not any(t.state == TrialState.COMPLETE for t in trials):
+            raise SweeperError(
+                f"study {study.study_name!r} has no completed trial yet; run more trials, or "
+                "name a pruned one with --trial N"
+            )
+        return study.best_trial
+    if not 0 <= number < len(trials):
+        held = f"its trials are 0 to {len(trials) - 1}" if trials else "it has no trials yet"
+        raise UsageError(f"study {study.study_name!r} has no trial {number}; {held}")
+    trial = trials[number]
+    if trial.state not in RETRAINABLE or not trial.user_attrs.get("best_epoch"):
+        reason = trial.user_attrs.get("fail_reason")
+        raise SweeperError(
+            f"trial {number} is {trial.state.name.lower()}{f' ({reason})' if reason else ''} "
+            "and has no best epoch to re-train to; choose a complete or pruned trial from "
+            "leaderboard.csv"
+        )
+    return trial
+
+
+def _params(space: Space, trial: FrozenTrial) -> dict[str, Any]:
+    """The trial's parameters, sampled again through the space: they must still fit it."""
+    try:
+        return space.suggest(optuna.trial.FixedTrial(trial.params, number=trial.number))
+    except ValueError as exc:
+        raise SweeperError(
+            f"trial {trial.number}'s parameters no longer fit search space {space.name!r} "
+            f"({exc}); re-train it with the space module it was swept with"
+        ) from exc
+
+
+def _replayed_rates(schedule_callbacks: list, trial: FrozenTrial) -> list:
+    """A schedule that watches a validation metric (ReduceLROnPlateau) has none to watch here:
+    replay, epoch by epoch, the learning rates it chose during the sweep instead."""
+    if not schedule_callbacks:
+        return []
+    rates = trial.user_attrs.get("history", {}).get("learning_rate")
+    if not rates:
+        raise SweeperError(f"trial {trial.number} recorded no per-epoch learning rate to replay; "
+                           "re-train another trial with --trial N")
+    return [keras.callbacks.LearningRateScheduler(lambda epoch: float(rates[epoch]))]
+
+
+def _train_and_validation(data: Dataset) -> Dataset:
+    return dataclasses.replace(data, x_train=np.concatenate([data.x_train, data.x_val]),
+                               y_train=np.concatenate([data.y_train, data.y_val]))
+
+
+def _versions() -> dict[str, str]:
+    versions = {"python": platform.python_version(), "keras_backend": keras.backend.backend()}
+    for package in VERSIONED:  # those installed: a jax machine may have no tensorflow
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            versions[package] = importlib.metadata.version(package)
+    return versions
+
+
+def retrain(space: Space, study: optuna.Study, out_dir: Path, *, trial_number: int | None = None,
+            data_dir: str | Path | None = None) -> Winner:
+    """Re-train the best trial (or ``trial_number``), test it and save model and card."""
+    trial = pick_trial(study, trial_number)
+    params = _params(space, trial)
+    epochs, seed = trial.user_attrs["best_epoch"], trial.user_attrs.get("seed")
+    if seed is None:
+        raise SweeperError(f"trial {trial.number} recorded no seed, so it was not run by "
+                           "sweeper and cannot be reproduced; choose another with --trial N")
+    data = load_dataset(space, data_dir)
+    full = _train_and_validation(data)
+
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)  # as the trial was seeded
+    try:
+        model, schedule_callbacks = compile_model(space, params, full, epochs)
+    except TrialFailed as exc:
+        raise SweeperError(f"trial {trial.number} cannot be re-trained: {exc}") from exc
+    started = time.perf_counter()
+    history = model.fit(
+        full.x_train, full.y_train, batch_size=params["batch_size"], epochs=epochs,
+        callbacks=[keras.callbacks.TerminateOnNaN(), *_replayed_rates(schedule_callbacks, trial)],
+        verbose=0,
+    )
+    fit_time = time.perf_counter() - started
+    losses = history.history.get("loss", [])
+    if len(losses) < epochs or not all(math.isfinite(v) for v in losses):
+        raise SweeperError(f"re-training trial {trial.number} diverged (the loss became NaN); "
+                           "re-train another trial with --trial N")
+
+    test_metrics = None
+    if len(data.x_test):
+        scores = model.evaluate(data.x_test, data.y_test, batch_size=params["batch_size"],
+                                return_dict=True, verbose=0)
+        test_metrics = {name: float(value) for name, value in scores.items()}
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model_path, card_path = out_dir / WINNER_MODEL, out_dir / WINNER_JSON
+    with atomic_path(model_path) as tmp:  # the model first: a card never names a missing one
+        model.save(tmp)
+    card = {
+        "space": space.name,
+        "trial": trial.number,
+        "state": trial.state.name.lower(),
+        "objective": space.objective,
+        "direction": space.direction,
+        "params": trial.params,
+        "validation_metrics": {k: v for k, v in trial.user_attrs.get("metrics", {}).items()
+                               if k.startswith("val_")},
+        "test_metrics": test_metrics,
+        "epochs": epochs,
+        "seed": seed,
+        "train_examples": len(full.x_train),
+        "test_examples": len(data.x_test),
+        "fit_time_s": round(fit_time, 3),
+        "model": WINNER_MODEL,
+        "versions": _versions(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    write_text(card_path, json.dumps(card, indent=2) + "\n")
+    return Winner(model_path, card_path, card)

@@ -1,0 +1,147 @@
+"""leaderboard.html in a real headless Chromium (Debian's package), with the network off.
+
+The screenshot is kept as a test artifact in tests/artifacts/ (not in git).
+"""
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+from conftest import MARKUP_REASON, MIXED_TRIALS, copy_results
+
+from sweeper.cli import main
+from sweeper.study import load_existing_study
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+ARTIFACTS = Path(__file__).parent / "artifacts"
+FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--window-size=1400,1000")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+        message = "apt-get install chromium chromium-driver (.ci/run does)"
+        if os.environ.get("CI"):
+            pytest.fail(f"Chromium is missing in CI: {message}")
+        pytest.skip(message)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="sweeper-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (*FLAGS, f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    # The Debian driver, named explicitly: selenium-manager never tries to download one.
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.execute_cdp_cmd("Network.enable", {})
+    driver.execute_cdp_cmd("Network.emulateNetworkConditions", {
+        "offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def page(browser, mixed_results, tmp_path_factory):
+    results = copy_results(mixed_results, tmp_path_factory.mktemp("browser") / "results")
+    assert main(["report", "digits_space", "--results-dir", str(results)]) == 0
+    browser.get((results / "digits_space" / "leaderboard.html").as_uri())
+    wait_for_plots(browser)
+    return browser, load_existing_study("digits_space", None, results / "digits_space")
+
+
+def wait_for_plots(browser):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(browser, 30).until(lambda driver: driver.execute_script(
+        "return [...document.querySelectorAll('.plotly-graph-div')]"
+        ".every(div => div._fullLayout && div.querySelector('svg.main-svg'))"))
+
+
+def js(browser, script, *args):
+    return browser.execute_script(script, *args)
+
+
+def test_page_loads_offline_and_fetches_nothing(page):
+    browser, _ = page
+    assert js(browser, "return typeof Plotly") == "object"  # embedded, not from a CDN
+    fetched = js(browser, "return performance.getEntriesByType('resource').map(e => e.name)")
+    assert fetched == []
+    linked = js(browser, "return [...document.querySelectorAll('[src],[href]')]"
+                         ".map(e => e.getAttribute('src') || e.getAttribute('href'))")
+    assert linked == []
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert errors == []
+
+
+def test_table_has_one_row_per_trial_and_sorts_numerically(page):
+    browser, study = page
+    assert len(study.trials) == len(MIXED_TRIALS) + 1
+    assert js(browser, "return document.querySelectorAll('#trials tbody tr').length") == \
+        len(study.trials)
+    headers = js(browser, "return [...document.querySelectorAll('#trials th')]"
+                          ".map(th => th.textContent)")
+    column = headers.index("seed")
+    header = browser.find_elements("css selector", "#trials th")[column]
+
+    def seeds():
+        return js(browser, "return [...document.querySelectorAll('#trials tbody tr')]"
+                           ".map(tr => tr.cells[arguments[0]].textContent)", column)
+
+    expected = sorted(t.user_attrs["seed"] for t in study.trials if "seed" in t.user_attrs)
+    header.click()
+    assert seeds() == [str(s) for s in expected] + [""]  # numbers by value; empty last
+    header.click()
+    assert seeds() == [str(s) for s in reversed(expected)] + [""]
+
+
+def test_plots_render_with_the_study_data(page):
+    browser, study = page
+    plots = js(browser, """
+        return Object.fromEntries([...document.querySelectorAll('.plotly-graph-div')].map(d => {
+          const box = d.getBoundingClientRect();
+          return [d.id, {traces: d.data.length, width: box.width, height: box.height,
+                         svg: d.querySelectorAll('svg.main-svg').length,
+                         marks: d.querySelectorAll('.scatterlayer .trace path, .bars path,'
+                                                   + ' .point').length,
+                         first_y: d.data[0].y}];
+        }));""")
+    assert set(plots) == {"plot-history", "plot-importance", "plot-curves", "plot-parallel"}
+    for plot in plots.values():
+        assert plot["svg"] > 0 and plot["marks"] > 0
+        assert plot["width"] > 300 and plot["height"] > 300
+    complete = [t for t in study.trials if t.state.name == "COMPLETE"]
+    # The history's points are the completed trials' values.
+    assert sorted(plots["plot-history"]["first_y"]) == pytest.approx(
+        sorted(t.value for t in complete))
+    # Curves: every completed trial (fewer than the top five) and the pruned one.
+    assert plots["plot-curves"]["traces"] == len(complete) + 1
+    assert plots["plot-importance"]["traces"] >= 1
+    assert plots["plot-parallel"]["traces"] >= len(complete)
+
+
+def test_failures_show_their_reasons_as_text(page):
+    browser, _ = page
+    items = js(browser, "return [...document.querySelectorAll('#failures li')]"
+                        ".map(li => li.textContent)")
+    assert items == ["trial 0: loss became NaN at epoch 1",
+                     f"trial 4: model could not be built: ValueError: {MARKUP_REASON}"]
+
+
+def test_screenshot(page):
+    browser, _ = page
+    browser.refresh()  # as first opened: unsorted, scrolled to the top
+    wait_for_plots(browser)
+    height = js(browser, "return document.documentElement.scrollHeight")
+    browser.set_window_size(1400, height)
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "leaderboard.png"
+    assert browser.save_screenshot(str(shot))
+    assert shot.stat().st_size > 50_000  # a rendered page, not a blank one
+    print(f"screenshot: {shot}")
