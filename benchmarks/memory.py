@@ -47,10 +47,9 @@ def sweep_side(space_name: str, checkpoints: list[int], epochs: int, recycle: bo
 def bare_side(space_name: str, checkpoints: list[int], epochs: int) -> None:
     import keras
     import optuna
+    from bare import bare_fit
 
     from sweeper import load_space
-    from sweeper.optimizers import build_optimizer
-    from sweeper.schedules import StepBudget, build_learning_rate
 
     space = load_space(space_name)
     data = space.load_data(None)
@@ -59,15 +58,7 @@ def bare_side(space_name: str, checkpoints: list[int], epochs: int) -> None:
     for done in range(1, max(checkpoints) + 1):  # the same kind of configurations, at random
         params = space.suggest(study.ask())
         keras.backend.clear_session()
-        model = space.build_model(params, data)
-        budget = StepBudget(len(data.x_train), params["batch_size"], epochs,
-                            space.objective, space.keras_mode, space.patience)
-        lr, callbacks = build_learning_rate(params, budget)
-        model.compile(optimizer=build_optimizer(lr, params), loss=space.loss,
-                      metrics=list(space.metrics))
-        model.fit(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val),
-                  batch_size=params["batch_size"], epochs=epochs, callbacks=callbacks,
-                  verbose=0)
+        bare_fit(space, data, params, epochs)
         if done in checkpoints:
             print(f"{done} {rss_mib():.0f} 0", flush=True)
 

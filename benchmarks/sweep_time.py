@@ -23,12 +23,11 @@ import time
 
 START = time.perf_counter()
 
-import keras  # noqa: E402  (timed as start-up)
+import bare  # noqa: E402  (timed as start-up, with Keras)
+import keras  # noqa: E402
 import optuna  # noqa: E402
 
 from sweeper import load_space, run_sweep  # noqa: E402
-from sweeper.optimizers import build_optimizer  # noqa: E402
-from sweeper.schedules import StepBudget, build_learning_rate  # noqa: E402
 from sweeper.sweep import load_dataset  # noqa: E402
 
 def sweep_split(space, data_dir, trials, max_epochs):
@@ -54,14 +53,7 @@ def sweep_split(space, data_dir, trials, max_epochs):
 def bare_fit(space, data, params, epochs):
     keras.backend.clear_session(free_memory=False)  # a hand-written loop's reset, untimed
     t0 = time.perf_counter()
-    model = space.build_model(params, data)
-    budget = StepBudget(len(data.x_train), params["batch_size"], epochs, space.objective,
-                        space.keras_mode, space.patience)
-    lr, callbacks = build_learning_rate(params, budget)
-    model.compile(optimizer=build_optimizer(lr, params), loss=space.loss,
-                  metrics=list(space.metrics))
-    model.fit(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val),
-              batch_size=params["batch_size"], epochs=epochs, callbacks=callbacks, verbose=0)
+    bare.bare_fit(space, data, params, epochs)
     return time.perf_counter() - t0
 
 

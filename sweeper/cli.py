@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "(default: $SWEEPER_DATA_DIR, else Keras' download cache)")
     run.add_argument("--workers", type=_workers, default=1, metavar="N|auto",
                      help="worker processes sharing the study (default: 1); auto: one per "
-                     "GPU (times --trials-per-gpu), or one per two CPU cores")
+                     "GPU (times --trials-per-gpu), or one per CPU core")
     run.add_argument("--gpus", metavar="IDS", help="GPUs to use, e.g. 0,1, or none for CPU "
                      "only (default: all that nvidia-smi or CUDA_VISIBLE_DEVICES show)")
     run.add_argument("--trials-per-gpu", type=_positive_int, metavar="K",

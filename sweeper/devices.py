@@ -16,10 +16,11 @@ from dataclasses import dataclass
 
 from sweeper.errors import UsageError
 
-# One worker per core pair: on the 2-core CI machine two single-threaded workers were only
-# ~10% faster than one two-threaded worker on digits_space (benchmarks/throughput.py), and a
-# worker holds a full copy of the data and of TensorFlow.
-CORES_PER_AUTO_WORKER = 2
+# One worker per core: on a 2-core machine two single-threaded workers ran 1.7x the trials
+# per hour of one two-threaded worker on digits_space (benchmarks/workers.py throughput).
+# Small models leave a second thread idle; each worker does cost a copy of the data and
+# TensorFlow (~0.9 GB on digits_space), so --workers N is there for big data.
+CORES_PER_AUTO_WORKER = 1
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def plan_workers(
     cpus: Sequence[int] | None = None,
 ) -> list[WorkerSlot]:
     """One slot per worker. ``workers`` is a count or "auto" (one per GPU times
-    ``trials_per_gpu``, or one per ``CORES_PER_AUTO_WORKER`` cores without GPUs)."""
+    ``trials_per_gpu``, or one per core without GPUs)."""
     cpus = list(cpus) if cpus is not None else available_cpus()
     if gpus:
         return _plan_gpu(workers, list(gpus), trials_per_gpu, cpus)

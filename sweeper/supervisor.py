@@ -17,7 +17,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection, wait
 
@@ -134,7 +134,7 @@ class Supervisor:
                     self._log_start(started)
                 self.observer.sweep_started(self.study.get_trials(deepcopy=False), self.budget)
             self._failed_starts[index] = 0
-            worker.conn.send("stop" if self._stop_deadline is not None else "begin")
+            _send(worker, "stop" if self._stop_deadline is not None else "begin")
             self.observer.worker_changed(index, worker.slot.label, "idle")
         elif kind == "want":
             worker.wants = True
@@ -176,7 +176,7 @@ class Supervisor:
                 return  # the budget may still free up: trials in flight can be lost
             worker.wants = False
             worker.ticket = verdict == "go"
-            worker.conn.send(verdict)
+            _send(worker, verdict)
 
     def _verdict(self) -> str | None:
         """"go" while the budget has room, "stop" once it is met, None while it depends on
@@ -239,8 +239,9 @@ class Supervisor:
             queued = [] if stopping else enqueue_retries(self.study)
             log.warning("worker %d on %s died (exit code %s)%s", worker.worker_id,
                         worker.slot.label, code, f"; retrying trial(s) {queued}" if queued else "")
+            trials = self.study.get_trials(deepcopy=False)
             for trial in lost:
-                self.observer.trial_finished(self.study.trials[trial.number], worker=index)
+                self.observer.trial_finished(trials[trial.number], worker=index)
             if not worker.ready:
                 self._failed_starts[index] += 1
         self.observer.worker_changed(index, worker.slot.label, "stopped")
@@ -263,13 +264,18 @@ class Supervisor:
         log.info("stopping workers (%s)", why)
         self._stop_deadline = time.monotonic() + STOP_GRACE_S
         for worker in self._workers:
-            if worker.process.is_alive():
+            with suppress(ProcessLookupError):  # it may have exited just now
                 os.kill(worker.process.pid, signal.SIGINT)
 
     def _on_signal(self, signum, frame) -> None:
         if self._signalled and self._stop_deadline is not None:
             self._stop_deadline = 0.0  # a second Ctrl-C: kill the workers now
         self._signalled = True
+
+
+def _send(worker: _Worker, message: str) -> None:
+    with suppress(OSError):  # a worker that died just now: its sentinel tells the loop
+        worker.conn.send(message)
 
 
 @contextmanager

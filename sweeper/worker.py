@@ -12,6 +12,7 @@ at the next batch as "interrupted". A storage write is never cut in half.
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 import signal
@@ -86,19 +87,28 @@ def stop_callback(flag: StopFlag):
 
 
 class PipeObserver(SweepObserver):
-    """Forwards the sweep loop's events to the supervisor, which draws the one live view."""
+    """Forwards the sweep loop's events to the supervisor, which draws the one live view.
 
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
+    If the supervisor is gone (killed), the worker stops: the running trial ends at the next
+    batch as "interrupted", to be retried when the sweep is resumed."""
+
+    def __init__(self, conn: Connection, flag: StopFlag) -> None:
+        self.conn, self.flag = conn, flag
+
+    def send(self, message) -> None:
+        try:
+            self.conn.send(message)
+        except OSError:  # BrokenPipeError: nobody is listening any more
+            self.flag.requested = True
 
     def trial_started(self, number: int, worker: int = 0) -> None:
-        self.conn.send(("started", number))
+        self.send(("started", number))
 
     def epoch_ended(self, number, epoch, logs, worker: int = 0) -> None:
-        self.conn.send(("epoch", number, epoch, {k: float(v) for k, v in logs.items()}))
+        self.send(("epoch", number, epoch, {k: float(v) for k, v in logs.items()}))
 
     def trial_finished(self, trial, worker: int = 0) -> None:
-        self.conn.send(("finished", trial))
+        self.send(("finished", trial))
 
 
 def worker_main(spec: WorkerSpec, conn: Connection) -> None:
@@ -108,12 +118,13 @@ def worker_main(spec: WorkerSpec, conn: Connection) -> None:
     os.environ.update(spec.slot.environment())  # before Keras and its backend load
     if spec.slot.gpu is None and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, spec.slot.cpus)
+    observer = PipeObserver(conn, flag)
     try:
-        _serve(spec, conn, flag)
+        _serve(spec, observer, flag)
     except SweeperError as exc:
-        conn.send(("error", str(exc), exc.exit_code))
-    except KeyboardInterrupt:
-        pass  # the trial is recorded as interrupted; the supervisor knows we are stopping
+        observer.send(("error", str(exc), exc.exit_code))
+    except (KeyboardInterrupt, EOFError):
+        pass  # the trial is recorded as interrupted; or the supervisor is gone
     conn.close()
     # Everything is in the storage already; skip the interpreter's teardown of TensorFlow,
     # which took seconds. (An unexpected exception still exits the normal way, traceback
@@ -121,7 +132,7 @@ def worker_main(spec: WorkerSpec, conn: Connection) -> None:
     os._exit(0)
 
 
-def _serve(spec: WorkerSpec, conn: Connection, flag: StopFlag) -> None:
+def _serve(spec: WorkerSpec, observer: PipeObserver, flag: StopFlag) -> None:
     from sweeper.recovery import owner_record
     from sweeper.study import open_storage
     from sweeper.sweep import load_dataset, run_trial
@@ -132,10 +143,10 @@ def _serve(spec: WorkerSpec, conn: Connection, flag: StopFlag) -> None:
     data = load_dataset(space, spec.data_dir)
     from sweeper.objective import KerasObjective  # Keras loads here, with the slot's settings
 
-    observer = PipeObserver(conn)
+    conn = observer.conn
     objective = KerasObjective(space, data, max_epochs=spec.max_epochs, seed=spec.seed,
                                on_epoch=observer.epoch_ended, callbacks=[stop_callback(flag)])
-    conn.send(("ready",))
+    observer.send(("ready",))
     if conn.recv() != "begin" or flag.requested:
         return
     storage = open_storage(spec.storage, None)
@@ -145,9 +156,10 @@ def _serve(spec: WorkerSpec, conn: Connection, flag: StopFlag) -> None:
     study.pruner = make_pruner(spec.pruner, spec.max_epochs)
     owner = owner_record(spec.worker_id, spec.slot.label, sampler_seed)
 
+    gc.freeze()  # as in-process sweeps do: spares clear_session()'s gc pass TF's own objects
     process, first_rss, done = psutil.Process(), None, 0
     while not flag.requested:
-        conn.send(("want",))
+        observer.send(("want",))
         if conn.recv() != "go" or flag.requested:
             return
         run_trial(study, objective, observer, owner)
@@ -155,7 +167,7 @@ def _serve(spec: WorkerSpec, conn: Connection, flag: StopFlag) -> None:
         rss = process.memory_info().rss
         first_rss = first_rss or rss
         if _should_retire(spec, done, rss, first_rss):
-            conn.send(("retiring",))
+            observer.send(("retiring",))
             return
 
 

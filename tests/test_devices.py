@@ -24,8 +24,9 @@ def test_more_workers_than_cores_share_cores_one_thread_each():
     assert slots[0].environment()["TF_NUM_INTEROP_THREADS"] == "1"
 
 
-def test_auto_without_gpus_is_one_worker_per_two_cores():
-    assert len(plan_workers("auto", gpus=[], cpus=range(16))) == 8
+def test_auto_without_gpus_is_one_single_threaded_worker_per_core():
+    slots = plan_workers("auto", gpus=[], cpus=range(16))
+    assert len(slots) == 16 and all(s.threads == 1 for s in slots)
     assert len(plan_workers("auto", gpus=[], cpus=[0])) == 1
 
 

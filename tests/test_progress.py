@@ -50,3 +50,23 @@ def test_trial_lines_say_outcome_epochs_and_time():
 def test_format_duration():
     assert format_duration(65) == "1:05"
     assert format_duration(3725) == "1:02:05"
+
+
+def test_live_view_has_one_line_per_worker_with_its_device_and_trial():
+    console = Console(record=True, width=120, force_terminal=False)
+    progress = RichProgress("digits_space", "val_accuracy", "maximize", 8, console)
+    progress.worker_changed(0, "gpu 0", "starting")
+    progress.worker_changed(1, "gpu 1", "starting")
+    progress.sweep_started([], budget=4)
+    progress.trial_started(0, worker=0)
+    progress.epoch_ended(0, 3, {"val_accuracy": 0.5}, worker=0)
+    progress.worker_changed(1, "gpu 1", "idle")
+    console.print(progress._render())
+    progress.trial_finished(make_trial(0, TrialState.COMPLETE, 0.9), worker=0)
+    progress.trial_started(1, worker=1)
+    console.print(progress._render())
+    progress.sweep_finished()
+    text = console.export_text()
+    assert "worker 0  gpu 0  trial 0  epoch 3/8  val_accuracy=0.5000" in text
+    assert "worker 1  gpu 1  idle" in text
+    assert "worker 0  gpu 0  idle" in text and "worker 1  gpu 1  trial 1  epoch 0/8" in text
