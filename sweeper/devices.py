@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from sweeper.errors import UsageError
 
 # One worker per core: on a 2-core machine two single-threaded workers ran 1.7x the trials
-# per hour of one two-threaded worker on digits_space (benchmarks/workers.py throughput).
-# Small models leave a second thread idle; each worker does cost a copy of the data and
-# TensorFlow (~0.9 GB on digits_space), so --workers N is there for big data.
+# per hour of one two-threaded worker on digits_space, and the same on mnist_space's CNN
+# (benchmarks/workers.py throughput): small models leave a second thread idle, big ones
+# use it either way. Each worker holds its own copy of the data and of TensorFlow, though,
+# so --workers N is there for big data.
 CORES_PER_AUTO_WORKER = 1
 
 
