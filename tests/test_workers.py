@@ -87,7 +87,7 @@ def test_two_workers_finish_the_exact_budget_each_trial_once(tmp_path, capsys):
 
 
 def test_a_worker_killed_mid_trial_is_replaced_and_its_trial_retried(tmp_path):
-    proc = start_sweep(tmp_path, "--workers", "2", "--trials", "5", "--max-epochs", "6")
+    proc = start_sweep(tmp_path, "--workers", "2", "--trials", "5", "--max-epochs", "10")
     victim = wait_for_running_trials(tmp_path, proc, 1)[0]
     os.kill(victim.user_attrs[OWNER]["pid"], signal.SIGKILL)
     _, err = proc.communicate(timeout=300)
