@@ -194,6 +194,26 @@ def count_finished(study: optuna.Study) -> int:
     return sum(not is_lost(t) for t in study.get_trials(deepcopy=False, states=FINISHED))
 
 
+class FailureStreak:
+    """Counts trials failed in a row; that many failures mean every configuration fails the
+    same way. Trials lost to a dead or stopped worker say nothing about the space: skipped."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.count = limit, 0
+
+    def add(self, trial: optuna.trial.FrozenTrial) -> SweeperError | None:
+        """The error to stop the sweep with, once the streak reaches the limit."""
+        if is_lost(trial):
+            return None
+        self.count = self.count + 1 if trial.state == optuna.trial.TrialState.FAIL else 0
+        if self.count < self.limit:
+            return None
+        return SweeperError(
+            f"{self.count} trials failed in a row (last: {trial.user_attrs.get('fail_reason')}"
+            "); fix the space and re-run to resume"
+        )
+
+
 def load_existing_study(name: str, storage: str | None, results_dir: Path) -> optuna.Study:
     """The study a sweep left, for reading (report, retrain): a missing one is an error and
     is never created, so a typo in a name or path leaves no empty study behind."""

@@ -22,13 +22,13 @@ from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection, wait
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
 from sweeper.devices import WorkerSlot
 from sweeper.errors import SweeperError
 from sweeper.progress import SweepObserver, log_trial
 from sweeper.recovery import INTERRUPTED, WORKER_DIED, enqueue_retries, fail_lost, is_lost, owned_by
-from sweeper.study import FINISHED
+from sweeper.study import FINISHED, FailureStreak
 from sweeper.worker import WorkerSpec, worker_main
 
 log = logging.getLogger("sweeper")
@@ -66,14 +66,13 @@ class Supervisor:
     ) -> None:
         self.spec, self.slots, self._open_study = spec, list(slots), open_study
         self.budget, self.timeout = budget, timeout
-        self.max_consecutive_failures = max_consecutive_failures
         self.observer = observer
         self.study: optuna.Study | None = None
         self.finished: list[FrozenTrial] = []
         self._workers: list[_Worker] = []
         self._next_id = 0
         self._failed_starts = {slot.index: 0 for slot in self.slots}
-        self._failures_in_a_row = 0
+        self._streak = FailureStreak(max_consecutive_failures)
         self._started = time.monotonic()
         self._stop_deadline: float | None = None
         self._signalled = False
@@ -158,15 +157,9 @@ class Supervisor:
         self.finished.append(trial)
         log_trial(trial)
         self.observer.trial_finished(trial, worker=worker.slot.index)
-        if is_lost(trial):
-            return
-        self._failures_in_a_row = self._failures_in_a_row + 1 \
-            if trial.state == TrialState.FAIL else 0
-        if self._failures_in_a_row >= self.max_consecutive_failures and self._error is None:
-            self._error = SweeperError(
-                f"{self._failures_in_a_row} trials failed in a row (last: "
-                f"{trial.user_attrs.get('fail_reason')}); fix the space and re-run to resume"
-            )
+        error = self._streak.add(trial)
+        if error is not None and self._error is None:
+            self._error = error
             self._stop("too many failures")
 
     def _serve_wants(self) -> None:

@@ -25,7 +25,7 @@ from sweeper.progress import SweepObserver, log_trial
 from sweeper.recovery import INTERRUPTED, OWNER, owner_record, recover
 from sweeper.report import write_leaderboard
 from sweeper.space import Space
-from sweeper.study import (JOURNAL_NAME, PrunerLike, SamplerLike, check_storage_url,
+from sweeper.study import (JOURNAL_NAME, FailureStreak, PrunerLike, SamplerLike, check_storage_url,
                            count_finished, make_pruner, make_sampler, open_storage, open_study)
 from sweeper.supervisor import Supervisor
 from sweeper.worker import DEFAULT_MEMORY_GROWTH, WorkerSpec
@@ -194,16 +194,13 @@ def _run_until_budget(study, objective, observer, owner, n_trials, timeout,
                       max_consecutive_failures):
     """Trials until the study holds ``n_trials`` finished ones; returns those run here."""
     started = time.monotonic()
-    finished, failures_in_a_row = [], 0
+    finished, streak = [], FailureStreak(max_consecutive_failures)
     while count_finished(study) < n_trials:
         frozen = run_trial(study, objective, observer, owner)
         finished.append(frozen)
-        failures_in_a_row = failures_in_a_row + 1 if frozen.state == TrialState.FAIL else 0
-        if failures_in_a_row >= max_consecutive_failures:
-            raise SweeperError(
-                f"{failures_in_a_row} trials failed in a row (last: "
-                f"{frozen.user_attrs.get('fail_reason')}); fix the space and re-run to resume"
-            )
+        error = streak.add(frozen)
+        if error is not None:
+            raise error
         if timeout is not None and time.monotonic() - started >= timeout:
             log.info("timeout of %ss reached", timeout)  # checked after a trial, as Optuna
             break

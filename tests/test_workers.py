@@ -14,10 +14,10 @@ from collections import Counter
 import optuna
 import psutil
 import pytest
-from conftest import DIGITS_SOURCE
+from conftest import DIGITS_SOURCE, NAN_PARAMS
 from optuna.trial import TrialState
 
-from sweeper import run_sweep
+from sweeper import SweeperError, run_sweep
 from sweeper.cli import main
 from sweeper.recovery import OWNER, RETRY_OF, owner_record
 from sweeper.study import count_finished, open_storage
@@ -185,3 +185,36 @@ def test_workers_whose_supervisor_is_killed_stop_by_themselves(tmp_path):
     for trial in running:
         assert trials[trial.number].state == TrialState.FAIL
         assert trials[trial.number].user_attrs["fail_reason"] == "interrupted"
+
+
+def test_repeated_failures_in_workers_stop_the_sweep_with_a_clear_error(tmp_path, digits_space):
+    storage = open_storage(None, tmp_path / "digits_space")
+    study = optuna.create_study(study_name="digits_space", direction="maximize",
+                                storage=storage)
+    for _ in range(3):
+        study.enqueue_trial(NAN_PARAMS)
+    with pytest.raises(SweeperError, match="3 trials failed in a row .*loss became NaN"):
+        run_sweep(digits_space, n_trials=10, max_epochs=1, results_dir=tmp_path, workers=1,
+                  max_consecutive_failures=3)
+    assert len(load_study(tmp_path).trials) == 3
+
+
+def spec(**retire):
+    from sweeper.devices import WorkerSlot
+    from sweeper.worker import WorkerSpec
+
+    return WorkerSpec(space=b"", space_source="", storage="s.journal", sampler="tpe",
+                      pruner="none", seed=0, max_epochs=1, data_dir=None,
+                      slot=WorkerSlot(0, None, (0,)), worker_id=0, **retire)
+
+
+def test_a_worker_retires_after_its_memory_grew_ten_percent_or_n_trials():
+    from sweeper.worker import _should_retire
+
+    mib = 2**20
+    default = spec()  # by memory: 10% over the size after the first trial
+    assert not _should_retire(default, 50, 1090 * mib, 1000 * mib)
+    assert _should_retire(default, 2, 1101 * mib, 1000 * mib)
+    counted = spec(trials_per_process=3, memory_growth=None)
+    assert not _should_retire(counted, 2, 5000 * mib, 1000 * mib)
+    assert _should_retire(counted, 3, 1000 * mib, 1000 * mib)
