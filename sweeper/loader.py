@@ -80,6 +80,9 @@ def _import_file(path: Path) -> ModuleType:
     def load() -> ModuleType:
         module_name = f"sweeper_user_space_{path.stem}"
         spec = importlib.util.spec_from_file_location(module_name, path)
+        if spec is None or spec.loader is None:
+            raise SpaceError(f"search space {path} cannot be imported as a Python module; "
+                             "give a .py file")
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module  # dataclasses and pickling look modules up here
         spec.loader.exec_module(module)

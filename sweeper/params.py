@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
+from optuna.trial import BaseTrial
 
 from sweeper.errors import SpaceError
 
@@ -53,10 +54,10 @@ class Param:
         """True when every parent was sampled with one of the values this parameter needs."""
         return all(
             parent in sampled and sampled[parent] in values
-            for parent, values in self.when.items()
+            for parent, values in (self.when or {}).items()
         )
 
-    def suggest(self, trial: optuna.Trial) -> Any:
+    def suggest(self, trial: BaseTrial) -> Any:
         raise NotImplementedError
 
     def describe_range(self) -> str:
@@ -66,7 +67,7 @@ class Param:
         return " and ".join(
             f"{parent} in {{{', '.join(map(str, values))}}}" if len(values) > 1
             else f"{parent} = {values[0]}"
-            for parent, values in self.when.items()
+            for parent, values in (self.when or {}).items()
         )
 
 
@@ -93,7 +94,7 @@ class Categorical(Param):
                 f"but got {bad[0]!r}; use a name and build the object in the model builder"
             )
 
-    def suggest(self, trial: optuna.Trial) -> Any:
+    def suggest(self, trial: BaseTrial) -> Any:
         return trial.suggest_categorical(self.name, self.choices)
 
     def describe_range(self) -> str:
@@ -145,7 +146,7 @@ class _Numeric(Param):
 class Float(_Numeric):
     """A real number in [low, high], optionally on a log scale or on a grid of ``step``."""
 
-    def suggest(self, trial: optuna.Trial) -> float:
+    def suggest(self, trial: BaseTrial) -> float:
         return trial.suggest_float(self.name, self.low, self.high, log=self.log, step=self.step)
 
 
@@ -164,5 +165,6 @@ class Int(_Numeric):
                     f"{attr}={getattr(self, attr)!r}; use Float for real numbers"
                 )
 
-    def suggest(self, trial: optuna.Trial) -> int:
-        return trial.suggest_int(self.name, self.low, self.high, step=self.step, log=self.log)
+    def suggest(self, trial: BaseTrial) -> int:
+        return trial.suggest_int(self.name, int(self.low), int(self.high), step=int(self.step),
+                                 log=self.log)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import optuna
+from optuna.trial import BaseTrial
 
 from sweeper.errors import SpaceError
 from sweeper.optimizers import CLIP_THRESHOLD, CLIPPING_MODES, OPTIMIZERS
@@ -62,8 +62,8 @@ class Training:
             raise SpaceError(
                 f"batch_sizes must be a list of positive integers, but got {self.batch_sizes!r}"
             )
-        known = {p.name for spec in (*OPTIMIZERS.values(), *SCHEDULES.values())
-                 for p in spec.extras}
+        specs: list[Any] = [*OPTIMIZERS.values(), *SCHEDULES.values()]
+        known = {p.name for spec in specs for p in spec.extras}
         for name in self.extras:
             if name not in known:
                 raise SpaceError(
@@ -93,18 +93,19 @@ class Training:
 
     def _extras(self, parent: str, chosen: Sequence[str], registry: Mapping) -> list[Param]:
         owners: dict[str, list[str]] = {}
-        templates: dict[str, Param] = {}
+        templates: dict[str, Any] = {}
         for name in chosen:
             for extra in registry[name].extras:
                 owners.setdefault(extra.name, []).append(name)
                 templates[extra.name] = extra
+        bounds = {name: tuple(self.extras.get(name, (t.low, t.high))) for name, t in
+                  templates.items()}
+        for name, pair in bounds.items():
+            if len(pair) != 2:
+                raise SpaceError(f"{name} must be a (low, high) pair, but got {pair!r}")
         return [
-            Float(
-                name,
-                *self.extras.get(name, (templates[name].low, templates[name].high)),
-                log=templates[name].log,
-                when={parent: tuple(owner_names)},
-            )
+            Float(name, bounds[name][0], bounds[name][1], log=templates[name].log,
+                  when={parent: tuple(owner_names)})
             for name, owner_names in owners.items()
         ]
 
@@ -159,7 +160,7 @@ class Space:
         """The objective's direction as Keras callbacks spell it."""
         return "max" if self.direction == "maximize" else "min"
 
-    def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
+    def suggest(self, trial: BaseTrial) -> dict[str, Any]:
         """Sample the trial's active parameters, in declaration order."""
         sampled: dict[str, Any] = {}
         for param in self.all_params:
@@ -193,7 +194,7 @@ class Space:
                     f"parameter {param.name!r} is declared twice (shared training parameters "
                     "are declared by Training); rename or remove one"
                 )
-            for parent, values in param.when.items():
+            for parent, values in (param.when or {}).items():
                 self._check_condition(param, seen.get(parent), parent, values)
             seen[param.name] = param
 
