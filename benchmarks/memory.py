@@ -27,7 +27,7 @@ def rss_mib(pid: int | None = None) -> float:
 def sweep_side(space_name: str, checkpoints: list[int], epochs: int, recycle: bool) -> None:
     from sweeper import load_space, run_sweep
     from sweeper.progress import SweepObserver
-    from sweeper.recovery import OWNER
+    from sweeper.record import OWNER
 
     class WorkerMemory(SweepObserver):
         done = 0

@@ -31,7 +31,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from sweeper import load_space
+from sweeper import SweepConfig, load_space
 from sweeper.html_report import PLOTS
 from sweeper.report import leaderboard, write_leaderboard
 from sweeper.study import load_existing_study, open_storage, open_study
@@ -49,8 +49,9 @@ def curve(rng: random.Random, epochs: int, ceiling: float) -> dict[str, list[flo
 
 
 def build_study(space, storage, n_trials: int, max_epochs: int, seed: int) -> None:
-    study = open_study(space, storage, sampler="random", pruner="median", seed=seed,
-                       max_epochs=max_epochs)
+    config = SweepConfig(sampler="random", pruner="median", seed=seed,
+                         max_epochs=max_epochs).resolve(space)
+    study = open_study(space, storage, config)
     rng = random.Random(seed)
     for _ in range(n_trials):
         trial = study.ask()

@@ -28,7 +28,7 @@ import keras  # noqa: E402
 import optuna  # noqa: E402
 
 from sweeper import load_space, run_sweep  # noqa: E402
-from sweeper.sweep import load_dataset  # noqa: E402
+from sweeper.data import load_dataset  # noqa: E402
 
 def sweep_split(space, data_dir, trials, max_epochs):
     t0 = time.perf_counter()
@@ -37,7 +37,7 @@ def sweep_split(space, data_dir, trials, max_epochs):
     with tempfile.TemporaryDirectory() as results:
         t0 = time.perf_counter()
         result = run_sweep(space, n_trials=trials, max_epochs=max_epochs, data_dir=data_dir,
-                           results_dir=results)
+                           results_dir=results, workers=None)
         total = time.perf_counter() - t0
         trials_wall = sum(t.user_attrs["wall_time_s"] for t in result.study.trials)
         best = result.best_trial

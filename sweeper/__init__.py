@@ -1,23 +1,29 @@
 """sweeper: hyperparameter sweeps for Keras models, on Optuna.
 
 Declare a space (``Space``, ``Training``, ``Categorical``, ``Float``, ``Int``), then
-``run_sweep(load_space("mnist_space"))`` or ``python -m sweeper run mnist_space``.
+``sweeper.run("mnist_space")``: what ``python -m sweeper run mnist_space`` does (sweep,
+leaderboard, re-trained winner). ``run_sweep`` is the sweep stage alone.
 Importing this package does not import Keras; ``KerasObjective`` loads it on first use.
 """
 
+from sweeper.config import Placement, SweepConfig
 from sweeper.data import Dataset, load_mnist_arrays, split_validation
-from sweeper.errors import (DataError, FatalTrialError, SpaceError, SweeperError, TrialFailed,
-                            UsageError)
+from sweeper.errors import (DataError, FatalTrialError, SettingError, SpaceError, SweeperError,
+                            TrialFailed, UsageError)
 from sweeper.loader import available_spaces, load_space
 from sweeper.params import Categorical, Float, Int, Param
+from sweeper.pipeline import RunResult, run
+from sweeper.record import TrialRecord
 from sweeper.report import leaderboard, write_leaderboard
+from sweeper.results import ResultsDir
 from sweeper.space import Space, Training
 from sweeper.sweep import SweepResult, run_sweep
 
 __all__ = [
     "Categorical", "DataError", "Dataset", "FatalTrialError", "Float", "Int", "KerasObjective",
-    "Param", "Space", "SpaceError", "SweepResult", "SweeperError", "Training", "TrialFailed",
-    "UsageError", "available_spaces", "leaderboard", "load_mnist_arrays", "load_space",
+    "Param", "Placement", "ResultsDir", "RunResult", "SettingError", "Space", "SpaceError",
+    "SweepConfig", "SweepResult", "SweeperError", "Training", "TrialFailed", "TrialRecord",
+    "UsageError", "available_spaces", "leaderboard", "load_mnist_arrays", "load_space", "run",
     "run_sweep", "split_validation", "write_leaderboard",
 ]
 

@@ -10,32 +10,47 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import optuna
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from sweeper.config import SweepConfig
 from sweeper.devices import parse_gpus
-from sweeper.errors import SweeperError, UsageError
+from sweeper.errors import SettingError, SweeperError, UsageError
+from sweeper.files import stderr_to
 from sweeper.loader import available_spaces, load_space
 from sweeper.progress import format_duration, format_params
-from sweeper.report import LEADERBOARD_CSV, LEADERBOARD_HTML, leaderboard, write_leaderboard
-from sweeper.space import Space
-from sweeper.study import FINISHED, PRUNERS, SAMPLERS, load_existing_study
+from sweeper.record import FINISHED
+from sweeper.report import leaderboard, write_leaderboard
+from sweeper.results import ResultsDir
+from sweeper.study import PRUNERS, SAMPLERS, load_existing_study
+
+if TYPE_CHECKING:
+    from sweeper.retrain import Winner
 
 TOP_ROWS = 10  # leaderboard rows printed in the terminal; the files hold them all
+# The flag of each sweep setting whose name differs from it (the rest: --max-epochs etc.).
+FLAGS = {"n_trials": "--trials", "workers": "--workers (or --in-process)"}
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, but got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, but got {value}")
-    return value
+def _int_at_least(low: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, but got {text!r}") \
+                from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, but got {value}")
+        return value
+
+    return parse
+
+
+_positive_int = _int_at_least(1)
 
 
 def _positive_float(text: str) -> float:
@@ -73,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="seeds the sampler and every trial (default: 0)")
     run.add_argument("--max-epochs", type=_positive_int, metavar="N",
                      help="epoch budget per trial (default: the space's)")
+    run.add_argument("--patience", type=_int_at_least(0), metavar="N",
+                     help="early stopping: epochs without improvement before a trial stops "
+                     "(default: the space's)")
     run.add_argument("--storage", metavar="URL", help="database URL (postgresql://...) or "
                      "journal file; default: results/<space>/study.journal")
     run.add_argument("--results-dir", default="results", metavar="DIR",
@@ -129,30 +147,36 @@ def _study_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the sweep's outputs are in DIR/<space>/ (default: results)")
 
 
-def _run(args: argparse.Namespace, console: Console) -> int:
-    from sweeper.progress import RichProgress
-    from sweeper.sweep import run_sweep
-
+def _config(args: argparse.Namespace) -> SweepConfig:
     if args.in_process and (args.workers != 1 or args.gpus or args.trials_per_gpu
                             or args.trials_per_process):
         raise UsageError("--in-process runs no workers; drop it, or drop --workers, --gpus, "
                          "--trials-per-gpu and --trials-per-process")
-    space = load_space(args.space)
-    max_epochs = args.max_epochs or space.max_epochs
-    progress = RichProgress(space.name, space.objective, space.direction, max_epochs, console)
-    result = run_sweep(
-        space, n_trials=args.trials, timeout=args.timeout, sampler=args.sampler,
-        pruner=args.pruner, seed=args.seed, max_epochs=max_epochs, storage=args.storage,
-        results_dir=args.results_dir, data_dir=args.data_dir, observer=progress,
+    return SweepConfig.of(
+        n_trials=args.trials, timeout=args.timeout, sampler=args.sampler, pruner=args.pruner,
+        seed=args.seed, max_epochs=args.max_epochs, patience=args.patience,
+        storage=args.storage, results_dir=args.results_dir, data_dir=args.data_dir,
         workers=None if args.in_process else args.workers,
         gpus=None if args.gpus is None else parse_gpus(args.gpus),
         trials_per_gpu=args.trials_per_gpu, trials_per_process=args.trials_per_process,
     )
-    wall, fit = result.wall_time_s, result.fit_time_s
+
+
+def _run(args: argparse.Namespace, console: Console) -> int:
+    from sweeper.pipeline import run
+    from sweeper.progress import RichProgress
+
+    space = load_space(args.space)
+    config = _config(args).resolve(space)
+    progress = RichProgress(space.name, space.objective, space.direction, config.epochs,
+                            console)
+    result = run(space, config, observer=progress, retrain=not args.no_retrain)
+    swept = result.sweep
+    wall, fit = swept.wall_time_s, swept.fit_time_s
     counts = {state.name: len(result.study.get_trials(deepcopy=False, states=(state,)))
               for state in FINISHED}
     console.print(
-        f"{result.trials_run} trials run in {format_duration(wall)} "
+        f"{swept.trials_run} trials run in {format_duration(wall)} "
         f"(training {format_duration(fit)}, {100 * fit / wall if wall else 0:.0f}%); study has "
         f"{counts['COMPLETE']} complete, {counts['PRUNED']} pruned, {counts['FAIL']} failed"
     )
@@ -160,40 +184,37 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     if best is not None:
         console.print(f"best {space.objective}={best.value:.4f} (trial {best.number}): "
                       f"{format_params(best.params)}", highlight=False)
-    _show_leaderboard(result.study, result.results_dir, console)
-    if args.no_retrain:
-        return 0
-    if best is None:
+    _show_leaderboard(result.study, result.results, console)
+    if result.winner is not None:
+        _show_winner(result.winner, console)
+    elif best is None and not args.no_retrain:
         console.print("no trial completed, so there is no winner to re-train")
-        return 0
-    _retrain_winner(space, result.study, result.results_dir, None, args.data_dir, console)
     return 0
 
 
 def _report(args: argparse.Namespace, console: Console) -> int:
     name = load_space(args.space).name
-    out_dir = Path(args.results_dir) / name
-    study = load_existing_study(name, args.storage, out_dir)
-    write_leaderboard(study, out_dir)
-    _show_leaderboard(study, out_dir, console)
+    results = ResultsDir.of(args.results_dir, name)
+    study = load_existing_study(name, args.storage, results.path)
+    write_leaderboard(study, results)
+    _show_leaderboard(study, results, console)
     return 0
 
 
 def _retrain(args: argparse.Namespace, console: Console) -> int:
     space = load_space(args.space)
-    out_dir = Path(args.results_dir) / space.name
-    study = load_existing_study(space.name, args.storage, out_dir)
-    _retrain_winner(space, study, out_dir, args.trial, args.data_dir, console)
+    results = ResultsDir.of(args.results_dir, space.name)
+    study = load_existing_study(space.name, args.storage, results.path)
+    with console.status("re-training the winner"), stderr_to(results.retrain_log):
+        from sweeper.retrain import retrain  # Keras loads only now
+
+        winner = retrain(space, study, results, trial_number=args.trial, data_dir=args.data_dir)
+        write_leaderboard(study, results)  # the page now shows the winner's test metrics
+    _show_winner(winner, console)
     return 0
 
 
-def _retrain_winner(space: Space, study: optuna.Study, out_dir: Path, trial: int | None,
-                    data_dir: str | None, console: Console) -> None:
-    from sweeper.retrain import retrain  # Keras loads only now
-
-    with console.status("re-training the winner"):
-        winner = retrain(space, study, out_dir, trial_number=trial, data_dir=data_dir)
-        write_leaderboard(study, out_dir)  # the page now shows the winner's test metrics
+def _show_winner(winner: Winner, console: Console) -> None:
     card = winner.card
     tested = ", ".join(f"{name} {value:.4f}" for name, value in card["test_metrics"].items()) \
         if card["test_metrics"] else "none (the space has no test split)"
@@ -207,7 +228,7 @@ def _cell(row: dict, column: str, fmt: str = "{}") -> str:
     return "" if pd.isna(row[column]) else fmt.format(row[column])
 
 
-def _show_leaderboard(study: optuna.Study, out_dir: Path, console: Console) -> None:
+def _show_leaderboard(study: optuna.Study, results: ResultsDir, console: Console) -> None:
     """The top of the leaderboard as a table, and where the whole of it is."""
     frame = leaderboard(study)
     table = Table(title=f"{study.study_name}: top {min(TOP_ROWS, len(frame))} of {len(frame)} "
@@ -221,8 +242,8 @@ def _show_leaderboard(study: optuna.Study, out_dir: Path, console: Console) -> N
     table.add_column("parameters, or why it failed", no_wrap=True, overflow="ellipsis",
                      max_width=max(20, console.width - fixed))
     for row in frame.head(TOP_ROWS).to_dict("records"):
-        params = {c.removeprefix("params_"): v for c, v in row.items()
-                  if c.startswith("params_") and not pd.isna(v)}
+        params = {str(c).removeprefix("params_"): v for c, v in row.items()
+                  if str(c).startswith("params_") and not pd.isna(v)}
         epochs = f"{_cell(row, 'best_epoch')}/{row['epochs_run']}" \
             if _cell(row, "epochs_run") not in ("", "0") else ""
         table.add_row(str(row["rank"]), str(row["trial"]), row["state"],
@@ -230,7 +251,7 @@ def _show_leaderboard(study: optuna.Study, out_dir: Path, console: Console) -> N
                       _cell(row, "fail_reason") if row["state"] == "fail"
                       else format_params(params))
     console.print(table)
-    console.print(f"leaderboard: {out_dir / LEADERBOARD_CSV} and {out_dir / LEADERBOARD_HTML}",
+    console.print(f"leaderboard: {results.leaderboard_csv} and {results.leaderboard_html}",
                   highlight=False, soft_wrap=True)
 
 
@@ -266,6 +287,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console()
     try:
         return args.handler(args, console)
+    except SettingError as exc:  # the library names the setting; here, it is a flag
+        flag = FLAGS.get(exc.setting, f"--{exc.setting.replace('_', '-')}")
+        print(f"sweeper: error: {exc.named(flag)}", file=sys.stderr)
+        return exc.exit_code
     except SweeperError as exc:
         print(f"sweeper: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -8,10 +8,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sweeper.errors import DataError
+from sweeper.errors import DataError, SweeperError, describe_failure
+
+if TYPE_CHECKING:
+    from sweeper.space import Space
 
 DATA_DIR_ENV = "SWEEPER_DATA_DIR"
 
@@ -89,3 +93,22 @@ def load_mnist_arrays(data_dir: str | os.PathLike | None = None):
             f"MNIST not found: {looked} and the download failed ({type(exc).__name__}); "
             f"put mnist.npz in a folder and pass --data-dir or set {DATA_DIR_ENV}"
         ) from exc
+
+
+def load_dataset(space: Space, data_dir: str | os.PathLike | None) -> Dataset:
+    """The space's data, once per process; a failing loader is one clear error."""
+    try:
+        data = space.load_data(data_dir)
+    except SweeperError:
+        raise
+    except Exception as exc:  # the space's own code: say whose it is and what broke
+        raise DataError(
+            f"search space {space.name!r} could not load its data ({describe_failure(exc)}); "
+            "fix its load_data or pass --data-dir"
+        ) from exc
+    if not isinstance(data, Dataset):
+        raise DataError(
+            f"search space {space.name!r}: load_data returned {type(data).__name__}, "
+            "not a sweeper.Dataset; return Dataset(x_train, y_train, x_val, y_val, ...)"
+        )
+    return data

@@ -43,3 +43,15 @@ def describe_failure(exc: BaseException) -> str:
             or "RESOURCE_EXHAUSTED" in str(exc) or "out of memory" in str(exc).lower():
         return f"out of memory: {text or type(exc).__name__}"
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class SettingError(UsageError):
+    """A sweep setting out of its range. The library names the setting (``n_trials``); the
+    CLI re-words the message with its flag (``--trials``)."""
+
+    def __init__(self, setting: str, problem: str) -> None:
+        self.setting, self.problem = setting, problem
+        super().__init__(f"{setting} {problem}")
+
+    def named(self, name: str) -> str:
+        return f"{name} {self.problem}"

@@ -20,6 +20,7 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from sweeper.progress import format_duration
+from sweeper.record import TrialRecord
 
 TOP_CURVES = 5  # completed trials whose learning curves are drawn in colour
 
@@ -68,7 +69,7 @@ def _learning_curves(study: optuna.Study, frame: pd.DataFrame):
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     fig = go.Figure()
     for number in pruned:  # drawn first, so the top trials lie on top of them
-        curve = trials[number].user_attrs.get("history", {}).get(objective)
+        curve = TrialRecord.of(trials[number]).history.get(objective)
         if curve:
             fig.add_trace(go.Scatter(
                 x=list(range(1, len(curve) + 1)), y=curve, mode="lines+markers",
@@ -77,7 +78,7 @@ def _learning_curves(study: optuna.Study, frame: pd.DataFrame):
                 opacity=0.7, hovertemplate=f"trial {number} (pruned)<br>epoch %{{x}}: "
                                            "%{y:.4g}<extra></extra>"))
     for rank, number in enumerate(top, start=1):
-        curve = trials[number].user_attrs.get("history", {}).get(objective)
+        curve = TrialRecord.of(trials[number]).history.get(objective)
         if curve:
             fig.add_trace(go.Scatter(
                 x=list(range(1, len(curve) + 1)), y=curve, mode="lines+markers",
@@ -183,9 +184,9 @@ def _failures(frame: pd.DataFrame) -> str:
     if failed.empty:
         return '<p class="muted">No trial failed.</p>'
     items = "".join(
-        f'<li><b>trial {int(row.trial)}</b>: '
-        f'{html.escape(str(row.fail_reason) if pd.notna(row.fail_reason) else "no reason")}'
-        f"</li>" for row in failed.itertuples())
+        f'<li><b>trial {int(number)}</b>: '
+        f'{html.escape(str(reason) if pd.notna(reason) else "no reason")}'
+        f"</li>" for number, reason in zip(failed["trial"], failed["fail_reason"], strict=True))
     return f'<ul id="failures">{items}</ul>'
 
 
@@ -211,12 +212,12 @@ def _best(study: optuna.Study) -> str:
     if not complete:
         return '<p class="muted">No trial has completed yet.</p>'
     best = study.best_trial
-    attrs = best.user_attrs
+    record = TrialRecord.of(best)
     params = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(_cell(v)[0])}</td></tr>"
                      for k, v in best.params.items())
     return (f'<p class="big">{html.escape(_objective(study))} <b>{best.value:.4f}</b></p>'
-            f"<p>trial {best.number}, best at epoch {attrs.get('best_epoch')} of "
-            f"{attrs.get('epochs_run')}, seed {attrs.get('seed')}</p>"
+            f"<p>trial {best.number}, best at epoch {record.best_epoch} of "
+            f"{record.epochs_run}, seed {record.seed}</p>"
             f'<table class="params">{params}</table>')
 
 
@@ -243,7 +244,7 @@ def _winner(study: optuna.Study, winner: dict | None) -> str:
 
 def _summary(study: optuna.Study, frame: pd.DataFrame) -> str:
     attrs = study.user_attrs
-    counts = frame["state"].value_counts() if len(frame) else {}
+    counts = {str(k): int(v) for k, v in frame["state"].value_counts().items()}
     states = " · ".join(f'<span class="state-{s}">{counts.get(s, 0)} {label}</span>'
                         for s, label in (("complete", "complete"), ("pruned", "pruned"),
                                          ("fail", "failed"), ("running", "running")))

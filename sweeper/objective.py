@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
@@ -21,8 +21,14 @@ from optuna_integration.keras import KerasPruningCallback
 from sweeper.data import Dataset
 from sweeper.errors import FatalTrialError, TrialFailed, describe_failure
 from sweeper.optimizers import build_optimizer
+from sweeper.record import SEED, outcome_attrs
 from sweeper.schedules import StepBudget, build_learning_rate
 from sweeper.space import Space
+
+if TYPE_CHECKING:
+    from sweeper.config import SweepConfig
+    from sweeper.loop import StopFlag
+    from sweeper.progress import SweepObserver
 
 EpochHook = Callable[[int, int, Mapping[str, float]], None]
 
@@ -55,17 +61,14 @@ class _TrialMonitor(keras.callbacks.Callback):
             self._on_epoch(self._trial_number, epoch + 1, logs)
 
 
-def _finite_or_none(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
-
-
-def compile_model(space: Space, params: Mapping[str, Any], data: Dataset, epochs: int):
+def compile_model(space: Space, params: Mapping[str, Any], data: Dataset, epochs: int,
+                  patience: int | None = None):
     """Build and compile the space's model for one configuration: ``(model, callbacks)``.
 
     The one model-building path, shared by the sweep's trials and the winner's re-training.
     Decaying schedules are sized to ``epochs`` over ``data.x_train``; the callbacks are those
-    the learning-rate schedule needs (ReduceLROnPlateau). An unbuildable configuration raises
-    ``TrialFailed`` with the reason.
+    the learning-rate schedule needs (ReduceLROnPlateau, waiting ``patience`` epochs, by
+    default the space's). An unbuildable configuration raises ``TrialFailed`` with the reason.
     """
     budget = StepBudget(
         n_examples=len(data.x_train),
@@ -73,7 +76,7 @@ def compile_model(space: Space, params: Mapping[str, Any], data: Dataset, epochs
         epochs=epochs,
         monitor=space.objective,
         mode=space.keras_mode,
-        patience=space.patience,
+        patience=space.patience if patience is None else patience,
     )
     try:
         model = space.build_model(params, data)
@@ -101,6 +104,7 @@ class KerasObjective:
         data: Dataset,
         *,
         max_epochs: int | None = None,
+        patience: int | None = None,
         seed: int = 0,
         on_epoch: EpochHook | None = None,
         callbacks: Sequence[keras.callbacks.Callback] = (),
@@ -108,22 +112,35 @@ class KerasObjective:
         self.space = space
         self.data = data
         self.max_epochs = max_epochs or space.max_epochs
+        self.patience = space.patience if patience is None else patience
         self.seed = seed
         self.on_epoch = on_epoch
-        self.callbacks = list(callbacks)  # e.g. a worker's stop-on-signal check
+        self.callbacks = list(callbacks)  # e.g. the sweep's stop-on-signal check
+
+    @classmethod
+    def for_sweep(cls, space: Space, data: Dataset, config: SweepConfig,
+                  observer: SweepObserver, flag: StopFlag) -> KerasObjective:
+        """The objective as a sweep runs it: the configuration's epochs, patience and seed,
+        each epoch reported to the observer, and a stop request ending the trial."""
+        from sweeper.loop import stop_callback
+
+        return cls(space, data, max_epochs=config.epochs, patience=config.patience,
+                   seed=config.seed, on_epoch=observer.epoch_ended,
+                   callbacks=[stop_callback(flag)])
 
     def __call__(self, trial: optuna.Trial) -> float:
         started = time.perf_counter()
         params = self.space.suggest(trial)
         seed = trial_seed(self.seed, trial.number)
-        trial.set_user_attr("seed", seed)
+        trial.set_user_attr(SEED, seed)
         keras.backend.clear_session()  # also runs gc.collect(): the last trial's graphs go
         keras.utils.set_random_seed(seed)
 
         history = keras.callbacks.History()
         fit_time = 0.0
         try:
-            model, callbacks = compile_model(self.space, params, self.data, self.max_epochs)
+            model, callbacks = compile_model(self.space, params, self.data, self.max_epochs,
+                                             self.patience)
             fit_started = time.perf_counter()
             try:
                 model.fit(
@@ -156,7 +173,7 @@ class KerasObjective:
             keras.callbacks.EarlyStopping(
                 monitor=space.objective,
                 mode=space.keras_mode,
-                patience=space.patience,
+                patience=self.patience,
                 restore_best_weights=True,
             ),
             KerasPruningCallback(trial, space.objective),
@@ -179,11 +196,6 @@ class KerasObjective:
         return min(finite)[1]
 
     def _record(self, trial, history: Mapping[str, list], wall: float, fit: float) -> None:
-        clean = {k: [_finite_or_none(v) for v in vs] for k, vs in history.items()}
         best = self.best_epoch(history.get(self.space.objective, []))
-        trial.set_user_attr("history", clean)
-        trial.set_user_attr("epochs_run", len(history.get("loss", [])))
-        trial.set_user_attr("best_epoch", best)
-        trial.set_user_attr("metrics", {k: vs[best - 1] for k, vs in clean.items()} if best else {})
-        trial.set_user_attr("wall_time_s", round(wall, 3))
-        trial.set_user_attr("fit_time_s", round(fit, 3))
+        for key, value in outcome_attrs(history, best, wall, fit).items():
+            trial.set_user_attr(key, value)

@@ -14,8 +14,11 @@ from typing import Any
 from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console, Group
 from rich.live import Live
+from rich.status import Status
 from rich.table import Table
 from rich.text import Text
+
+from sweeper.record import TrialRecord
 
 
 def format_duration(seconds: float) -> str:
@@ -42,6 +45,10 @@ class SweepObserver:
 
     def sweep_finished(self) -> None: ...
 
+    def winner_started(self, trial: int) -> None: ...
+
+    def winner_finished(self) -> None: ...
+
 
 class RichProgress(SweepObserver):
     """One live panel for the sweep, plus a printed line per finished trial."""
@@ -57,6 +64,7 @@ class RichProgress(SweepObserver):
         self.budget = 0
         self.started = time.monotonic()
         self.finished_here = 0
+        self._status: Status | None = None
         self._live = Live(console=self.console, refresh_per_second=4, transient=True,
                           get_renderable=self._render)
 
@@ -90,13 +98,21 @@ class RichProgress(SweepObserver):
     def sweep_finished(self) -> None:
         self._live.stop()
 
+    def winner_started(self, trial: int) -> None:
+        self._status = self.console.status(f"re-training the winner, trial {trial}")
+        self._status.start()
+
+    def winner_finished(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+
     def _count(self, trial: FrozenTrial) -> None:
         if trial.state in self.counts:
             self.counts[trial.state] += 1
-        if trial.state == TrialState.COMPLETE and (
-            self.best is None
-            or (trial.value > self.best.value if self.maximize else trial.value < self.best.value)
-        ):
+        if trial.state != TrialState.COMPLETE or trial.value is None:
+            return
+        best = None if self.best is None else self.best.value
+        if best is None or (trial.value > best if self.maximize else trial.value < best):
             self.best = trial
 
     def _render(self) -> Group:
@@ -147,16 +163,16 @@ def format_params(params: Mapping[str, Any]) -> str:
 
 def describe_trial(trial: FrozenTrial, objective: str) -> str:
     """One line per finished trial: state, value or failure reason, epochs and time."""
-    attrs = trial.user_attrs
-    outcome = attrs.get("fail_reason", "") if trial.state == TrialState.FAIL \
+    record = TrialRecord.of(trial)
+    outcome = record.fail_reason or "" if trial.state == TrialState.FAIL \
         else f"{objective}={trial.value:.4f}"
     return (f"trial {trial.number:>4} {trial.state.name.lower():<8} {outcome}  "
-            f"({attrs.get('epochs_run', 0)} epochs, {attrs.get('wall_time_s') or 0.0:.1f}s)")
+            f"({record.epochs_run or 0} epochs, {record.wall_time_s or 0.0:.1f}s)")
 
 
 def log_trial(trial: FrozenTrial) -> None:
     """One line per finished trial in sweep.log."""
-    reason = trial.user_attrs.get("fail_reason")
+    reason = TrialRecord.of(trial).fail_reason
     logging.getLogger("sweeper").info(
         "trial %d %s value=%s params=%s%s", trial.number, trial.state.name.lower(), trial.value,
         trial.params, f" reason={reason}" if reason else "")

@@ -15,11 +15,7 @@ import optuna
 import psutil
 from optuna.trial import FrozenTrial, TrialState
 
-OWNER = "worker"  # user attribute: who runs the trial
-RETRY_OF = "retry_of"  # user attribute of a retry: the lost trial's number
-WORKER_DIED = "worker died"
-INTERRUPTED = "interrupted"
-LOST_REASONS = (WORKER_DIED, INTERRUPTED)
+from sweeper.record import FAIL_REASON, OWNER, RETRY_OF, WORKER_DIED, is_lost
 
 
 def owner_record(worker: int, device: str, sampler_seed: int | None = None) -> dict:
@@ -27,10 +23,6 @@ def owner_record(worker: int, device: str, sampler_seed: int | None = None) -> d
     me = psutil.Process()
     return {"host": socket.gethostname(), "pid": me.pid, "created": me.create_time(),
             "worker": worker, "device": device, "sampler_seed": sampler_seed}
-
-
-def is_lost(trial: FrozenTrial) -> bool:
-    return trial.state == TrialState.FAIL and trial.user_attrs.get("fail_reason") in LOST_REASONS
 
 
 def owner_is_gone(trial: FrozenTrial) -> bool:
@@ -48,10 +40,14 @@ def owner_is_gone(trial: FrozenTrial) -> bool:
 
 
 def fail_lost(study: optuna.Study, trial: FrozenTrial, reason: str) -> None:
-    """Fail a RUNNING trial that some other (dead or stopped) process owned."""
-    # Optuna's public API only tells trials through the Trial object its own process asked
-    # for; setting the reason on another process' trial needs the storage's trial id.
-    study._storage.set_trial_user_attr(trial._trial_id, "fail_reason", reason)
+    """Fail a RUNNING trial that some other (dead or stopped) process owned.
+
+    The one use of Optuna's private API in sweeper: ``study.tell(number, state=FAIL)`` is
+    public, but a user attribute can only be set through the ``Trial`` object of the process
+    that asked for it, and that process is gone. So the reason goes through the storage, by
+    the trial's storage id (Optuna 4 and 5 keep both names).
+    """
+    study._storage.set_trial_user_attr(trial._trial_id, FAIL_REASON, reason)
     study.tell(trial.number, state=TrialState.FAIL)
 
 

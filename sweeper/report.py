@@ -20,11 +20,9 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from sweeper.files import atomic_path, write_text
+from sweeper.record import TrialRecord
+from sweeper.results import ResultsDir, as_results
 
-LEADERBOARD_CSV = "leaderboard.csv"
-LEADERBOARD_HTML = "leaderboard.html"
-WINNER_JSON = "winner.json"
-WINNER_MODEL = "winner.keras"
 FIXED_COLUMNS = [
     "rank", "trial", "state", "value", "best_epoch", "epochs_run",
     "wall_time_s", "fit_time_s", "started", "seed",
@@ -48,22 +46,22 @@ def _value(trial: FrozenTrial, maximize: bool) -> float | None:
 
 
 def _row(trial: FrozenTrial, maximize: bool) -> dict:
-    attrs = trial.user_attrs
+    record = TrialRecord.of(trial)
     row = {
         "trial": trial.number,
         "state": trial.state.name.lower(),
         "value": _value(trial, maximize),
-        "best_epoch": attrs.get("best_epoch"),
-        "epochs_run": attrs.get("epochs_run"),
-        "wall_time_s": attrs.get("wall_time_s"),
-        "fit_time_s": attrs.get("fit_time_s"),
+        "best_epoch": record.best_epoch,
+        "epochs_run": record.epochs_run,
+        "wall_time_s": record.wall_time_s,
+        "fit_time_s": record.fit_time_s,
         "started": trial.datetime_start.isoformat(timespec="seconds")
         if trial.datetime_start else None,
-        "seed": attrs.get("seed"),
+        "seed": record.seed,
     }
-    row.update(attrs.get("metrics", {}))
+    row.update(record.metrics)
     row.update({f"params_{name}": value for name, value in trial.params.items()})
-    row["fail_reason"] = attrs.get("fail_reason")
+    row["fail_reason"] = record.fail_reason
     return row
 
 
@@ -83,7 +81,7 @@ def leaderboard(study: optuna.Study) -> pd.DataFrame:
     def order(trial: FrozenTrial):
         value = _value(trial, maximize)
         missing = value is None or not math.isfinite(value)
-        key = 0.0 if missing else (-value if maximize else value)
+        key = 0.0 if value is None or missing else (-value if maximize else value)
         return (_STATE_ORDER.get(trial.state, 3), missing, key, trial.number)
 
     ranked = sorted(trials, key=order)
@@ -102,24 +100,25 @@ def leaderboard(study: optuna.Study) -> pd.DataFrame:
     return frame
 
 
-def read_winner(out_dir: Path) -> dict | None:
-    """The card ``retrain`` left in ``out_dir``, or None if there is none (or it is unreadable,
-    e.g. mid-write by an older version: the report goes on without it)."""
+def read_winner(folder: ResultsDir | Path) -> dict | None:
+    """The card ``retrain`` left in the results folder, or None if there is none (or it is
+    unreadable, e.g. mid-write by an older version: the report goes on without it)."""
     try:
-        return json.loads((out_dir / WINNER_JSON).read_text(encoding="utf-8"))
+        return json.loads(as_results(folder).winner_card.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
 
 
-def write_leaderboard(study: optuna.Study, out_dir: Path) -> Path:
-    """Write ``leaderboard.csv`` and ``leaderboard.html`` into ``out_dir``; returns the CSV's
-    path. Each replaces the old file in one step: readers never see a half-written one."""
+def write_leaderboard(study: optuna.Study, folder: ResultsDir | Path) -> Path:
+    """Write ``leaderboard.csv`` and ``leaderboard.html`` into the space's results folder;
+    returns the CSV's path. Each replaces the old file in one step: readers never see a
+    half-written one."""
     from sweeper.html_report import render_html  # plotly loads only when a page is written
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    results = as_results(folder)
+    results.path.mkdir(parents=True, exist_ok=True)
     frame = leaderboard(study)
-    path = out_dir / LEADERBOARD_CSV
-    with atomic_path(path) as tmp:
+    with atomic_path(results.leaderboard_csv) as tmp:
         frame.to_csv(tmp, index=False)
-    write_text(out_dir / LEADERBOARD_HTML, render_html(study, frame, read_winner(out_dir)))
-    return path
+    write_text(results.leaderboard_html, render_html(study, frame, read_winner(results)))
+    return results.leaderboard_csv

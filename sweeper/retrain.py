@@ -27,13 +27,13 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from sweeper.data import Dataset
+from sweeper.data import Dataset, load_dataset
 from sweeper.errors import SweeperError, TrialFailed, UsageError
 from sweeper.files import atomic_path, write_text
 from sweeper.objective import compile_model
-from sweeper.report import WINNER_JSON, WINNER_MODEL
+from sweeper.record import TrialRecord
+from sweeper.results import ResultsDir, as_results
 from sweeper.space import Space
-from sweeper.sweep import load_dataset
 
 RETRAINABLE = (TrialState.COMPLETE, TrialState.PRUNED)
 VERSIONED = ("sweeper", "keras", "tensorflow", "jax", "torch", "optuna", "numpy")
@@ -60,8 +60,8 @@ def pick_trial(study: optuna.Study, number: int | None = None) -> FrozenTrial:
         held = f"its trials are 0 to {len(trials) - 1}" if trials else "it has no trials yet"
         raise UsageError(f"study {study.study_name!r} has no trial {number}; {held}")
     trial = trials[number]
-    if trial.state not in RETRAINABLE or not trial.user_attrs.get("best_epoch"):
-        reason = trial.user_attrs.get("fail_reason")
+    if trial.state not in RETRAINABLE or not TrialRecord.of(trial).best_epoch:
+        reason = TrialRecord.of(trial).fail_reason
         raise SweeperError(
             f"trial {number} is {trial.state.name.lower()}{f' ({reason})' if reason else ''} "
             "and has no best epoch to re-train to; choose a complete or pruned trial from "
@@ -86,11 +86,11 @@ def _replayed_rates(schedule_callbacks: list, trial: FrozenTrial) -> list:
     replay, epoch by epoch, the learning rates it chose during the sweep instead."""
     if not schedule_callbacks:
         return []
-    rates = trial.user_attrs.get("history", {}).get("learning_rate")
+    rates = TrialRecord.of(trial).history.get("learning_rate")
     if not rates:
         raise SweeperError(f"trial {trial.number} recorded no per-epoch learning rate to replay; "
                            "re-train another trial with --trial N")
-    return [keras.callbacks.LearningRateScheduler(lambda epoch: float(rates[epoch]))]
+    return [keras.callbacks.LearningRateScheduler(lambda epoch: float(rates[epoch] or 0.0))]
 
 
 def _train_and_validation(data: Dataset) -> Dataset:
@@ -106,13 +106,15 @@ def _versions() -> dict[str, str]:
     return versions
 
 
-def retrain(space: Space, study: optuna.Study, out_dir: Path, *, trial_number: int | None = None,
-            data_dir: str | Path | None = None) -> Winner:
-    """Re-train the best trial (or ``trial_number``), test it and save model and card."""
+def retrain(space: Space, study: optuna.Study, folder: ResultsDir | Path, *,
+            trial_number: int | None = None, data_dir: str | Path | None = None) -> Winner:
+    """Re-train the best trial (or ``trial_number``), test it and save model and card into
+    the space's results folder."""
     trial = pick_trial(study, trial_number)
+    record, results = TrialRecord.of(trial), as_results(folder)
     params = _params(space, trial)
-    epochs, seed = trial.user_attrs["best_epoch"], trial.user_attrs.get("seed")
-    if seed is None:
+    epochs, seed = record.best_epoch, record.seed
+    if seed is None or epochs is None:
         raise SweeperError(f"trial {trial.number} recorded no seed, so it was not run by "
                            "sweeper and cannot be reproduced; choose another with --trial N")
     data = load_dataset(space, data_dir)
@@ -142,8 +144,8 @@ def retrain(space: Space, study: optuna.Study, out_dir: Path, *, trial_number: i
                                 return_dict=True, verbose=0)
         test_metrics = {name: float(value) for name, value in scores.items()}
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model_path, card_path = out_dir / WINNER_MODEL, out_dir / WINNER_JSON
+    results.path.mkdir(parents=True, exist_ok=True)
+    model_path, card_path = results.winner_model, results.winner_card
     with atomic_path(model_path) as tmp:  # the model first: a card never names a missing one
         model.save(tmp)
     card = {
@@ -153,15 +155,14 @@ def retrain(space: Space, study: optuna.Study, out_dir: Path, *, trial_number: i
         "objective": space.objective,
         "direction": space.direction,
         "params": trial.params,
-        "validation_metrics": {k: v for k, v in trial.user_attrs.get("metrics", {}).items()
-                               if k.startswith("val_")},
+        "validation_metrics": {k: v for k, v in record.metrics.items() if k.startswith("val_")},
         "test_metrics": test_metrics,
         "epochs": epochs,
         "seed": seed,
         "train_examples": len(full.x_train),
         "test_examples": len(data.x_test),
         "fit_time_s": round(fit_time, 3),
-        "model": WINNER_MODEL,
+        "model": model_path.name,
         "versions": _versions(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

@@ -11,6 +11,7 @@ import importlib.util
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import optuna
@@ -18,10 +19,13 @@ from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 
 from sweeper.errors import SweeperError, UsageError
-from sweeper.recovery import is_lost
-from sweeper.space import Space
+from sweeper.record import FAIL_REASON, counted, is_lost
+from sweeper.results import ResultsDir
 
-JOURNAL_NAME = "study.journal"
+if TYPE_CHECKING:
+    from sweeper.config import SweepConfig
+    from sweeper.space import Space
+
 JOURNAL_SUFFIXES = (".journal", ".log", ".jsonl")
 
 
@@ -66,13 +70,6 @@ PRUNERS: dict[str, Callable[[int], optuna.pruners.BasePruner]] = {
     "none": lambda max_epochs: optuna.pruners.NopPruner(),
 }
 
-FINISHED = (
-    optuna.trial.TrialState.COMPLETE,
-    optuna.trial.TrialState.PRUNED,
-    optuna.trial.TrialState.FAIL,
-)
-
-
 SamplerLike = str | optuna.samplers.BaseSampler
 PrunerLike = str | optuna.pruners.BasePruner
 
@@ -97,7 +94,7 @@ def make_pruner(pruner: PrunerLike, max_epochs: int) -> optuna.pruners.BasePrune
     return _factory(PRUNERS, "pruner", pruner)(max_epochs)
 
 
-def _label(choice: SamplerLike | PrunerLike) -> str:
+def label(choice: SamplerLike | PrunerLike) -> str:
     return choice if isinstance(choice, str) else type(choice).__name__
 
 
@@ -125,10 +122,11 @@ def check_storage_url(url: str) -> str:
     return "rdb"
 
 
-def open_storage(url: str | None, results_dir: Path) -> BaseStorage:
-    """The study storage: the default journal file, a journal path, or a database URL."""
+def open_storage(url: str | None, folder: Path) -> BaseStorage:
+    """The study storage: the default journal file in the space's results ``folder``, a
+    journal path, or a database URL."""
     if url is None or check_storage_url(url) == "journal":
-        path = Path(url) if url else results_dir / JOURNAL_NAME
+        path = Path(url) if url else ResultsDir(folder).journal
         path.parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(str(path)))
     from sqlalchemy.engine import make_url
@@ -155,43 +153,38 @@ def derive_seed(seed: int, n_existing: int, worker: int = 0) -> int:
     return int(np.random.SeedSequence([seed, n_existing, worker]).generate_state(1)[0] >> 1)
 
 
-def open_study(
-    space: Space,
-    storage: BaseStorage,
-    *,
-    sampler: SamplerLike,
-    pruner: PrunerLike,
-    seed: int,
-    max_epochs: int,
-) -> optuna.Study:
-    """Create the space's study or resume it, with a sampler seeded for this session."""
-    study = optuna.create_study(
-        study_name=space.name,
-        storage=storage,
-        direction=space.direction,
-        pruner=make_pruner(pruner, max_epochs),
-        load_if_exists=True,
-    )
+def seed_search(study: optuna.Study, config: SweepConfig, worker: int = 0) -> int:
+    """Give this session's ``worker`` its sampler (seeded for it) and the pruner; returns the
+    sampler seed. Samplers and pruners live in the process, not in the storage."""
+    seed = derive_seed(config.seed, len(study.trials), worker)
+    study.sampler = make_sampler(config.sampler, seed)
+    study.pruner = make_pruner(config.pruner, config.epochs)
+    return seed
+
+
+def open_study(space: Space, storage: BaseStorage, config: SweepConfig) -> optuna.Study:
+    """Create the space's study or resume it, with a sampler seeded for this session, and
+    record the sweep's configuration on it (what the report shows about how it ran)."""
+    study = optuna.create_study(study_name=space.name, storage=storage, load_if_exists=True,
+                                direction=optuna.study.StudyDirection[space.direction.upper()])
     if study.direction.name.lower() != space.direction:
         raise SweeperError(
             f"study {space.name!r} in this storage was created to {study.direction.name.lower()}"
             f", but the space says {space.direction}; use another --results-dir or --storage"
         )
-    study.sampler = make_sampler(sampler, derive_seed(seed, len(study.trials)))
+    seed_search(study, config)
     settings = {
-        "space": space.name, "objective": space.objective, "direction": space.direction,
-        "sampler": _label(sampler), "pruner": _label(pruner), "seed": seed,
-        "max_epochs": max_epochs, "params": [param.name for param in space.all_params],
+        **config.record(), "space": space.name, "objective": space.objective,
+        "direction": space.direction, "params": [param.name for param in space.all_params],
     }
-    for key, value in settings.items():  # what the report shows about how the sweep ran
+    for key, value in settings.items():
         study.set_user_attr(key, value)
     return study
 
 
 def count_finished(study: optuna.Study) -> int:
-    """Trials that count against the budget: complete, pruned and failed, except trials lost
-    to a dead or stopped worker (they are retried instead)."""
-    return sum(not is_lost(t) for t in study.get_trials(deepcopy=False, states=FINISHED))
+    """Trials that count against the budget (``record.counted``)."""
+    return counted(study.get_trials(deepcopy=False))
 
 
 class FailureStreak:
@@ -209,7 +202,7 @@ class FailureStreak:
         if self.count < self.limit:
             return None
         return SweeperError(
-            f"{self.count} trials failed in a row (last: {trial.user_attrs.get('fail_reason')}"
+            f"{self.count} trials failed in a row (last: {trial.user_attrs.get(FAIL_REASON)}"
             "); fix the space and re-run to resume"
         )
 
@@ -224,7 +217,7 @@ def load_existing_study(name: str, storage: str | None, results_dir: Path) -> op
         )
 
     if storage is None or check_storage_url(storage) == "journal":
-        path = Path(storage) if storage else results_dir / JOURNAL_NAME
+        path = Path(storage) if storage else ResultsDir(results_dir).journal
         if not path.is_file():
             raise missing(str(path))
         shown = str(path)

@@ -14,21 +14,27 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection, wait
+from pathlib import Path
 
 import optuna
 from optuna.trial import FrozenTrial
 
 from sweeper.devices import WorkerSlot
 from sweeper.errors import SweeperError
+from sweeper.loop import StopFlag
 from sweeper.progress import SweepObserver, log_trial
-from sweeper.recovery import INTERRUPTED, WORKER_DIED, enqueue_retries, fail_lost, is_lost, owned_by
-from sweeper.study import FINISHED, FailureStreak
+from sweeper.record import FINISHED, INTERRUPTED, WORKER_DIED, counted
+from sweeper.recovery import enqueue_retries, fail_lost, owned_by
+from sweeper.results import ResultsDir
+from sweeper.study import FailureStreak
 from sweeper.worker import WorkerSpec, worker_main
 
 log = logging.getLogger("sweeper")
@@ -37,12 +43,54 @@ STOP_GRACE_S = 10.0  # after a stop request, workers still alive this long are k
 MAX_FAILED_STARTS = 3  # a slot whose workers die this often before training gives up
 
 
+class Budget:
+    """The trial budget shared by all workers: "go" while counted trials plus those in
+    flight stay under it, "stop" once it is met (or the time is up), and no answer yet while
+    it depends on trials in flight, which may still be lost and retried."""
+
+    def __init__(self, n_trials: int, timeout: float | None = None) -> None:
+        self.n_trials, self.timeout = n_trials, timeout
+        self.started = time.monotonic()
+
+    def timed_out(self) -> bool:
+        return self.timeout is not None and time.monotonic() - self.started >= self.timeout
+
+    def has_room(self, trials: list[FrozenTrial], tickets: Iterable[int | None]) -> bool:
+        """Whether one more trial fits beside those counted and those in flight."""
+        return not self.timed_out() and sum(self._usage(trials, tickets)) < self.n_trials
+
+    def verdict(self, trials: list[FrozenTrial], tickets: Iterable[int | None]) -> str | None:
+        """``tickets``: for each worker granted a trial, its number (None: not asked yet)."""
+        if self.timed_out():
+            return "stop"
+        done, in_flight = self._usage(trials, tickets)
+        if done >= self.n_trials:
+            return "stop"
+        return "go" if done + in_flight < self.n_trials else None
+
+    @staticmethod
+    def _usage(trials: list[FrozenTrial], tickets: Iterable[int | None]) -> tuple[int, int]:
+        finished = {t.number for t in trials if t.state in FINISHED}
+        return counted(trials), sum(n is None or n not in finished for n in tickets)
+
+
+def last_line(path: Path | None) -> str:
+    """The last line a worker wrote: a crash's exception, usually."""
+    try:
+        lines = Path(path).read_text(errors="replace").strip().splitlines() if path else []
+    except OSError:
+        return ""
+    return lines[-1].strip() if lines and not lines[-1].startswith("--- worker") else ""
+
+
 @dataclass(eq=False)
 class _Worker:
     slot: WorkerSlot
     worker_id: int
     process: multiprocessing.process.BaseProcess
+    pid: int
     conn: Connection
+    log: Path
     ready: bool = False
     wants: bool = False  # waiting for the supervisor's go / stop
     ticket: bool = False  # holds one unit of the budget
@@ -51,44 +99,41 @@ class _Worker:
 
 
 class Supervisor:
-    """Runs workers on a study until it holds ``budget`` finished trials (lost ones aside)."""
+    """Runs workers on a study until it holds the budget's trials (lost ones aside)."""
 
-    def __init__(
-        self,
-        spec: WorkerSpec,
-        slots: Sequence[WorkerSlot],
-        open_study: Callable[[], optuna.Study],
-        *,
-        budget: int,
-        timeout: float | None,
-        max_consecutive_failures: int,
-        observer: SweepObserver,
-    ) -> None:
-        self.spec, self.slots, self._open_study = spec, list(slots), open_study
-        self.budget, self.timeout = budget, timeout
-        self.observer = observer
+    def __init__(self, spec: WorkerSpec, slots: Sequence[WorkerSlot], results: ResultsDir,
+                 open_study: Callable[[], optuna.Study], observer: SweepObserver) -> None:
+        config = spec.config
+        self.spec, self.slots, self.results = spec, list(slots), results
+        self._open_study, self.observer = open_study, observer
+        self.budget = Budget(config.budget, config.timeout)
         self.study: optuna.Study | None = None
         self.finished: list[FrozenTrial] = []
         self._workers: list[_Worker] = []
         self._next_id = 0
         self._failed_starts = {slot.index: 0 for slot in self.slots}
-        self._streak = FailureStreak(max_consecutive_failures)
-        self._started = time.monotonic()
+        self._streak = FailureStreak(config.max_consecutive_failures)
         self._stop_deadline: float | None = None
-        self._signalled = False
+        self._flag = StopFlag()
         self._error: SweeperError | None = None
         self._context = multiprocessing.get_context("spawn")
+        self._staging = Path(tempfile.mkdtemp(prefix="sweeper-workers-"))  # logs, pre-study
 
     def run(self) -> list[FrozenTrial]:
         """Supervise until the budget is met; raises KeyboardInterrupt after a signal."""
-        with _signals_to(self._on_signal):
-            for slot in self.slots:
-                self._start(slot)
-            while self._workers:
-                self._step()
+        try:
+            with self._flag:
+                for slot in self.slots:
+                    self._start(slot)
+                while self._workers:
+                    self._step()
+        finally:
+            for worker in self._workers:  # only if the loop itself failed: leave no one behind
+                worker.process.kill()
+            shutil.rmtree(self._staging, ignore_errors=True)
         if self._error is not None:
             raise self._error
-        if self._signalled:
+        if self._flag.requested:
             raise KeyboardInterrupt
         return self.finished
 
@@ -103,8 +148,10 @@ class Supervisor:
         for worker in [w for w in self._workers if not w.process.is_alive()]:
             self._drain(worker)  # what it sent before it exited comes first
             self._exited(worker)
-        if self._signalled and self._stop_deadline is None:
+        if self._flag.requested:
             self._stop("interrupted")
+            if self._flag.count > 1:
+                self._stop_deadline = 0.0  # a second Ctrl-C: kill the workers now
         self._serve_wants()
         if self._stop_deadline is not None and time.monotonic() > self._stop_deadline:
             for worker in self._workers:
@@ -124,24 +171,16 @@ class Supervisor:
             self._handle(worker, *message)
 
     def _handle(self, worker: _Worker, kind: str, *payload) -> None:
-        index = worker.slot.index
         if kind == "ready":
-            worker.ready = True
-            if self.study is None and self._error is None:
-                self.study = self._open_study()  # sweep.log opens with it
-                for started in self._workers:
-                    self._log_start(started)
-                self.observer.sweep_started(self.study.get_trials(deepcopy=False), self.budget)
-            self._failed_starts[index] = 0
-            _send(worker, "stop" if self._stop_deadline is not None else "begin")
-            self.observer.worker_changed(index, worker.slot.label, "idle")
+            self._ready(worker)
         elif kind == "want":
             worker.wants = True
         elif kind == "started":
             worker.trial = payload[0]
-            self.observer.trial_started(payload[0], worker=index)
+            self.observer.trial_started(payload[0], worker=worker.slot.index)
         elif kind == "epoch":
-            self.observer.epoch_ended(*payload, worker=index)
+            number, epoch, logs = payload
+            self.observer.epoch_ended(number, epoch, logs, worker=worker.slot.index)
         elif kind == "finished":
             self._trial_finished(worker, payload[0])
         elif kind == "retiring":
@@ -149,8 +188,29 @@ class Supervisor:
         elif kind == "error":
             error = SweeperError(payload[0])
             error.exit_code = payload[1]
-            self._error = self._error or error
-            self._stop(f"error: {payload[0]}")
+            self._fail(error)
+
+    def _ready(self, worker: _Worker) -> None:
+        """The first worker with its data loaded opens the study: bad data changes nothing."""
+        worker.ready = True
+        self._failed_starts[worker.slot.index] = 0
+        if self.study is None and self._error is None:
+            try:
+                self.study = self._open_study()  # sweep.log opens with it
+            except SweeperError as exc:
+                self._fail(exc)
+            else:
+                self.results.workers.mkdir(parents=True, exist_ok=True)
+                for started in self._workers:
+                    self._log_start(started)
+                self.observer.sweep_started(self.study.get_trials(deepcopy=False),
+                                            self.budget.n_trials)
+        if self._stop_deadline is not None:
+            _send(worker, "stop")
+            return
+        worker.log = self.results.worker_log(worker.slot.index)
+        _send(worker, ("begin", str(worker.log)))
+        self.observer.worker_changed(worker.slot.index, worker.slot.label, "idle")
 
     def _trial_finished(self, worker: _Worker, trial: FrozenTrial) -> None:
         worker.ticket, worker.trial = False, None
@@ -158,51 +218,36 @@ class Supervisor:
         log_trial(trial)
         self.observer.trial_finished(trial, worker=worker.slot.index)
         error = self._streak.add(trial)
-        if error is not None and self._error is None:
-            self._error = error
-            self._stop("too many failures")
+        if error is not None:
+            self._fail(error)
 
     def _serve_wants(self) -> None:
         for worker in [w for w in self._workers if w.wants]:
-            verdict = self._verdict()
+            verdict = "stop" if self._stop_deadline is not None or self.study is None \
+                else self.budget.verdict(self.study.get_trials(deepcopy=False), self._tickets())
             if verdict is None:
                 return  # the budget may still free up: trials in flight can be lost
             worker.wants = False
             worker.ticket = verdict == "go"
             _send(worker, verdict)
 
-    def _verdict(self) -> str | None:
-        """"go" while the budget has room, "stop" once it is met, None while it depends on
-        trials in flight."""
-        if self._stop_deadline is not None or self._timed_out():
-            return "stop"
-        counted, in_flight = self._usage()
-        if counted >= self.budget:
-            return "stop"
-        return "go" if counted + in_flight < self.budget else None
-
-    def _usage(self) -> tuple[int, int]:
-        trials = self.study.get_trials(deepcopy=False)
-        finished = {t.number for t in trials if t.state in FINISHED}
-        counted = sum(t.state in FINISHED and not is_lost(t) for t in trials)
-        in_flight = sum(w.ticket and (w.trial is None or w.trial not in finished)
-                        for w in self._workers)
-        return counted, in_flight
-
-    def _timed_out(self) -> bool:
-        return self.timeout is not None and time.monotonic() - self._started >= self.timeout
+    def _tickets(self) -> list[int | None]:
+        return [w.trial for w in self._workers if w.ticket]
 
     # --- workers coming and going ------------------------------------------------------------
 
     def _start(self, slot: WorkerSlot) -> None:
-        spec = replace(self.spec, slot=slot, worker_id=self._next_id)
+        log_path = self.results.worker_log(slot.index) if self.study is not None \
+            else self._staging / f"worker-{self._next_id}.log"
+        spec = replace(self.spec, slot=slot, worker_id=self._next_id, log_path=str(log_path))
         parent_end, child_end = self._context.Pipe()
         process = self._context.Process(target=worker_main, args=(spec, child_end),
                                         name=f"sweeper-worker-{self._next_id}", daemon=True)
         with _sigint_ignored():  # the child starts ignoring Ctrl-C until its own handler is in
             process.start()
         child_end.close()
-        worker = _Worker(slot, self._next_id, process, parent_end)
+        assert process.pid is not None  # started
+        worker = _Worker(slot, self._next_id, process, process.pid, parent_end, log_path)
         self._workers.append(worker)
         if self.study is not None:
             self._log_start(worker)
@@ -212,7 +257,7 @@ class Supervisor:
     @staticmethod
     def _log_start(worker: _Worker) -> None:
         log.info("worker %d started on %s (pid %d)", worker.worker_id, worker.slot.label,
-                 worker.process.pid)
+                 worker.pid)
 
     def _exited(self, worker: _Worker) -> None:
         self._workers.remove(worker)
@@ -220,36 +265,50 @@ class Supervisor:
         worker.conn.close()
         code, index = worker.process.exitcode, worker.slot.index
         stopping = self._stop_deadline is not None
-        lost = owned_by(self.study, worker.process.pid) if self.study is not None else []
+        lost = owned_by(self.study, worker.pid) if self.study is not None else []
         if code == 0 and not lost:
             log.info("worker %d exited%s", worker.worker_id,
                      " to give back its memory" if worker.retiring else "")
         else:
-            reason = INTERRUPTED if stopping else WORKER_DIED
-            for trial in lost:
-                fail_lost(self.study, trial, reason)
-                log.warning("trial %d failed: %s", trial.number, reason)
-            queued = [] if stopping else enqueue_retries(self.study)
-            log.warning("worker %d on %s died (exit code %s)%s", worker.worker_id,
-                        worker.slot.label, code, f"; retrying trial(s) {queued}" if queued else "")
-            trials = self.study.get_trials(deepcopy=False)
-            for trial in lost:
-                self.observer.trial_finished(trials[trial.number], worker=index)
+            self._fail_lost(worker, lost, INTERRUPTED if stopping else WORKER_DIED)
             if not worker.ready:
                 self._failed_starts[index] += 1
         self.observer.worker_changed(index, worker.slot.label, "stopped")
         if stopping or self._error is not None:
             return
         if self._failed_starts[index] >= MAX_FAILED_STARTS:
-            self._error = SweeperError(
+            said = last_line(worker.log)
+            self._fail(SweeperError(
                 f"workers on {worker.slot.label} died {MAX_FAILED_STARTS} times before "
-                f"training (last exit code {code}); see sweep.log, or run with --workers 1"
-            )
-            self._stop("workers keep dying")
+                f"training (last exit code {code}{f': {said}' if said else ''}); "
+                + (f"see {worker.log}" if self.study is not None
+                   else "run with --in-process to see the whole error")))
             return
-        counted, in_flight = self._usage() if self.study is not None else (0, 0)
-        if counted + in_flight < self.budget and not self._timed_out():
+        trials = self.study.get_trials(deepcopy=False) if self.study is not None else []
+        if self.budget.has_room(trials, self._tickets()):
             self._start(worker.slot)
+
+    def _fail_lost(self, worker: _Worker, lost: list[FrozenTrial], reason: str) -> None:
+        """A worker that died (or was stopped) mid-trial: fail its trials, queue retries."""
+        assert self.study is not None or not lost
+        for trial in lost:
+            fail_lost(self.study, trial, reason)  # type: ignore[arg-type]
+            log.warning("trial %d failed: %s", trial.number, reason)
+        queued = enqueue_retries(self.study) if self.study is not None and \
+            reason == WORKER_DIED else []
+        said = last_line(worker.log)
+        log.warning("worker %d on %s died (exit code %s)%s%s", worker.worker_id,
+                    worker.slot.label, worker.process.exitcode,
+                    f"; retrying trial(s) {queued}" if queued else "",
+                    f"; it said: {said}" if said else "")
+        if self.study is not None:
+            trials = self.study.get_trials(deepcopy=False)
+            for trial in lost:
+                self.observer.trial_finished(trials[trial.number], worker=worker.slot.index)
+
+    def _fail(self, error: SweeperError) -> None:
+        self._error = self._error or error
+        self._stop(f"error: {error}")
 
     def _stop(self, why: str) -> None:
         if self._stop_deadline is not None:
@@ -258,28 +317,12 @@ class Supervisor:
         self._stop_deadline = time.monotonic() + STOP_GRACE_S
         for worker in self._workers:
             with suppress(ProcessLookupError):  # it may have exited just now
-                os.kill(worker.process.pid, signal.SIGINT)
-
-    def _on_signal(self, signum, frame) -> None:
-        if self._signalled and self._stop_deadline is not None:
-            self._stop_deadline = 0.0  # a second Ctrl-C: kill the workers now
-        self._signalled = True
+                os.kill(worker.pid, signal.SIGINT)
 
 
-def _send(worker: _Worker, message: str) -> None:
+def _send(worker: _Worker, message) -> None:
     with suppress(OSError):  # a worker that died just now: its sentinel tells the loop
         worker.conn.send(message)
-
-
-@contextmanager
-def _signals_to(handler):
-    """SIGINT and SIGTERM set a flag for the loop instead of raising mid-write."""
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for signum, old in previous.items():
-            signal.signal(signum, old)
 
 
 @contextmanager

@@ -1,41 +1,43 @@
-"""A worker process: loads the data once, then trains trials of the study until told to stop.
+"""A worker process: loads the data once, then runs the trial loop with the supervisor as its
+gate, until told to stop.
 
 The supervisor (``sweeper.supervisor``) starts workers with multiprocessing's "spawn" method,
-so each one gets its device settings in its environment before Keras loads. Each worker has a
-pipe of its own to the supervisor: a worker killed mid-message cannot garble another's. It
-asks the supervisor for each trial it runs, so the budget holds exactly across workers.
+so each one sets its device variables before Keras loads. Each has a pipe of its own to the
+supervisor, so a worker killed mid-message cannot garble another's, and asks it before each
+trial, so the budget holds exactly across workers.
 
-Signals (SIGINT from the terminal, or forwarded by the supervisor; SIGTERM) never interrupt
-the worker at an arbitrary point: they set a flag, and a Keras callback ends the running trial
-at the next batch as "interrupted". A storage write is never cut in half.
+A worker's own output (TensorFlow's start-up lines, a crash's traceback) goes to a log file,
+not the terminal: ``results/<space>/workers/worker-<slot>.log`` once the study is open, a
+staging file before (bad data must leave no results folder behind). The supervisor quotes
+it when the worker fails.
 """
 
 from __future__ import annotations
 
-import gc
 import os
 import pickle
-import signal
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from pathlib import Path
 
 import optuna
 import psutil
 
+from sweeper.config import Placement, SweepConfig
+from sweeper.data import load_dataset
 from sweeper.devices import WorkerSlot
 from sweeper.errors import SweeperError
+from sweeper.files import output_to
 from sweeper.loader import load_space
+from sweeper.loop import MakeObjective, StopFlag, build_objective, run_trials
 from sweeper.progress import SweepObserver
+from sweeper.recovery import owner_record
 from sweeper.space import Space
-from sweeper.study import PrunerLike, SamplerLike, derive_seed, make_pruner, make_sampler
-
-# A worker restarts once its memory grew 10% over its size after its first trial: Keras and
-# TensorFlow keep ~5 MiB of every trial even after clear_session() (benchmarks/memory.py).
-DEFAULT_MEMORY_GROWTH = 0.10
+from sweeper.study import open_storage, seed_search
 
 # Messages, worker -> supervisor: ("ready",), ("want",), ("started", number),
 # ("epoch", number, epoch, logs), ("finished", frozen_trial), ("retiring",),
-# ("error", message, exit_code). Supervisor -> worker: "begin", "go", "stop".
+# ("error", message, exit_code). Supervisor -> worker: ("begin", log path), "go", "stop".
 
 
 @dataclass(frozen=True)
@@ -46,48 +48,15 @@ class WorkerSpec:
 
     space: bytes
     space_source: str
-    storage: str
-    sampler: SamplerLike
-    pruner: PrunerLike
-    seed: int
-    max_epochs: int
-    data_dir: str | None
+    config: SweepConfig
     slot: WorkerSlot
-    worker_id: int
-    trials_per_process: int | None = None  # retire after this many trials
-    memory_growth: float | None = DEFAULT_MEMORY_GROWTH  # or once RSS grew this much
-
-
-class StopFlag:
-    """Set by SIGINT or SIGTERM; read at safe points (between batches, between trials)."""
-
-    def __init__(self) -> None:
-        self.requested = False
-
-    def install(self) -> None:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, self._set)
-
-    def _set(self, signum, frame) -> None:
-        self.requested = True
-
-
-def stop_callback(flag: StopFlag):
-    """A Keras callback that ends the trial at the next batch once a stop is requested."""
-    import keras
-
-    class StopOnRequest(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch, logs=None):
-            if flag.requested:
-                raise KeyboardInterrupt  # the sweep loop records the trial as "interrupted"
-
-        on_test_batch_end = on_train_batch_end
-
-    return StopOnRequest()
+    worker_id: int = 0
+    log_path: str = os.devnull  # where its output goes until the supervisor names another
+    make_objective: MakeObjective | None = None  # None: KerasObjective.for_sweep
 
 
 class PipeObserver(SweepObserver):
-    """Forwards the sweep loop's events to the supervisor, which draws the one live view.
+    """Forwards the loop's events to the supervisor, which draws the one live view.
 
     If the supervisor is gone (killed), the worker stops: the running trial ends at the next
     batch as "interrupted", to be retried when the sweep is resumed."""
@@ -99,7 +68,7 @@ class PipeObserver(SweepObserver):
         try:
             self.conn.send(message)
         except OSError:  # BrokenPipeError: nobody is listening any more
-            self.flag.requested = True
+            self.flag.request()
 
     def trial_started(self, number: int, worker: int = 0) -> None:
         self.send(("started", number))
@@ -111,10 +80,41 @@ class PipeObserver(SweepObserver):
         self.send(("finished", trial))
 
 
+class SupervisorGate:
+    """May another trial start? The supervisor's answer; but first, whether this worker
+    should hand over to a fresh process, which gives back what clear_session() does not."""
+
+    def __init__(self, observer: PipeObserver, placement: Placement) -> None:
+        self.observer, self.placement = observer, placement
+        self.done, self.first_rss = -1, 0
+        self._process = psutil.Process()
+
+    def may_start(self) -> bool:
+        self.done += 1
+        if self.done > 0:
+            rss = self._process.memory_info().rss
+            self.first_rss = self.first_rss or rss
+            if should_retire(self.placement, self.done, rss, self.first_rss):
+                self.observer.send(("retiring",))
+                return False
+        self.observer.send(("want",))
+        return self.observer.conn.recv() == "go" and not self.observer.flag.requested
+
+
+def should_retire(placement: Placement, done: int, rss: int, first_rss: int) -> bool:
+    """After ``trials_per_process`` trials, or once memory grew by ``memory_growth`` over the
+    size after the first trial."""
+    if placement.trials_per_process is not None and done >= placement.trials_per_process:
+        return True
+    growth = placement.memory_growth
+    return growth is not None and rss > first_rss * (1 + growth)
+
+
 def worker_main(spec: WorkerSpec, conn: Connection) -> None:
     """The worker process' entry point."""
-    flag = StopFlag()
-    flag.install()
+    output_to(spec.log_path)
+    print(f"--- worker {spec.worker_id}, pid {os.getpid()}, {spec.slot.label}", flush=True)
+    flag = StopFlag().__enter__()  # for the process' whole life
     os.environ.update(spec.slot.environment())  # before Keras and its backend load
     if spec.slot.gpu is None and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, spec.slot.cpus)
@@ -128,52 +128,37 @@ def worker_main(spec: WorkerSpec, conn: Connection) -> None:
     conn.close()
     # Everything is in the storage already; skip the interpreter's teardown of TensorFlow,
     # which took seconds. (An unexpected exception still exits the normal way, traceback
-    # and all, and the supervisor treats the worker as dead.)
+    # and all, into the log, and the supervisor treats the worker as dead.)
     os._exit(0)
 
 
 def _serve(spec: WorkerSpec, observer: PipeObserver, flag: StopFlag) -> None:
-    from sweeper.recovery import owner_record
-    from sweeper.study import open_storage
-    from sweeper.sweep import load_dataset, run_trial
-
     if spec.space_source:
         load_space(spec.space_source)
     space: Space = pickle.loads(spec.space)
-    data = load_dataset(space, spec.data_dir)
-    from sweeper.objective import KerasObjective  # Keras loads here, with the slot's settings
-
-    conn = observer.conn
-    objective = KerasObjective(space, data, max_epochs=spec.max_epochs, seed=spec.seed,
-                               on_epoch=observer.epoch_ended, callbacks=[stop_callback(flag)])
+    config = spec.config
+    data = load_dataset(space, config.data_dir)
+    # Keras loads here, with the slot's device settings in place.
+    objective = build_objective(spec.make_objective, space, data, config, observer, flag)
     observer.send(("ready",))
-    if conn.recv() != "begin" or flag.requested:
+    begin = observer.conn.recv()  # ("begin", log path) once the study is open, or "stop"
+    if not isinstance(begin, tuple) or flag.requested:
         return
-    storage = open_storage(spec.storage, None)
+    _move_output(spec.log_path, begin[1])  # the results folder exists now
+    storage = open_storage(config.storage, config.results(space.name).path)
     study = optuna.load_study(study_name=space.name, storage=storage)
-    sampler_seed = derive_seed(spec.seed, len(study.trials), spec.worker_id)
-    study.sampler = make_sampler(spec.sampler, sampler_seed)
-    study.pruner = make_pruner(spec.pruner, spec.max_epochs)
+    sampler_seed = seed_search(study, config, spec.worker_id)
     owner = owner_record(spec.worker_id, spec.slot.label, sampler_seed)
-
-    gc.freeze()  # as in-process sweeps do: spares clear_session()'s gc pass TF's own objects
-    process, first_rss, done = psutil.Process(), None, 0
-    while not flag.requested:
-        observer.send(("want",))
-        if conn.recv() != "go" or flag.requested:
-            return
-        run_trial(study, objective, observer, owner)
-        done += 1
-        rss = process.memory_info().rss
-        first_rss = first_rss or rss
-        if _should_retire(spec, done, rss, first_rss):
-            observer.send(("retiring",))
-            return
+    gate = SupervisorGate(observer, config.placement)
+    # The supervisor counts failures in a row across all workers: no streak here.
+    run_trials(study, objective, gate, flag=flag, observer=observer, owner=owner)
 
 
-def _should_retire(spec: WorkerSpec, done: int, rss: int, first_rss: int) -> bool:
-    """Whether this worker should hand over to a fresh process, which gives back the memory
-    that clear_session() does not."""
-    if spec.trials_per_process is not None and done >= spec.trials_per_process:
-        return True
-    return spec.memory_growth is not None and rss > first_rss * (1 + spec.memory_growth)
+def _move_output(staging: str, final: str) -> None:
+    """From the staging file to the log in the results folder, keeping what was written."""
+    if final == staging:
+        return
+    with open(staging, "rb") as src, open(final, "ab") as dst:
+        dst.write(src.read())
+    output_to(final)
+    Path(staging).unlink(missing_ok=True)

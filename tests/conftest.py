@@ -82,7 +82,7 @@ def mixed_results(tmp_path_factory, digits_space):
         study.enqueue_trial(params, skip_if_exists=False)
     space = dataclasses.replace(digits_space, build_model=build_model)
     result = run_sweep(space, n_trials=len(MIXED_TRIALS), max_epochs=3, results_dir=results,
-                       pruner=optuna.pruners.ThresholdPruner(lower=0.5))
+                       pruner=optuna.pruners.ThresholdPruner(lower=0.5), workers=None)
     result.study.ask()  # a trial another process would be running now
     return results
 
@@ -99,5 +99,5 @@ def failed_results(tmp_path_factory, digits_space):
     study = optuna.create_study(study_name="digits_space", direction="maximize",
                                 storage=open_storage(None, results / "digits_space"))
     study.enqueue_trial(NAN_PARAMS)
-    run_sweep(digits_space, n_trials=1, max_epochs=1, results_dir=results)
+    run_sweep(digits_space, n_trials=1, max_epochs=1, results_dir=results, workers=None)
     return results

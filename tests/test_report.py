@@ -13,7 +13,9 @@ from conftest import DIGITS_SOURCE, MARKUP_REASON, MIXED_TRIALS, copy_results, f
 
 from sweeper.cli import main
 from sweeper.report import FIXED_COLUMNS
-from sweeper.study import JOURNAL_NAME, load_existing_study, open_storage
+from sweeper.study import load_existing_study, open_storage
+
+JOURNAL_NAME = "study.journal"
 
 
 def read_csv(path):

@@ -10,7 +10,9 @@ from conftest import copy_results, file_digest
 
 from sweeper.cli import main
 from sweeper.retrain import retrain
-from sweeper.study import JOURNAL_NAME, load_existing_study
+from sweeper.study import load_existing_study
+
+JOURNAL_NAME = "study.journal"
 
 
 @pytest.fixture

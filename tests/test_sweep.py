@@ -8,7 +8,9 @@ from conftest import BASE_PARAMS, DIGITS_SOURCE, NAN_PARAMS
 
 from sweeper import SweeperError, run_sweep
 from sweeper.cli import main
-from sweeper.study import JOURNAL_NAME, open_storage
+from sweeper.study import open_storage
+
+JOURNAL_NAME = "study.journal"
 
 
 def load_study(results_dir, name="digits_space"):
@@ -58,8 +60,8 @@ def test_cli_sweep_ranks_trials_and_resumes_only_what_is_missing(tmp_path, capsy
 
 
 def test_resumed_sweep_does_not_replay_the_first_sessions_draws(tmp_path, digits_space):
-    run_sweep(digits_space, n_trials=3, max_epochs=1, sampler="random", results_dir=tmp_path)
-    run_sweep(digits_space, n_trials=6, max_epochs=1, sampler="random", results_dir=tmp_path)
+    run_sweep(digits_space, n_trials=3, max_epochs=1, sampler="random", results_dir=tmp_path, workers=None)
+    run_sweep(digits_space, n_trials=6, max_epochs=1, sampler="random", results_dir=tmp_path, workers=None)
     rates = [t.params["learning_rate"] for t in load_study(tmp_path).trials]
     assert len(set(rates)) == 6
 
@@ -68,7 +70,7 @@ def test_nan_trial_fails_with_its_reason_and_the_sweep_finishes(tmp_path, digits
     study = optuna.create_study(study_name="digits_space", direction="maximize",
                                 storage=open_storage(None, tmp_path / "digits_space"))
     study.enqueue_trial(NAN_PARAMS)
-    result = run_sweep(digits_space, n_trials=3, max_epochs=2, results_dir=tmp_path)
+    result = run_sweep(digits_space, n_trials=3, max_epochs=2, results_dir=tmp_path, workers=None)
     trials = result.study.trials
     assert len(trials) == 3 and result.trials_run == 3
     assert trials[0].state == optuna.trial.TrialState.FAIL
@@ -85,7 +87,7 @@ def test_leaderboard_ranks_complete_then_pruned_then_failed(tmp_path, digits_spa
     for params in (NAN_PARAMS, slow, BASE_PARAMS, {**BASE_PARAMS, "units": 64}):
         study.enqueue_trial(params)
     run_sweep(digits_space, n_trials=4, max_epochs=2, results_dir=tmp_path,
-              pruner=optuna.pruners.ThresholdPruner(lower=0.5))
+              pruner=optuna.pruners.ThresholdPruner(lower=0.5), workers=None)
     rows = read_leaderboard(tmp_path)
     assert [r["state"] for r in rows] == ["complete", "complete", "pruned", "fail"]
     assert float(rows[0]["value"]) >= float(rows[1]["value"])
@@ -102,35 +104,35 @@ def test_repeated_failures_stop_the_sweep_with_a_clear_error(tmp_path, digits_sp
         study.enqueue_trial(NAN_PARAMS)
     with pytest.raises(SweeperError, match="3 trials failed in a row .*loss became NaN"):
         run_sweep(digits_space, n_trials=10, max_epochs=1, results_dir=tmp_path,
-                  max_consecutive_failures=3)
+                  max_consecutive_failures=3, workers=None)
     assert len(read_leaderboard(tmp_path)) == 3  # the leaderboard is still written
 
 
 def test_timeout_stops_asking_for_new_trials(tmp_path, digits_space):
     # Like Optuna's timeout, it is checked when a trial ends: a running trial is never cut.
     result = run_sweep(digits_space, n_trials=50, max_epochs=1, timeout=0.001,
-                       results_dir=tmp_path)
+                       results_dir=tmp_path, workers=None)
     assert result.trials_run == 1 and len(result.study.trials) == 1
 
 
 @pytest.mark.parametrize("sampler", ["random", "cmaes", "qmc", "tpe"])
 def test_samplers_by_name_run(tmp_path, digits_space, sampler):
     result = run_sweep(digits_space, n_trials=2, max_epochs=1, sampler=sampler,
-                       pruner="none", results_dir=tmp_path)
+                       pruner="none", results_dir=tmp_path, workers=None)
     assert len(result.study.trials) == 2
 
 
 @pytest.mark.parametrize("pruner", ["median", "successive_halving", "hyperband"])
 def test_pruners_by_name_run(tmp_path, digits_space, pruner):
     result = run_sweep(digits_space, n_trials=2, max_epochs=2, pruner=pruner,
-                       results_dir=tmp_path)
+                       results_dir=tmp_path, workers=None)
     assert len(result.study.trials) == 2
 
 
 def test_gp_sampler_runs_or_names_its_missing_package(tmp_path, digits_space):
     pytest.importorskip("torch", reason="the gp extra (PyTorch) is not installed")
     result = run_sweep(digits_space, n_trials=2, max_epochs=1, sampler="gp",
-                       results_dir=tmp_path)
+                       results_dir=tmp_path, workers=None)
     assert len(result.study.trials) == 2
 
 
@@ -162,7 +164,7 @@ def test_data_loads_once_and_keras_state_is_cleared_every_trial(tmp_path, digits
         return real_clear(*args, **kwargs)
 
     monkeypatch.setattr(keras.backend, "clear_session", spy)
-    run_sweep(space, n_trials=3, max_epochs=1, results_dir=tmp_path)
+    run_sweep(space, n_trials=3, max_epochs=1, results_dir=tmp_path, workers=None)
     assert len(loads) == 1
     assert len(clears) == 3
     assert all(frozen > 10_000 for frozen in clears)  # TensorFlow's own objects, at least
@@ -205,9 +207,9 @@ def test_ctrl_c_fails_the_running_trial_as_interrupted_and_exits_130(tmp_path):
 
 def test_database_storage_url_holds_the_study_and_resumes(tmp_path, digits_space):
     url = f"sqlite:///{tmp_path / 'sweeps.db'}"
-    run_sweep(digits_space, n_trials=2, max_epochs=1, storage=url, results_dir=tmp_path)
+    run_sweep(digits_space, n_trials=2, max_epochs=1, storage=url, results_dir=tmp_path, workers=None)
     result = run_sweep(digits_space, n_trials=3, max_epochs=1, storage=url,
-                       results_dir=tmp_path)
+                       results_dir=tmp_path, workers=None)
     assert result.trials_run == 1
     study = optuna.load_study(study_name="digits_space", storage=url)
     assert len(study.trials) == 3

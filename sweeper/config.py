@@ -1,0 +1,147 @@
+"""A sweep's configuration: what to sweep and how (``SweepConfig``), and where it runs
+(``Placement``). Frozen, validated once when built; workers receive it whole and the study
+records it whole, so a new run-level option is a field here, the code that uses it, a CLI
+flag and a test.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from sweeper.devices import WorkerSlot, detect_gpus, plan_workers
+from sweeper.errors import SettingError
+from sweeper.results import ResultsDir
+from sweeper.space import Space
+from sweeper.study import PrunerLike, SamplerLike, check_storage_url, label, make_pruner, \
+    make_sampler
+
+# A worker restarts once its memory grew 10% over its size after its first trial: Keras and
+# TensorFlow keep ~5 MiB of every trial even after clear_session() (benchmarks/memory.py).
+DEFAULT_MEMORY_GROWTH = 0.10
+
+
+def _at_least(setting: str, value: Any, low: float, kind: Any = int) -> None:
+    if value is None:
+        return
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise SettingError(setting, f"must be {'a whole number' if kind is int else 'a number'}"
+                           f", but got {value!r}")
+    if value < low:
+        raise SettingError(setting, f"must be at least {low}, but got {value}")
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where trials run. ``workers=None``: in this process. A count or "auto": supervised
+    worker processes, sharing ``gpus`` (None: those detected) with at most ``trials_per_gpu``
+    on one; a worker restarts after ``trials_per_process`` trials, or once its memory grew by
+    ``memory_growth`` (a fraction) over its size after its first trial."""
+
+    workers: int | str | None = 1
+    gpus: tuple[str, ...] | None = None
+    trials_per_gpu: int | None = None
+    trials_per_process: int | None = None
+    memory_growth: float | None = DEFAULT_MEMORY_GROWTH
+
+    def __post_init__(self) -> None:
+        if self.workers != "auto":
+            _at_least("workers", self.workers, 1)
+        _at_least("trials_per_gpu", self.trials_per_gpu, 1)
+        _at_least("trials_per_process", self.trials_per_process, 1)
+        _at_least("memory_growth", self.memory_growth, 0.0, (int, float))
+        if self.gpus is not None:
+            object.__setattr__(self, "gpus", tuple(str(g) for g in self.gpus))
+        if self.workers is None and (self.gpus or self.trials_per_gpu
+                                     or self.trials_per_process):
+            raise SettingError("workers", "is None (in this process), which runs no workers; "
+                               "drop gpus, trials_per_gpu and trials_per_process")
+
+    @property
+    def in_process(self) -> bool:
+        return self.workers is None
+
+    def slots(self) -> list[WorkerSlot]:
+        """One slot per worker process (none in-process)."""
+        if self.workers is None:
+            return []
+        return plan_workers(self.workers, gpus=detect_gpus() if self.gpus is None else self.gpus,
+                            trials_per_gpu=self.trials_per_gpu)
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """What to sweep and how. ``None`` for ``n_trials``, ``max_epochs`` and ``patience`` means
+    the space's own; ``resolve(space)`` fills them in."""
+
+    n_trials: int | None = None
+    timeout: float | None = None
+    sampler: SamplerLike = "tpe"
+    pruner: PrunerLike = "hyperband"
+    seed: int = 0
+    max_epochs: int | None = None
+    patience: int | None = None
+    storage: str | None = None
+    results_dir: str | Path = "results"
+    data_dir: str | Path | None = None
+    max_consecutive_failures: int = 5
+    placement: Placement = field(default_factory=Placement)
+
+    def __post_init__(self) -> None:
+        _at_least("n_trials", self.n_trials, 1)
+        _at_least("max_epochs", self.max_epochs, 1)
+        _at_least("patience", self.patience, 0)
+        _at_least("max_consecutive_failures", self.max_consecutive_failures, 1)
+        _at_least("seed", self.seed, 0)
+        if self.timeout is not None and (isinstance(self.timeout, bool) or not isinstance(
+                self.timeout, int | float) or self.timeout <= 0):
+            raise SettingError("timeout", f"must be a number of seconds above 0, but got "
+                               f"{self.timeout!r}")
+        make_sampler(self.sampler, self.seed)  # unknown names fail here, before any I/O
+        make_pruner(self.pruner, self.max_epochs or 1)
+        if self.storage is not None:
+            check_storage_url(self.storage)
+
+    @classmethod
+    def of(cls, **settings: Any) -> SweepConfig:
+        """A configuration from flat keyword settings, placement ones included."""
+        own = {f.name for f in fields(cls)} - {"placement"}
+        placed = {f.name for f in fields(Placement)}
+        unknown = sorted(set(settings) - own - placed)
+        if unknown:
+            raise SettingError(unknown[0], f"is not a sweep setting; choose from "
+                               f"{', '.join(sorted(own | placed))}")
+        placement = Placement(**{k: v for k, v in settings.items() if k in placed})
+        return cls(**{k: v for k, v in settings.items() if k in own}, placement=placement)
+
+    def resolve(self, space: Space) -> SweepConfig:
+        """This configuration with the space's defaults filled in."""
+        return dataclasses.replace(
+            self, n_trials=self.n_trials or space.n_trials,
+            max_epochs=self.max_epochs or space.max_epochs,
+            patience=space.patience if self.patience is None else self.patience)
+
+    @property
+    def budget(self) -> int:
+        assert self.n_trials is not None, "resolve(space) first"
+        return self.n_trials
+
+    @property
+    def epochs(self) -> int:
+        assert self.max_epochs is not None, "resolve(space) first"
+        return self.max_epochs
+
+    def results(self, space_name: str) -> ResultsDir:
+        return ResultsDir.of(self.results_dir, space_name)
+
+    def record(self) -> dict[str, Any]:
+        """The configuration as the study records it (JSON values; objects by class name)."""
+        return {
+            "n_trials": self.n_trials, "timeout": self.timeout, "sampler": label(self.sampler),
+            "pruner": label(self.pruner), "seed": self.seed, "max_epochs": self.max_epochs,
+            "patience": self.patience, "max_consecutive_failures": self.max_consecutive_failures,
+            "workers": self.placement.workers, "trials_per_process":
+            self.placement.trials_per_process, "memory_growth": self.placement.memory_growth,
+        }

@@ -1,0 +1,70 @@
+"""The whole of ``sweeper run``, as a library call: sweep, leaderboard, re-trained winner.
+
+``sweeper.run("mnist_space", workers=2)`` does what ``python -m sweeper run mnist_space
+--workers 2`` does, with the same defaults; the CLI is a thin layer over it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import optuna
+from optuna.trial import FrozenTrial
+
+from sweeper.config import SweepConfig
+from sweeper.files import stderr_to
+from sweeper.loader import load_space
+from sweeper.progress import SweepObserver
+from sweeper.report import write_leaderboard
+from sweeper.results import ResultsDir
+from sweeper.space import Space
+from sweeper.sweep import SweepResult, run_sweep
+
+if TYPE_CHECKING:
+    from sweeper.retrain import Winner
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a run left: the sweep (study, counts, times) and the winner, if re-trained."""
+
+    sweep: SweepResult
+    winner: Winner | None
+
+    @property
+    def study(self) -> optuna.Study:
+        return self.sweep.study
+
+    @property
+    def results(self) -> ResultsDir:
+        return self.sweep.results
+
+    @property
+    def best_trial(self) -> FrozenTrial | None:
+        return self.sweep.best_trial
+
+
+def run(space: Space | str, config: SweepConfig | None = None, *,
+        observer: SweepObserver | None = None, retrain: bool = True,
+        **settings: Any) -> RunResult:
+    """Sweep ``space`` (a ``Space``, a name in ``search_spaces/`` or a .py path), write the
+    leaderboard, then re-train the best trial on train + validation data, test it and save
+    it (unless ``retrain=False``, or no trial completed). Settings as for ``run_sweep``."""
+    space = load_space(space) if isinstance(space, str) else space
+    observer = observer or SweepObserver()
+    swept = run_sweep(space, config, observer=observer, **settings)
+    best = swept.best_trial
+    if not retrain or best is None:
+        return RunResult(swept, None)
+    observer.winner_started(best.number)
+    try:
+        with stderr_to(swept.results.retrain_log):  # TensorFlow's start-up lines go there
+            from sweeper.retrain import retrain as retrain_trial  # Keras loads only now
+
+            winner = retrain_trial(space, swept.study, swept.results,
+                                   data_dir=swept.config.data_dir)
+        write_leaderboard(swept.study, swept.results)  # the page now shows the winner's test
+    finally:
+        observer.winner_finished()
+    return RunResult(swept, winner)

@@ -1,0 +1,100 @@
+"""The trial record: what sweeper writes on each Optuna trial, and a typed view to read it.
+
+Every engine that runs trials for sweeper writes these user attributes, and everything that
+reads trials (recovery, progress, report, HTML, retrain, CLI) reads them through
+``TrialRecord``. README ("The trial record") documents the schema for other tools.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from optuna.trial import FrozenTrial, TrialState
+
+# User attributes of a trial. The values are part of the storage format: never rename them.
+SEED = "seed"  # int: the trial's own seed (Keras' random state)
+HISTORY = "history"  # {metric: [value per epoch]}, non-finite values as null
+EPOCHS_RUN = "epochs_run"  # int
+BEST_EPOCH = "best_epoch"  # int (1-based) or null: the epoch whose weights were kept
+METRICS = "metrics"  # {metric: value} at the best epoch
+WALL_TIME_S = "wall_time_s"  # float: the whole trial, build and data hand-over included
+FIT_TIME_S = "fit_time_s"  # float: model.fit alone
+FAIL_REASON = "fail_reason"  # str: one line, only on failed trials
+OWNER = "worker"  # {host, pid, created, worker, device, sampler_seed}: who runs it
+RETRY_OF = "retry_of"  # int: the number of the lost trial this one retries
+
+# Failure reasons that mean the machinery lost the trial, not that its configuration failed.
+WORKER_DIED = "worker died"
+INTERRUPTED = "interrupted"
+LOST_REASONS = (WORKER_DIED, INTERRUPTED)
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+def outcome_attrs(history: Mapping[str, list[float]], best_epoch: int | None, wall: float,
+                  fit: float) -> dict[str, Any]:
+    """The attributes a trial's training writes, whatever its outcome."""
+    clean = {name: [_finite_or_none(v) for v in values] for name, values in history.items()}
+    return {
+        HISTORY: clean,
+        EPOCHS_RUN: len(history.get("loss", [])),
+        BEST_EPOCH: best_epoch,
+        METRICS: {name: values[best_epoch - 1] for name, values in clean.items()}
+        if best_epoch else {},
+        WALL_TIME_S: round(wall, 3),
+        FIT_TIME_S: round(fit, 3),
+    }
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """A finished or running trial as sweeper recorded it; missing attributes read as None."""
+
+    number: int
+    state: TrialState
+    value: float | None
+    params: Mapping[str, Any]
+    seed: int | None
+    history: Mapping[str, list[float | None]]
+    epochs_run: int | None
+    best_epoch: int | None
+    metrics: Mapping[str, float | None]
+    wall_time_s: float | None
+    fit_time_s: float | None
+    fail_reason: str | None
+    owner: Mapping[str, Any] | None
+    retry_of: int | None
+
+    @classmethod
+    def of(cls, trial: FrozenTrial) -> TrialRecord:
+        attrs = trial.user_attrs
+        return cls(
+            number=trial.number, state=trial.state, value=trial.value, params=trial.params,
+            seed=attrs.get(SEED), history=attrs.get(HISTORY) or {},
+            epochs_run=attrs.get(EPOCHS_RUN), best_epoch=attrs.get(BEST_EPOCH),
+            metrics=attrs.get(METRICS) or {}, wall_time_s=attrs.get(WALL_TIME_S),
+            fit_time_s=attrs.get(FIT_TIME_S), fail_reason=attrs.get(FAIL_REASON),
+            owner=attrs.get(OWNER), retry_of=attrs.get(RETRY_OF),
+        )
+
+    @property
+    def is_lost(self) -> bool:
+        """Failed because a worker died or was stopped: retried, and not counted."""
+        return self.state == TrialState.FAIL and self.fail_reason in LOST_REASONS
+
+
+def is_lost(trial: FrozenTrial) -> bool:
+    return trial.state == TrialState.FAIL and trial.user_attrs.get(FAIL_REASON) in LOST_REASONS
+
+
+def counted(trials: list[FrozenTrial]) -> int:
+    """Trials that count against the budget: complete, pruned and failed, except trials lost
+    to a dead or stopped worker (they are retried instead)."""
+    return sum(t.state in FINISHED and not is_lost(t) for t in trials)
