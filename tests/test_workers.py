@@ -151,7 +151,7 @@ def test_stale_running_trials_of_a_dead_process_are_failed_and_retried(tmp_path,
     digits_space.suggest(alive)
     alive.set_user_attr(OWNER, owner_record(0, "cpu 0"))
 
-    run_sweep(digits_space, n_trials=2, max_epochs=1, results_dir=tmp_path)
+    run_sweep(digits_space, n_trials=2, max_epochs=1, results_dir=tmp_path, workers=None)
     trials = load_study(tmp_path).trials
     assert trials[stale.number].state == TrialState.FAIL
     assert trials[stale.number].user_attrs["fail_reason"] == "worker died"
@@ -199,22 +199,30 @@ def test_repeated_failures_in_workers_stop_the_sweep_with_a_clear_error(tmp_path
     assert len(load_study(tmp_path).trials) == 3
 
 
-def spec(**retire):
-    from sweeper.devices import WorkerSlot
-    from sweeper.worker import WorkerSpec
-
-    return WorkerSpec(space=b"", space_source="", storage="s.journal", sampler="tpe",
-                      pruner="none", seed=0, max_epochs=1, data_dir=None,
-                      slot=WorkerSlot(0, None, (0,)), worker_id=0, **retire)
-
-
 def test_a_worker_retires_after_its_memory_grew_ten_percent_or_n_trials():
-    from sweeper.worker import _should_retire
+    from sweeper.config import Placement
+    from sweeper.worker import should_retire
 
     mib = 2**20
-    default = spec()  # by memory: 10% over the size after the first trial
-    assert not _should_retire(default, 50, 1090 * mib, 1000 * mib)
-    assert _should_retire(default, 2, 1101 * mib, 1000 * mib)
-    counted = spec(trials_per_process=3, memory_growth=None)
-    assert not _should_retire(counted, 2, 5000 * mib, 1000 * mib)
-    assert _should_retire(counted, 3, 1000 * mib, 1000 * mib)
+    default = Placement()  # by memory: 10% over the size after the first trial
+    assert not should_retire(default, 50, 1090 * mib, 1000 * mib)
+    assert should_retire(default, 2, 1101 * mib, 1000 * mib)
+    counted = Placement(trials_per_process=3, memory_growth=None)
+    assert not should_retire(counted, 2, 5000 * mib, 1000 * mib)
+    assert should_retire(counted, 3, 1000 * mib, 1000 * mib)
+
+
+def test_run_prints_no_tensorflow_start_up_lines(tmp_path):
+    """TensorFlow writes them from C++ in every worker and in the re-train: they go to
+    results/<space>/workers/, and the terminal shows only what sweeper says."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run(
+        [sys.executable, "-m", "sweeper", "run", "digits_space", "--trials", "2",
+         "--max-epochs", "1", "--results-dir", str(tmp_path)],
+        capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stderr == ""
+    assert "winner: trial" in done.stdout
+    logs = tmp_path / "digits_space" / "workers"
+    assert "--- worker 0" in (logs / "worker-0.log").read_text()
+    assert (logs / "retrain.log").is_file()
