@@ -9,6 +9,12 @@ def bare_fit(space, data, params, epochs: int) -> None:
     """Build, compile and fit one configuration the way a careful user would by hand: the
     same model and optimizer as a trial, with no sampling, storage or callbacks of ours."""
     model, schedule_callbacks = compile_model(space, params, data, epochs)
-    model.fit(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val),
-              batch_size=params["batch_size"], epochs=epochs, callbacks=schedule_callbacks,
-              verbose=0)
+    model.fit(
+        data.x_train,
+        data.y_train,
+        validation_data=(data.x_val, data.y_val),
+        batch_size=params["batch_size"],
+        epochs=epochs,
+        callbacks=schedule_callbacks,
+        verbose=0,
+    )

@@ -39,9 +39,17 @@ def sweep_side(space_name: str, checkpoints: list[int], epochs: int, recycle: bo
                 print(f"{self.done} {rss_mib(pid):.0f} {pid}", flush=True)
 
     space = load_space(space_name)
-    run_sweep(space, n_trials=max(checkpoints), max_epochs=epochs, pruner="none",
-              sampler="random", results_dir=tempfile.mkdtemp(), workers=1,
-              memory_growth=0.10 if recycle else None, observer=WorkerMemory())
+    run_sweep(
+        space,
+        n_trials=max(checkpoints),
+        max_epochs=epochs,
+        pruner="none",
+        sampler="random",
+        results_dir=tempfile.mkdtemp(),
+        workers=1,
+        memory_growth=0.10 if recycle else None,
+        observer=WorkerMemory(),
+    )
 
 
 def bare_side(space_name: str, checkpoints: list[int], epochs: int) -> None:
@@ -53,8 +61,9 @@ def bare_side(space_name: str, checkpoints: list[int], epochs: int) -> None:
 
     space = load_space(space_name)
     data = space.load_data(None)
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0),
-                                direction=space.direction)
+    study = optuna.create_study(
+        sampler=optuna.samplers.RandomSampler(seed=0), direction=space.direction
+    )
     for done in range(1, max(checkpoints) + 1):  # the same kind of configurations, at random
         params = space.suggest(study.ask())
         keras.backend.clear_session()
@@ -67,8 +76,18 @@ SIDES = ("bare", "no-recycling", "recycling")
 
 
 def measure(side: str, args) -> list[tuple[int, float, int]]:
-    cmd = [sys.executable, __file__, "--side", side, "--space", args.space, "--epochs",
-           str(args.epochs), "--checkpoints", *map(str, args.checkpoints)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--side",
+        side,
+        "--space",
+        args.space,
+        "--epochs",
+        str(args.epochs),
+        "--checkpoints",
+        *map(str, args.checkpoints),
+    ]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return [(int(n), float(m), int(p)) for n, m, p in (line.split() for line in out.splitlines())]
 
@@ -87,16 +106,22 @@ def main() -> None:
         sweep_side(args.space, args.checkpoints, args.epochs, args.side == "recycling")
         return
     rows = {side: measure(side, args) for side in SIDES}
-    print(f"{args.space}, {args.epochs} epochs a trial: resident memory of the process that "
-          "trains (MiB)")
-    print(f"  {'trials':>6}  {'bare loop':>10}  {'worker, no recycling':>20}  "
-          f"{'worker, recycling':>17}")
+    print(
+        f"{args.space}, {args.epochs} epochs a trial: resident memory of the process that "
+        "trains (MiB)"
+    )
+    print(
+        f"  {'trials':>6}  {'bare loop':>10}  {'worker, no recycling':>20}  "
+        f"{'worker, recycling':>17}"
+    )
     for (n, bare, _), (_, off, _), (_, on, pid) in zip(*rows.values(), strict=True):
         print(f"  {n:>6}  {bare:10.0f}  {off:20.0f}  {on:17.0f}   (worker pid {pid})")
     for side, points in rows.items():
         (n0, m0, _), (n1, m1, _) = points[0], points[-1]
-        print(f"  {side:<13} from {n0} to {n1} trials: {100 * (m1 - m0) / m0:+.1f}% "
-              f"({(m1 - m0) / (n1 - n0):+.2f} MiB a trial)")
+        print(
+            f"  {side:<13} from {n0} to {n1} trials: {100 * (m1 - m0) / m0:+.1f}% "
+            f"({(m1 - m0) / (n1 - n0):+.2f} MiB a trial)"
+        )
 
 
 if __name__ == "__main__":

@@ -41,34 +41,50 @@ METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 
 def curve(rng: random.Random, epochs: int, ceiling: float) -> dict[str, list[float]]:
     rate = rng.uniform(0.3, 1.5)
-    val_acc = [min(0.999, ceiling * (1 - math.exp(-rate * e)) + rng.gauss(0, 0.005))
-               for e in range(1, epochs + 1)]
+    val_acc = [
+        min(0.999, ceiling * (1 - math.exp(-rate * e)) + rng.gauss(0, 0.005))
+        for e in range(1, epochs + 1)
+    ]
     acc = [min(0.999, a + rng.uniform(0, 0.02)) for a in val_acc]
-    return {"loss": [-math.log(max(a, 1e-3)) for a in acc], "accuracy": acc,
-            "val_loss": [-math.log(max(a, 1e-3)) for a in val_acc], "val_accuracy": val_acc}
+    return {
+        "loss": [-math.log(max(a, 1e-3)) for a in acc],
+        "accuracy": acc,
+        "val_loss": [-math.log(max(a, 1e-3)) for a in val_acc],
+        "val_accuracy": val_acc,
+    }
 
 
 def build_study(space, storage, n_trials: int, max_epochs: int, seed: int) -> None:
-    config = SweepConfig(sampler="random", pruner="median", seed=seed,
-                         max_epochs=max_epochs).resolve(space)
+    config = SweepConfig(
+        sampler="random", pruner="median", seed=seed, max_epochs=max_epochs
+    ).resolve(space)
     study = open_study(space, storage, config)
     rng = random.Random(seed)
     for _ in range(n_trials):
         trial = study.ask()
         space.suggest(trial)
         kind = rng.choices(("complete", "pruned", "fail"), (55, 35, 10))[0]
-        epochs = {"complete": max_epochs, "pruned": rng.randint(1, max_epochs // 2),
-                  "fail": rng.randint(1, max_epochs)}[kind]
+        epochs = {
+            "complete": max_epochs,
+            "pruned": rng.randint(1, max_epochs // 2),
+            "fail": rng.randint(1, max_epochs),
+        }[kind]
         history = curve(rng, epochs, rng.uniform(0.2 if kind == "pruned" else 0.8, 0.995))
         val = history["val_accuracy"]
         best = max(range(epochs), key=val.__getitem__) + 1
-        attrs = {"seed": rng.getrandbits(31), "history": history, "epochs_run": epochs,
-                 "best_epoch": best, "metrics": {m: history[m][best - 1] for m in METRICS},
-                 "wall_time_s": round(epochs * rng.uniform(3, 9), 3)}
+        attrs = {
+            "seed": rng.getrandbits(31),
+            "history": history,
+            "epochs_run": epochs,
+            "best_epoch": best,
+            "metrics": {m: history[m][best - 1] for m in METRICS},
+            "wall_time_s": round(epochs * rng.uniform(3, 9), 3),
+        }
         attrs["fit_time_s"] = round(attrs["wall_time_s"] * 0.93, 3)
         if kind == "fail":
             attrs["fail_reason"] = rng.choice(
-                [f"loss became NaN at epoch {epochs}", "out of memory: OOM when allocating"])
+                [f"loss became NaN at epoch {epochs}", "out of memory: OOM when allocating"]
+            )
         for name, value in attrs.items():
             trial.set_user_attr(name, value)
         if kind == "pruned":
@@ -108,9 +124,11 @@ def main() -> None:
     out_dir = results / space.name
     started = time.perf_counter()
     build_study(space, open_storage(None, out_dir), args.trials, args.max_epochs, seed=0)
-    print(f"built {args.trials} trials of {space.name} ({len(space.all_params)} parameters, "
-          f"up to {args.max_epochs} epochs) in {time.perf_counter() - started:.1f}s: "
-          f"{out_dir}")
+    print(
+        f"built {args.trials} trials of {space.name} ({len(space.all_params)} parameters, "
+        f"up to {args.max_epochs} epochs) in {time.perf_counter() - started:.1f}s: "
+        f"{out_dir}"
+    )
 
     study = load_existing_study(space.name, None, out_dir)
     frame = leaderboard(study)
@@ -118,25 +136,34 @@ def main() -> None:
     print(f"states: {counts}; csv columns: {len(frame.columns)}")
     show("in process: leaderboard() table", timed(lambda: leaderboard(study), args.repeat))
     for plot in PLOTS:
-        show(f"in process: plot {plot.key}",
-             timed(lambda plot=plot: plot.build(study, frame), args.repeat))
-    show("in process: write_leaderboard() (CSV + HTML)",
-         timed(lambda: write_leaderboard(study, out_dir), args.repeat))
+        show(
+            f"in process: plot {plot.key}",
+            timed(lambda plot=plot: plot.build(study, frame), args.repeat),
+        )
+    show(
+        "in process: write_leaderboard() (CSV + HTML)",
+        timed(lambda: write_leaderboard(study, out_dir), args.repeat),
+    )
     size = (out_dir / "leaderboard.html").stat().st_size
     print(f"leaderboard.html: {size / 2**20:.1f} MiB")
 
-    command = [sys.executable, "-m", "sweeper", "report", space.name,
-               "--results-dir", str(results)]
-    show("end to end: python -m sweeper report", timed(
-        lambda: subprocess.run(command, check=True, capture_output=True), args.repeat))
-    baseline = ("import optuna; optuna.logging.set_verbosity(optuna.logging.WARNING); "
-                "from optuna.storages import JournalStorage; "
-                "from optuna.storages.journal import JournalFileBackend; "
-                f"s = optuna.load_study(study_name={space.name!r}, storage=JournalStorage("
-                f"JournalFileBackend({str(out_dir / 'study.journal')!r}))); "
-                f"s.trials_dataframe().to_csv({str(results / 'by_hand.csv')!r})")
-    show("baseline: load study + trials_dataframe() to CSV", timed(
-        lambda: subprocess.run([sys.executable, "-c", baseline], check=True), args.repeat))
+    command = [sys.executable, "-m", "sweeper", "report", space.name, "--results-dir", str(results)]
+    show(
+        "end to end: python -m sweeper report",
+        timed(lambda: subprocess.run(command, check=True, capture_output=True), args.repeat),
+    )
+    baseline = (
+        "import optuna; optuna.logging.set_verbosity(optuna.logging.WARNING); "
+        "from optuna.storages import JournalStorage; "
+        "from optuna.storages.journal import JournalFileBackend; "
+        f"s = optuna.load_study(study_name={space.name!r}, storage=JournalStorage("
+        f"JournalFileBackend({str(out_dir / 'study.journal')!r}))); "
+        f"s.trials_dataframe().to_csv({str(results / 'by_hand.csv')!r})"
+    )
+    show(
+        "baseline: load study + trials_dataframe() to CSV",
+        timed(lambda: subprocess.run([sys.executable, "-c", baseline], check=True), args.repeat),
+    )
 
 
 if __name__ == "__main__":

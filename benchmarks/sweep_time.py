@@ -30,14 +30,21 @@ import optuna  # noqa: E402
 from sweeper import load_space, run_sweep  # noqa: E402
 from sweeper.data import load_dataset  # noqa: E402
 
+
 def sweep_split(space, data_dir, trials, max_epochs):
     t0 = time.perf_counter()
     load_dataset(space, data_dir)  # what run_sweep pays once at start
     data_time = time.perf_counter() - t0
     with tempfile.TemporaryDirectory() as results:
         t0 = time.perf_counter()
-        result = run_sweep(space, n_trials=trials, max_epochs=max_epochs, data_dir=data_dir,
-                           results_dir=results, workers=None)
+        result = run_sweep(
+            space,
+            n_trials=trials,
+            max_epochs=max_epochs,
+            data_dir=data_dir,
+            results_dir=results,
+            workers=None,
+        )
         total = time.perf_counter() - t0
         trials_wall = sum(t.user_attrs["wall_time_s"] for t in result.study.trials)
         best = result.best_trial
@@ -84,8 +91,10 @@ def main() -> None:
     space = load_space(args.space)
     startup = time.perf_counter() - START
     split, best = sweep_split(space, args.data_dir, args.trials, args.max_epochs)
-    print(f"{args.space}: {args.trials} trials, up to {args.max_epochs} epochs, "
-          f"keras backend {keras.backend.backend()}")
+    print(
+        f"{args.space}: {args.trials} trials, up to {args.max_epochs} epochs, "
+        f"keras backend {keras.backend.backend()}"
+    )
     print(f"  start-up (imports)                             {startup:8.1f} s")
     total = split["sweep wall (run_sweep)"]
     for name, seconds in split.items():
@@ -98,12 +107,16 @@ def main() -> None:
     for _ in range(args.repeats):  # alternate, so drift in machine speed hits both alike
         bare.append(bare_fit(space, data, params, args.max_epochs))
         through.append(sweeper_trial(space, data, params, args.max_epochs))
-    print(f"baseline, {args.max_epochs} epochs of one configuration, {args.repeats} runs "
-          "each (min = least disturbed by other load; median):")
+    print(
+        f"baseline, {args.max_epochs} epochs of one configuration, {args.repeats} runs "
+        "each (min = least disturbed by other load; median):"
+    )
     for label, stat in (("min", min), ("median", statistics.median)):
         b, s = stat(bare), stat(through)
-        print(f"  {label:<6} bare build+compile+fit {b:7.2f} s   sweeper trial {s:7.2f} s   "
-              f"overhead {100 * (s - b) / b:+.1f}%")
+        print(
+            f"  {label:<6} bare build+compile+fit {b:7.2f} s   sweeper trial {s:7.2f} s   "
+            f"overhead {100 * (s - b) / b:+.1f}%"
+        )
 
 
 if __name__ == "__main__":

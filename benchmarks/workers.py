@@ -45,12 +45,18 @@ def trial_span(study: optuna.Study) -> float:
 def sweep_side(space, configs, epochs, data_dir) -> float:
     results = tempfile.mkdtemp()
     storage = open_storage(None, Path(results) / space.name)
-    study = optuna.create_study(study_name=space.name, storage=storage,
-                                direction=space.direction)
+    study = optuna.create_study(study_name=space.name, storage=storage, direction=space.direction)
     for params in configs:  # the sweep runs exactly these, in this order
         study.enqueue_trial(params)
-    result = run_sweep(space, n_trials=len(configs), max_epochs=epochs, pruner="none",
-                       results_dir=results, data_dir=data_dir, workers=1)
+    result = run_sweep(
+        space,
+        n_trials=len(configs),
+        max_epochs=epochs,
+        pruner="none",
+        results_dir=results,
+        data_dir=data_dir,
+        workers=1,
+    )
     return trial_span(result.study) / (len(configs) - 1)
 
 
@@ -81,28 +87,41 @@ def overhead(args) -> None:
     for _ in range(args.repeats):
         bare.append(bare_side(space, data, configs, args.max_epochs))
         sweep.append(sweep_side(space, configs, args.max_epochs, args.data_dir))
-    print(f"{args.space}: {args.trials} configurations x {args.max_epochs} epochs, "
-          f"{args.repeats} repeats; seconds per trial")
+    print(
+        f"{args.space}: {args.trials} configurations x {args.max_epochs} epochs, "
+        f"{args.repeats} repeats; seconds per trial"
+    )
     for label, stat in (("min", min), ("median", statistics.median)):
         b, s = stat(bare), stat(sweep)
-        print(f"  {label:<6} bare loop {b:7.3f} s   sweeper worker {s:7.3f} s   "
-              f"overhead {100 * (s - b) / b:+.1f}%")
+        print(
+            f"  {label:<6} bare loop {b:7.3f} s   sweeper worker {s:7.3f} s   "
+            f"overhead {100 * (s - b) / b:+.1f}%"
+        )
 
 
 def throughput(args) -> None:
     space = load_space(args.space)
-    print(f"{args.space}: {args.trials} trials (tpe, hyperband, up to {args.max_epochs} "
-          "epochs), end to end and trials only")
+    print(
+        f"{args.space}: {args.trials} trials (tpe, hyperband, up to {args.max_epochs} "
+        "epochs), end to end and trials only"
+    )
     for workers in args.workers:
         started = time.perf_counter()
-        result = run_sweep(space, n_trials=args.trials, max_epochs=args.max_epochs,
-                           results_dir=tempfile.mkdtemp(), data_dir=args.data_dir,
-                           workers=workers)
+        result = run_sweep(
+            space,
+            n_trials=args.trials,
+            max_epochs=args.max_epochs,
+            results_dir=tempfile.mkdtemp(),
+            data_dir=args.data_dir,
+            workers=workers,
+        )
         wall = time.perf_counter() - started
         span = trial_span(result.study)
-        print(f"  {workers} worker(s): {wall:6.1f} s end to end = "
-              f"{3600 * args.trials / wall:6.0f} trials/h; trials only {span:6.1f} s = "
-              f"{3600 * (args.trials - 1) / span:6.0f} trials/h")
+        print(
+            f"  {workers} worker(s): {wall:6.1f} s end to end = "
+            f"{3600 * args.trials / wall:6.0f} trials/h; trials only {span:6.1f} s = "
+            f"{3600 * (args.trials - 1) / span:6.0f} trials/h"
+        )
 
 
 def main() -> None:

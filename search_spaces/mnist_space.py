@@ -19,26 +19,29 @@ def load_data(data_dir=None) -> Dataset:
     x_train, y_train, x_val, y_val = split_validation(
         prepare(x_train), y_train.astype(np.int64), VALIDATION_FRACTION, SPLIT_SEED
     )
-    return Dataset(x_train, y_train, x_val, y_val, prepare(x_test), y_test.astype(np.int64),
-                   num_classes=10)
+    return Dataset(
+        x_train, y_train, x_val, y_val, prepare(x_test), y_test.astype(np.int64), num_classes=10
+    )
 
 
 def build_model(params, data: Dataset):
     import keras  # imported here so listing and showing spaces stays fast
 
     filters = params["filters"]
-    return keras.Sequential([
-        keras.Input(shape=data.input_shape),
-        keras.layers.Conv2D(filters, 3, activation="relu"),
-        keras.layers.MaxPooling2D(),
-        keras.layers.Conv2D(2 * filters, 3, activation="relu"),
-        keras.layers.MaxPooling2D(),
-        keras.layers.Flatten(),
-        keras.layers.Dropout(params["dropout"]),
-        keras.layers.Dense(params["units"], activation="relu"),
-        keras.layers.Dropout(params["dropout"]),
-        keras.layers.Dense(data.num_classes, activation="softmax"),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input(shape=data.input_shape),
+            keras.layers.Conv2D(filters, 3, activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Conv2D(2 * filters, 3, activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Flatten(),
+            keras.layers.Dropout(params["dropout"]),
+            keras.layers.Dense(params["units"], activation="relu"),
+            keras.layers.Dropout(params["dropout"]),
+            keras.layers.Dense(data.num_classes, activation="softmax"),
+        ]
+    )
 
 
 SPACE = Space(

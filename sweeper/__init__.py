@@ -8,8 +8,15 @@ Importing this package does not import Keras; ``KerasObjective`` loads it on fir
 
 from sweeper.config import Placement, SweepConfig
 from sweeper.data import Dataset, load_mnist_arrays, split_validation
-from sweeper.errors import (DataError, FatalTrialError, SettingError, SpaceError, SweeperError,
-                            TrialFailed, UsageError)
+from sweeper.errors import (
+    DataError,
+    FatalTrialError,
+    SettingError,
+    SpaceError,
+    SweeperError,
+    TrialFailed,
+    UsageError,
+)
 from sweeper.loader import available_spaces, load_space
 from sweeper.params import Categorical, Float, Int, Param
 from sweeper.pipeline import RunResult, run
@@ -20,11 +27,35 @@ from sweeper.space import Space, Training
 from sweeper.sweep import SweepResult, run_sweep
 
 __all__ = [
-    "Categorical", "DataError", "Dataset", "FatalTrialError", "Float", "Int", "KerasObjective",
-    "Param", "Placement", "ResultsDir", "RunResult", "SettingError", "Space", "SpaceError",
-    "SweepConfig", "SweepResult", "SweeperError", "Training", "TrialFailed", "TrialRecord",
-    "UsageError", "available_spaces", "leaderboard", "load_mnist_arrays", "load_space", "run",
-    "run_sweep", "split_validation", "write_leaderboard",
+    "Categorical",
+    "DataError",
+    "Dataset",
+    "FatalTrialError",
+    "Float",
+    "Int",
+    "KerasObjective",
+    "Param",
+    "Placement",
+    "ResultsDir",
+    "RunResult",
+    "SettingError",
+    "Space",
+    "SpaceError",
+    "SweepConfig",
+    "SweepResult",
+    "SweeperError",
+    "Training",
+    "TrialFailed",
+    "TrialRecord",
+    "UsageError",
+    "available_spaces",
+    "leaderboard",
+    "load_mnist_arrays",
+    "load_space",
+    "run",
+    "run_sweep",
+    "split_validation",
+    "write_leaderboard",
 ]
 
 

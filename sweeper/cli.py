@@ -41,8 +41,7 @@ def _int_at_least(low: int):
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, but got {text!r}") \
-                from None
+            raise argparse.ArgumentTypeError(f"expected a whole number, but got {text!r}") from None
         if value < low:
             raise argparse.ArgumentTypeError(f"must be at least {low}, but got {value}")
         return value
@@ -75,43 +74,106 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run or resume a sweep")
     run.add_argument("space", help="a space name from `sweeper spaces`, or a path to a .py file")
-    run.add_argument("--trials", type=_positive_int, metavar="N",
-                     help="total trial budget (default: the space's); trials already in the "
-                     "study count")
-    run.add_argument("--timeout", type=_positive_float, metavar="SECONDS",
-                     help="start no new trial after this many seconds")
-    run.add_argument("--sampler", default="tpe", choices=list(SAMPLERS), metavar="NAME",
-                     help=f"Optuna sampler: {', '.join(SAMPLERS)} (default: tpe)")
-    run.add_argument("--pruner", default="hyperband", choices=list(PRUNERS), metavar="NAME",
-                     help=f"Optuna pruner: {', '.join(PRUNERS)} (default: hyperband)")
-    run.add_argument("--seed", type=int, default=0, metavar="N",
-                     help="seeds the sampler and every trial (default: 0)")
-    run.add_argument("--max-epochs", type=_positive_int, metavar="N",
-                     help="epoch budget per trial (default: the space's)")
-    run.add_argument("--patience", type=_int_at_least(0), metavar="N",
-                     help="early stopping: epochs without improvement before a trial stops "
-                     "(default: the space's)")
-    run.add_argument("--storage", metavar="URL", help="database URL (postgresql://...) or "
-                     "journal file; default: results/<space>/study.journal")
-    run.add_argument("--results-dir", default="results", metavar="DIR",
-                     help="outputs go to DIR/<space>/ (default: results)")
-    run.add_argument("--data-dir", metavar="DIR", help="where datasets such as mnist.npz are "
-                     "(default: $SWEEPER_DATA_DIR, else Keras' download cache)")
-    run.add_argument("--workers", type=_workers, default=1, metavar="N|auto",
-                     help="worker processes sharing the study (default: 1); auto: one per "
-                     "GPU (times --trials-per-gpu), or one per CPU core")
-    run.add_argument("--gpus", metavar="IDS", help="GPUs to use, e.g. 0,1, or none for CPU "
-                     "only (default: all that nvidia-smi or CUDA_VISIBLE_DEVICES show)")
-    run.add_argument("--trials-per-gpu", type=_positive_int, metavar="K",
-                     help="workers that share one GPU (default: spread evenly)")
-    run.add_argument("--trials-per-process", type=_positive_int, metavar="N",
-                     help="restart a worker after N trials; 1 runs every trial in a fresh "
-                     "process (default: restart once its memory grew 10%%)")
-    run.add_argument("--in-process", action="store_true",
-                     help="train in this process, without worker processes (no dead-worker "
-                     "recovery; memory grows a few MiB a trial)")
-    run.add_argument("--no-retrain", action="store_true",
-                     help="do not re-train and test the winner at the end")
+    run.add_argument(
+        "--trials",
+        type=_positive_int,
+        metavar="N",
+        help="total trial budget (default: the space's); trials already in the study count",
+    )
+    run.add_argument(
+        "--timeout",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="start no new trial after this many seconds",
+    )
+    run.add_argument(
+        "--sampler",
+        default="tpe",
+        choices=list(SAMPLERS),
+        metavar="NAME",
+        help=f"Optuna sampler: {', '.join(SAMPLERS)} (default: tpe)",
+    )
+    run.add_argument(
+        "--pruner",
+        default="hyperband",
+        choices=list(PRUNERS),
+        metavar="NAME",
+        help=f"Optuna pruner: {', '.join(PRUNERS)} (default: hyperband)",
+    )
+    run.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="seeds the sampler and every trial (default: 0)",
+    )
+    run.add_argument(
+        "--max-epochs",
+        type=_positive_int,
+        metavar="N",
+        help="epoch budget per trial (default: the space's)",
+    )
+    run.add_argument(
+        "--patience",
+        type=_int_at_least(0),
+        metavar="N",
+        help="early stopping: epochs without improvement before a trial stops "
+        "(default: the space's)",
+    )
+    run.add_argument(
+        "--storage",
+        metavar="URL",
+        help="database URL (postgresql://...) or "
+        "journal file; default: results/<space>/study.journal",
+    )
+    run.add_argument(
+        "--results-dir",
+        default="results",
+        metavar="DIR",
+        help="outputs go to DIR/<space>/ (default: results)",
+    )
+    run.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="where datasets such as mnist.npz are "
+        "(default: $SWEEPER_DATA_DIR, else Keras' download cache)",
+    )
+    run.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        metavar="N|auto",
+        help="worker processes sharing the study (default: 1); auto: one per "
+        "GPU (times --trials-per-gpu), or one per CPU core",
+    )
+    run.add_argument(
+        "--gpus",
+        metavar="IDS",
+        help="GPUs to use, e.g. 0,1, or none for CPU "
+        "only (default: all that nvidia-smi or CUDA_VISIBLE_DEVICES show)",
+    )
+    run.add_argument(
+        "--trials-per-gpu",
+        type=_positive_int,
+        metavar="K",
+        help="workers that share one GPU (default: spread evenly)",
+    )
+    run.add_argument(
+        "--trials-per-process",
+        type=_positive_int,
+        metavar="N",
+        help="restart a worker after N trials; 1 runs every trial in a fresh "
+        "process (default: restart once its memory grew 10%%)",
+    )
+    run.add_argument(
+        "--in-process",
+        action="store_true",
+        help="train in this process, without worker processes (no dead-worker "
+        "recovery; memory grows a few MiB a trial)",
+    )
+    run.add_argument(
+        "--no-retrain", action="store_true", help="do not re-train and test the winner at the end"
+    )
     run.set_defaults(handler=_run)
 
     spaces = commands.add_parser("spaces", help="list the search spaces")
@@ -121,44 +183,71 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("space")
     show.set_defaults(handler=_show)
 
-    report = commands.add_parser("report", help="write leaderboard.csv and leaderboard.html "
-                                 "from the study (also while it runs)")
+    report = commands.add_parser(
+        "report",
+        help="write leaderboard.csv and leaderboard.html from the study (also while it runs)",
+    )
     _study_arguments(report)
     report.set_defaults(handler=_report)
 
-    retrain = commands.add_parser("retrain", help="re-train the best trial on train + "
-                                  "validation data, test it, save winner.keras and winner.json")
+    retrain = commands.add_parser(
+        "retrain",
+        help="re-train the best trial on train + "
+        "validation data, test it, save winner.keras and winner.json",
+    )
     _study_arguments(retrain)
-    retrain.add_argument("--trial", type=int, metavar="N",
-                         help="re-train trial N instead of the best one")
-    retrain.add_argument("--data-dir", metavar="DIR", help="where datasets such as mnist.npz "
-                         "are (default: $SWEEPER_DATA_DIR, else Keras' download cache)")
+    retrain.add_argument(
+        "--trial", type=int, metavar="N", help="re-train trial N instead of the best one"
+    )
+    retrain.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="where datasets such as mnist.npz "
+        "are (default: $SWEEPER_DATA_DIR, else Keras' download cache)",
+    )
     retrain.set_defaults(handler=_retrain)
     return parser
 
 
 def _study_arguments(parser: argparse.ArgumentParser) -> None:
     """Where an existing study is: the same options, meaning the same, as for `run`."""
-    parser.add_argument("space", help="a space name from `sweeper spaces`, or a path to a .py "
-                        "file")
-    parser.add_argument("--storage", metavar="URL", help="the storage the sweep used "
-                        "(default: results/<space>/study.journal)")
-    parser.add_argument("--results-dir", default="results", metavar="DIR",
-                        help="the sweep's outputs are in DIR/<space>/ (default: results)")
+    parser.add_argument("space", help="a space name from `sweeper spaces`, or a path to a .py file")
+    parser.add_argument(
+        "--storage",
+        metavar="URL",
+        help="the storage the sweep used (default: results/<space>/study.journal)",
+    )
+    parser.add_argument(
+        "--results-dir",
+        default="results",
+        metavar="DIR",
+        help="the sweep's outputs are in DIR/<space>/ (default: results)",
+    )
 
 
 def _config(args: argparse.Namespace) -> SweepConfig:
-    if args.in_process and (args.workers != 1 or args.gpus or args.trials_per_gpu
-                            or args.trials_per_process):
-        raise UsageError("--in-process runs no workers; drop it, or drop --workers, --gpus, "
-                         "--trials-per-gpu and --trials-per-process")
+    if args.in_process and (
+        args.workers != 1 or args.gpus or args.trials_per_gpu or args.trials_per_process
+    ):
+        raise UsageError(
+            "--in-process runs no workers; drop it, or drop --workers, --gpus, "
+            "--trials-per-gpu and --trials-per-process"
+        )
     return SweepConfig.of(
-        n_trials=args.trials, timeout=args.timeout, sampler=args.sampler, pruner=args.pruner,
-        seed=args.seed, max_epochs=args.max_epochs, patience=args.patience,
-        storage=args.storage, results_dir=args.results_dir, data_dir=args.data_dir,
+        n_trials=args.trials,
+        timeout=args.timeout,
+        sampler=args.sampler,
+        pruner=args.pruner,
+        seed=args.seed,
+        max_epochs=args.max_epochs,
+        patience=args.patience,
+        storage=args.storage,
+        results_dir=args.results_dir,
+        data_dir=args.data_dir,
         workers=None if args.in_process else args.workers,
         gpus=None if args.gpus is None else parse_gpus(args.gpus),
-        trials_per_gpu=args.trials_per_gpu, trials_per_process=args.trials_per_process,
+        trials_per_gpu=args.trials_per_gpu,
+        trials_per_process=args.trials_per_process,
     )
 
 
@@ -168,13 +257,14 @@ def _run(args: argparse.Namespace, console: Console) -> int:
 
     space = load_space(args.space)
     config = _config(args).resolve(space)
-    progress = RichProgress(space.name, space.objective, space.direction, config.epochs,
-                            console)
+    progress = RichProgress(space.name, space.objective, space.direction, config.epochs, console)
     result = run(space, config, observer=progress, retrain=not args.no_retrain)
     swept = result.sweep
     wall, fit = swept.wall_time_s, swept.fit_time_s
-    counts = {state.name: len(result.study.get_trials(deepcopy=False, states=(state,)))
-              for state in FINISHED}
+    counts = {
+        state.name: len(result.study.get_trials(deepcopy=False, states=(state,)))
+        for state in FINISHED
+    }
     console.print(
         f"{swept.trials_run} trials run in {format_duration(wall)} "
         f"(training {format_duration(fit)}, {100 * fit / wall if wall else 0:.0f}%); study has "
@@ -182,8 +272,11 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     )
     best = result.best_trial
     if best is not None:
-        console.print(f"best {space.objective}={best.value:.4f} (trial {best.number}): "
-                      f"{format_params(best.params)}", highlight=False)
+        console.print(
+            f"best {space.objective}={best.value:.4f} (trial {best.number}): "
+            f"{format_params(best.params)}",
+            highlight=False,
+        )
     _show_leaderboard(result.study, result.results, console)
     if result.winner is not None:
         _show_winner(result.winner, console)
@@ -216,12 +309,19 @@ def _retrain(args: argparse.Namespace, console: Console) -> int:
 
 def _show_winner(winner: Winner, console: Console) -> None:
     card = winner.card
-    tested = ", ".join(f"{name} {value:.4f}" for name, value in card["test_metrics"].items()) \
-        if card["test_metrics"] else "none (the space has no test split)"
-    console.print(f"winner: trial {card['trial']} re-trained for {card['epochs']} epochs on "
-                  f"{card['train_examples']} examples; test {tested}", highlight=False)
-    console.print(f"saved {winner.model_path} and {winner.card_path}", highlight=False,
-                  soft_wrap=True)
+    tested = (
+        ", ".join(f"{name} {value:.4f}" for name, value in card["test_metrics"].items())
+        if card["test_metrics"]
+        else "none (the space has no test split)"
+    )
+    console.print(
+        f"winner: trial {card['trial']} re-trained for {card['epochs']} epochs on "
+        f"{card['train_examples']} examples; test {tested}",
+        highlight=False,
+    )
+    console.print(
+        f"saved {winner.model_path} and {winner.card_path}", highlight=False, soft_wrap=True
+    )
 
 
 def _cell(row: dict, column: str, fmt: str = "{}") -> str:
@@ -231,28 +331,53 @@ def _cell(row: dict, column: str, fmt: str = "{}") -> str:
 def _show_leaderboard(study: optuna.Study, results: ResultsDir, console: Console) -> None:
     """The top of the leaderboard as a table, and where the whole of it is."""
     frame = leaderboard(study)
-    table = Table(title=f"{study.study_name}: top {min(TOP_ROWS, len(frame))} of {len(frame)} "
-                  "trials", title_justify="left")
-    for header in ("rank", "trial", "state", study.user_attrs.get("objective", "value"),
-                   "epochs", "time"):
-        table.add_column(header, justify="left" if header == "state" else "right",
-                         no_wrap=True)
+    table = Table(
+        title=f"{study.study_name}: top {min(TOP_ROWS, len(frame))} of {len(frame)} trials",
+        title_justify="left",
+    )
+    for header in (
+        "rank",
+        "trial",
+        "state",
+        study.user_attrs.get("objective", "value"),
+        "epochs",
+        "time",
+    ):
+        table.add_column(header, justify="left" if header == "state" else "right", no_wrap=True)
     # One line a trial: the parameters are cut at the terminal's edge, the files hold them all.
     fixed = 52 + len(study.user_attrs.get("objective", "value"))  # the other columns, borders
-    table.add_column("parameters, or why it failed", no_wrap=True, overflow="ellipsis",
-                     max_width=max(20, console.width - fixed))
+    table.add_column(
+        "parameters, or why it failed",
+        no_wrap=True,
+        overflow="ellipsis",
+        max_width=max(20, console.width - fixed),
+    )
     for row in frame.head(TOP_ROWS).to_dict("records"):
-        params = {str(c).removeprefix("params_"): v for c, v in row.items()
-                  if str(c).startswith("params_") and not pd.isna(v)}
-        epochs = f"{_cell(row, 'best_epoch')}/{row['epochs_run']}" \
-            if _cell(row, "epochs_run") not in ("", "0") else ""
-        table.add_row(str(row["rank"]), str(row["trial"]), row["state"],
-                      _cell(row, "value", "{:.4f}"), epochs, _cell(row, "wall_time_s", "{:.1f}s"),
-                      _cell(row, "fail_reason") if row["state"] == "fail"
-                      else format_params(params))
+        params = {
+            str(c).removeprefix("params_"): v
+            for c, v in row.items()
+            if str(c).startswith("params_") and not pd.isna(v)
+        }
+        epochs = (
+            f"{_cell(row, 'best_epoch')}/{row['epochs_run']}"
+            if _cell(row, "epochs_run") not in ("", "0")
+            else ""
+        )
+        table.add_row(
+            str(row["rank"]),
+            str(row["trial"]),
+            row["state"],
+            _cell(row, "value", "{:.4f}"),
+            epochs,
+            _cell(row, "wall_time_s", "{:.1f}s"),
+            _cell(row, "fail_reason") if row["state"] == "fail" else format_params(params),
+        )
     console.print(table)
-    console.print(f"leaderboard: {results.leaderboard_csv} and {results.leaderboard_html}",
-                  highlight=False, soft_wrap=True)
+    console.print(
+        f"leaderboard: {results.leaderboard_csv} and {results.leaderboard_html}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def _spaces(args: argparse.Namespace, console: Console) -> int:
@@ -266,12 +391,18 @@ def _spaces(args: argparse.Namespace, console: Console) -> int:
 def _show(args: argparse.Namespace, console: Console) -> int:
     space = load_space(args.space)
     console.print(f"[bold]{space.name}[/bold]: {space.description}")
-    console.print(f"objective: {space.direction} {space.objective}; up to {space.max_epochs} "
-                  f"epochs, early-stopping patience {space.patience}; {space.n_trials} trials")
+    console.print(
+        f"objective: {space.direction} {space.objective}; up to {space.max_epochs} "
+        f"epochs, early-stopping patience {space.patience}; {space.n_trials} trials"
+    )
     table = Table("parameter", "type", "range", "active when")
     for param in space.all_params:
-        table.add_row(param.name, type(param).__name__, param.describe_range(),
-                      param.describe_when() or "always")
+        table.add_row(
+            param.name,
+            type(param).__name__,
+            param.describe_range(),
+            param.describe_when() or "always",
+        )
     console.print(table)
     return 0
 

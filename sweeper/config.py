@@ -15,8 +15,14 @@ from sweeper.devices import WorkerSlot, detect_gpus, plan_workers
 from sweeper.errors import SettingError
 from sweeper.results import ResultsDir
 from sweeper.space import Space
-from sweeper.study import PrunerLike, SamplerLike, check_storage_url, label, make_pruner, \
-    make_sampler
+from sweeper.study import (
+    PrunerLike,
+    SamplerLike,
+    check_storage_url,
+    label,
+    make_pruner,
+    make_sampler,
+)
 
 # A worker restarts once its memory grew 10% over its size after its first trial: Keras and
 # TensorFlow keep ~5 MiB of every trial even after clear_session() (benchmarks/memory.py).
@@ -27,8 +33,9 @@ def _at_least(setting: str, value: Any, low: float, kind: Any = int) -> None:
     if value is None:
         return
     if not isinstance(value, kind) or isinstance(value, bool):
-        raise SettingError(setting, f"must be {'a whole number' if kind is int else 'a number'}"
-                           f", but got {value!r}")
+        raise SettingError(
+            setting, f"must be {'a whole number' if kind is int else 'a number'}, but got {value!r}"
+        )
     if value < low:
         raise SettingError(setting, f"must be at least {low}, but got {value}")
 
@@ -54,10 +61,12 @@ class Placement:
         _at_least("memory_growth", self.memory_growth, 0.0, (int, float))
         if self.gpus is not None:
             object.__setattr__(self, "gpus", tuple(str(g) for g in self.gpus))
-        if self.workers is None and (self.gpus or self.trials_per_gpu
-                                     or self.trials_per_process):
-            raise SettingError("workers", "is None (in this process), which runs no workers; "
-                               "drop gpus, trials_per_gpu and trials_per_process")
+        if self.workers is None and (self.gpus or self.trials_per_gpu or self.trials_per_process):
+            raise SettingError(
+                "workers",
+                "is None (in this process), which runs no workers; "
+                "drop gpus, trials_per_gpu and trials_per_process",
+            )
 
     @property
     def in_process(self) -> bool:
@@ -67,8 +76,11 @@ class Placement:
         """One slot per worker process (none in-process)."""
         if self.workers is None:
             return []
-        return plan_workers(self.workers, gpus=detect_gpus() if self.gpus is None else self.gpus,
-                            trials_per_gpu=self.trials_per_gpu)
+        return plan_workers(
+            self.workers,
+            gpus=detect_gpus() if self.gpus is None else self.gpus,
+            trials_per_gpu=self.trials_per_gpu,
+        )
 
 
 @dataclass(frozen=True)
@@ -95,10 +107,14 @@ class SweepConfig:
         _at_least("patience", self.patience, 0)
         _at_least("max_consecutive_failures", self.max_consecutive_failures, 1)
         _at_least("seed", self.seed, 0)
-        if self.timeout is not None and (isinstance(self.timeout, bool) or not isinstance(
-                self.timeout, int | float) or self.timeout <= 0):
-            raise SettingError("timeout", f"must be a number of seconds above 0, but got "
-                               f"{self.timeout!r}")
+        if self.timeout is not None and (
+            isinstance(self.timeout, bool)
+            or not isinstance(self.timeout, int | float)
+            or self.timeout <= 0
+        ):
+            raise SettingError(
+                "timeout", f"must be a number of seconds above 0, but got {self.timeout!r}"
+            )
         make_sampler(self.sampler, self.seed)  # unknown names fail here, before any I/O
         make_pruner(self.pruner, self.max_epochs or 1)
         if self.storage is not None:
@@ -111,17 +127,20 @@ class SweepConfig:
         placed = {f.name for f in fields(Placement)}
         unknown = sorted(set(settings) - own - placed)
         if unknown:
-            raise SettingError(unknown[0], f"is not a sweep setting; choose from "
-                               f"{', '.join(sorted(own | placed))}")
+            raise SettingError(
+                unknown[0], f"is not a sweep setting; choose from {', '.join(sorted(own | placed))}"
+            )
         placement = Placement(**{k: v for k, v in settings.items() if k in placed})
         return cls(**{k: v for k, v in settings.items() if k in own}, placement=placement)
 
     def resolve(self, space: Space) -> SweepConfig:
         """This configuration with the space's defaults filled in."""
         return dataclasses.replace(
-            self, n_trials=self.n_trials or space.n_trials,
+            self,
+            n_trials=self.n_trials or space.n_trials,
             max_epochs=self.max_epochs or space.max_epochs,
-            patience=space.patience if self.patience is None else self.patience)
+            patience=space.patience if self.patience is None else self.patience,
+        )
 
     @property
     def budget(self) -> int:
@@ -139,9 +158,15 @@ class SweepConfig:
     def record(self) -> dict[str, Any]:
         """The configuration as the study records it (JSON values; objects by class name)."""
         return {
-            "n_trials": self.n_trials, "timeout": self.timeout, "sampler": label(self.sampler),
-            "pruner": label(self.pruner), "seed": self.seed, "max_epochs": self.max_epochs,
-            "patience": self.patience, "max_consecutive_failures": self.max_consecutive_failures,
-            "workers": self.placement.workers, "trials_per_process":
-            self.placement.trials_per_process, "memory_growth": self.placement.memory_growth,
+            "n_trials": self.n_trials,
+            "timeout": self.timeout,
+            "sampler": label(self.sampler),
+            "pruner": label(self.pruner),
+            "seed": self.seed,
+            "max_epochs": self.max_epochs,
+            "patience": self.patience,
+            "max_consecutive_failures": self.max_consecutive_failures,
+            "workers": self.placement.workers,
+            "trials_per_process": self.placement.trials_per_process,
+            "memory_growth": self.placement.memory_growth,
         }

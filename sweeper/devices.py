@@ -81,8 +81,13 @@ def detect_gpus() -> list[str]:
     if shutil.which("nvidia-smi") is None:
         return []
     try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=10, check=True).stdout
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return []
     return [line.strip() for line in out.splitlines() if line.strip()]
@@ -94,8 +99,9 @@ def parse_gpus(text: str) -> list[str]:
         return []
     ids = [g.strip() for g in text.split(",")]
     if not all(g.isdigit() for g in ids) or len(set(ids)) != len(ids):
-        raise UsageError(f"bad --gpus {text!r}: expected distinct GPU numbers such as 0,1, "
-                         "or none for CPU only")
+        raise UsageError(
+            f"bad --gpus {text!r}: expected distinct GPU numbers such as 0,1, or none for CPU only"
+        )
     return ids
 
 
@@ -112,8 +118,9 @@ def plan_workers(
     if gpus:
         return _plan_gpu(workers, list(gpus), trials_per_gpu, cpus)
     if trials_per_gpu is not None:
-        raise UsageError("--trials-per-gpu needs GPUs, but none were found or given; "
-                         "drop it or pass --gpus")
+        raise UsageError(
+            "--trials-per-gpu needs GPUs, but none were found or given; drop it or pass --gpus"
+        )
     count = max(1, len(cpus) // CORES_PER_AUTO_WORKER) if workers == "auto" else int(workers)
     return [WorkerSlot(i, None, tuple(share)) for i, share in enumerate(_split(cpus, count))]
 

@@ -39,8 +39,12 @@ class FatalTrialError(SweeperError):
 def describe_failure(exc: BaseException) -> str:
     """One line saying why something failed, with out-of-memory named as such."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    if isinstance(exc, MemoryError) or "ResourceExhausted" in type(exc).__name__ \
-            or "RESOURCE_EXHAUSTED" in str(exc) or "out of memory" in str(exc).lower():
+    if (
+        isinstance(exc, MemoryError)
+        or "ResourceExhausted" in type(exc).__name__
+        or "RESOURCE_EXHAUSTED" in str(exc)
+        or "out of memory" in str(exc).lower()
+    ):
         return f"out of memory: {text or type(exc).__name__}"
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 

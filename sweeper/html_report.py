@@ -39,11 +39,11 @@ def _objective(study: optuna.Study) -> str:
 
 # Plots: one function each, a study in and a plotly figure out. -----------------------------
 
+
 def _history(study: optuna.Study, frame: pd.DataFrame):
     if not _complete(study):
         raise _NoPlot("no trial has completed yet")
-    return optuna.visualization.plot_optimization_history(
-        study, target_name=_objective(study))
+    return optuna.visualization.plot_optimization_history(study, target_name=_objective(study))
 
 
 def _importances(study: optuna.Study, frame: pd.DataFrame):
@@ -51,7 +51,8 @@ def _importances(study: optuna.Study, frame: pd.DataFrame):
         raise _NoPlot("parameter importances need at least two completed trials")
     evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)  # the same page each time
     return optuna.visualization.plot_param_importances(
-        study, evaluator=evaluator, target_name=_objective(study))
+        study, evaluator=evaluator, target_name=_objective(study)
+    )
 
 
 def _parallel(study: optuna.Study, frame: pd.DataFrame):
@@ -71,24 +72,42 @@ def _learning_curves(study: optuna.Study, frame: pd.DataFrame):
     for number in pruned:  # drawn first, so the top trials lie on top of them
         curve = TrialRecord.of(trials[number]).history.get(objective)
         if curve:
-            fig.add_trace(go.Scatter(
-                x=list(range(1, len(curve) + 1)), y=curve, mode="lines+markers",
-                name="pruned", legendgroup="pruned", showlegend=number == pruned[0],
-                line={"color": "#9aa0a6", "width": 1, "dash": "dot"}, marker={"size": 6},
-                opacity=0.7, hovertemplate=f"trial {number} (pruned)<br>epoch %{{x}}: "
-                                           "%{y:.4g}<extra></extra>"))
+            fig.add_trace(
+                go.Scatter(
+                    x=list(range(1, len(curve) + 1)),
+                    y=curve,
+                    mode="lines+markers",
+                    name="pruned",
+                    legendgroup="pruned",
+                    showlegend=number == pruned[0],
+                    line={"color": "#9aa0a6", "width": 1, "dash": "dot"},
+                    marker={"size": 6},
+                    opacity=0.7,
+                    hovertemplate=f"trial {number} (pruned)<br>epoch %{{x}}: "
+                    "%{y:.4g}<extra></extra>",
+                )
+            )
     for rank, number in enumerate(top, start=1):
         curve = TrialRecord.of(trials[number]).history.get(objective)
         if curve:
-            fig.add_trace(go.Scatter(
-                x=list(range(1, len(curve) + 1)), y=curve, mode="lines+markers",
-                name=f"#{rank}: trial {number}", line={"width": 2.5},
-                hovertemplate=f"trial {number}<br>epoch %{{x}}: %{{y:.4g}}<extra></extra>"))
+            fig.add_trace(
+                go.Scatter(
+                    x=list(range(1, len(curve) + 1)),
+                    y=curve,
+                    mode="lines+markers",
+                    name=f"#{rank}: trial {number}",
+                    line={"width": 2.5},
+                    hovertemplate=f"trial {number}<br>epoch %{{x}}: %{{y:.4g}}<extra></extra>",
+                )
+            )
     if not fig.data:
         raise _NoPlot("no trial has finished an epoch yet")
     epochs = max(len(trace.x) for trace in fig.data)
-    fig.update_layout(xaxis_title="epoch", yaxis_title=objective,  # whole epochs on the axis
-                      xaxis={"tick0": 1, "dtick": max(1, round(epochs / 10))})
+    fig.update_layout(
+        xaxis_title="epoch",
+        yaxis_title=objective,  # whole epochs on the axis
+        xaxis={"tick0": 1, "dtick": max(1, round(epochs / 10))},
+    )
     return fig
 
 
@@ -101,17 +120,33 @@ class Plot(NamedTuple):
 
 
 PLOTS = [
-    Plot("history", "Optimization history",
-         "The objective of each completed trial, and the best so far.", _history),
-    Plot("importance", "Parameter importances",
-         "fANOVA over the parameters every completed trial has (conditional ones are left "
-         "out).", _importances),
-    Plot("curves", "Learning curves",
-         f"The objective per epoch of the top {TOP_CURVES} completed trials (colour) and of "
-         "the pruned trials (grey, dotted).", _learning_curves, wide=True),
-    Plot("parallel", "Parameters vs objective",
-         "One line per completed trial across its parameters; the colour is the objective.",
-         _parallel, wide=True),
+    Plot(
+        "history",
+        "Optimization history",
+        "The objective of each completed trial, and the best so far.",
+        _history,
+    ),
+    Plot(
+        "importance",
+        "Parameter importances",
+        "fANOVA over the parameters every completed trial has (conditional ones are left out).",
+        _importances,
+    ),
+    Plot(
+        "curves",
+        "Learning curves",
+        f"The objective per epoch of the top {TOP_CURVES} completed trials (colour) and of "
+        "the pruned trials (grey, dotted).",
+        _learning_curves,
+        wide=True,
+    ),
+    Plot(
+        "parallel",
+        "Parameters vs objective",
+        "One line per completed trial across its parameters; the colour is the objective.",
+        _parallel,
+        wide=True,
+    ),
 ]
 
 
@@ -124,21 +159,33 @@ def _plot_section(study: optuna.Study, frame: pd.DataFrame) -> tuple[str, bool]:
         except _NoPlot as exc:
             body = f'<p class="noplot">{html.escape(str(exc))}.</p>'
         except Exception as exc:  # noqa: BLE001 - one bad plot must not lose the whole report
-            body = (f'<p class="noplot">could not be drawn from this study: '
-                    f'{html.escape(type(exc).__name__)}: {html.escape(str(exc))}</p>')
+            body = (
+                f'<p class="noplot">could not be drawn from this study: '
+                f"{html.escape(type(exc).__name__)}: {html.escape(str(exc))}</p>"
+            )
         else:
-            fig.update_layout(template="plotly_white", title=None, height=400,
-                              margin={"l": 60, "r": 20, "t": 20, "b": 50})
-            body = fig.to_html(full_html=False, include_plotlyjs=False,
-                               div_id=f"plot-{plot.key}",
-                               config={"displaylogo": False, "responsive": True})
+            fig.update_layout(
+                template="plotly_white",
+                title=None,
+                height=400,
+                margin={"l": 60, "r": 20, "t": 20, "b": 50},
+            )
+            body = fig.to_html(
+                full_html=False,
+                include_plotlyjs=False,
+                div_id=f"plot-{plot.key}",
+                config={"displaylogo": False, "responsive": True},
+            )
             drawn = True
-        parts.append(f'<figure class="plot{" wide" if plot.wide else ""}"><h3>{plot.title}</h3>'
-                     f"<figcaption>{plot.caption}</figcaption>{body}</figure>")
+        parts.append(
+            f'<figure class="plot{" wide" if plot.wide else ""}"><h3>{plot.title}</h3>'
+            f"<figcaption>{plot.caption}</figcaption>{body}</figure>"
+        )
     return "\n".join(parts), drawn
 
 
 # Text parts. ------------------------------------------------------------------------------
+
 
 def _cell(value: Any) -> tuple[str, str | None]:
     """What a table cell shows, and the raw number it sorts by (None: sort by the text)."""
@@ -150,8 +197,7 @@ def _cell(value: Any) -> tuple[str, str | None]:
         return str(value), str(value)
     if isinstance(value, float | np.floating):
         number = float(value)
-        shown = str(int(number)) if number.is_integer() and abs(number) < 1e15 \
-            else f"{number:.4g}"
+        shown = str(int(number)) if number.is_integer() and abs(number) < 1e15 else f"{number:.4g}"
         return shown, repr(number)
     return str(value), None
 
@@ -165,7 +211,9 @@ def _table(frame: pd.DataFrame) -> str:
 
     head = "".join(
         f'<th title="{html.escape(c)}" class="{"param" if c.startswith("params_") else ""}">'
-        f"{html.escape(label(c))}</th>" for c in columns)
+        f"{html.escape(label(c))}</th>"
+        for c in columns
+    )
     rows = []
     for record in frame.to_dict("records"):
         cells = []
@@ -173,10 +221,11 @@ def _table(frame: pd.DataFrame) -> str:
             shown, key = _cell(record[column])
             sort = f' data-sort="{key}"' if key is not None else ""
             cells.append(f"<td{sort}>{html.escape(shown)}</td>")
-        rows.append(f'<tr class="state-{html.escape(str(record["state"]))}">'
-                    f'{"".join(cells)}</tr>')
-    return (f'<div class="scroll"><table id="trials" class="sortable"><thead><tr>{head}</tr>'
-            f'</thead><tbody>{"".join(rows)}</tbody></table></div>')
+        rows.append(f'<tr class="state-{html.escape(str(record["state"]))}">{"".join(cells)}</tr>')
+    return (
+        f'<div class="scroll"><table id="trials" class="sortable"><thead><tr>{head}</tr>'
+        f"</thead><tbody>{''.join(rows)}</tbody></table></div>"
+    )
 
 
 def _failures(frame: pd.DataFrame) -> str:
@@ -184,9 +233,11 @@ def _failures(frame: pd.DataFrame) -> str:
     if failed.empty:
         return '<p class="muted">No trial failed.</p>'
     items = "".join(
-        f'<li><b>trial {int(number)}</b>: '
-        f'{html.escape(str(reason) if pd.notna(reason) else "no reason")}'
-        f"</li>" for number, reason in zip(failed["trial"], failed["fail_reason"], strict=True))
+        f"<li><b>trial {int(number)}</b>: "
+        f"{html.escape(str(reason) if pd.notna(reason) else 'no reason')}"
+        f"</li>"
+        for number, reason in zip(failed["trial"], failed["fail_reason"], strict=True)
+    )
     return f'<ul id="failures">{items}</ul>'
 
 
@@ -197,14 +248,19 @@ def _times(study: optuna.Study, frame: pd.DataFrame) -> str:
     elapsed = (max(ends) - min(starts)).total_seconds() if starts and ends else 0.0
     total = frame["wall_time_s"].sum(skipna=True) if len(frame) else 0.0
     fit = frame["fit_time_s"].sum(skipna=True) if len(frame) else 0.0
-    return (f"{format_duration(elapsed)} from first start to last finish; "
-            f"{format_duration(total)} in trials, {format_duration(fit)} of it training")
+    return (
+        f"{format_duration(elapsed)} from first start to last finish; "
+        f"{format_duration(total)} in trials, {format_duration(fit)} of it training"
+    )
 
 
 def _metrics(metrics: dict) -> str:
-    return ", ".join(f"{html.escape(k)} <b>{v:.4f}</b>" if isinstance(v, float)
-                     else f"{html.escape(k)} {html.escape(str(v))}"
-                     for k, v in sorted(metrics.items()))
+    return ", ".join(
+        f"{html.escape(k)} <b>{v:.4f}</b>"
+        if isinstance(v, float)
+        else f"{html.escape(k)} {html.escape(str(v))}"
+        for k, v in sorted(metrics.items())
+    )
 
 
 def _best(study: optuna.Study) -> str:
@@ -213,20 +269,26 @@ def _best(study: optuna.Study) -> str:
         return '<p class="muted">No trial has completed yet.</p>'
     best = study.best_trial
     record = TrialRecord.of(best)
-    params = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(_cell(v)[0])}</td></tr>"
-                     for k, v in best.params.items())
-    return (f'<p class="big">{html.escape(_objective(study))} <b>{best.value:.4f}</b></p>'
-            f"<p>trial {best.number}, best at epoch {record.best_epoch} of "
-            f"{record.epochs_run}, seed {record.seed}</p>"
-            f'<table class="params">{params}</table>')
+    params = "".join(
+        f"<tr><th>{html.escape(k)}</th><td>{html.escape(_cell(v)[0])}</td></tr>"
+        for k, v in best.params.items()
+    )
+    return (
+        f'<p class="big">{html.escape(_objective(study))} <b>{best.value:.4f}</b></p>'
+        f"<p>trial {best.number}, best at epoch {record.best_epoch} of "
+        f"{record.epochs_run}, seed {record.seed}</p>"
+        f'<table class="params">{params}</table>'
+    )
 
 
 def _winner(study: optuna.Study, winner: dict | None) -> str:
     space = html.escape(str(study.user_attrs.get("space", study.study_name)))
     if winner is None:
-        return (f'<p class="muted">Not re-trained yet: <code>python -m sweeper retrain '
-                f"{space}</code> trains the best trial on train + validation data and tests "
-                "it.</p>")
+        return (
+            f'<p class="muted">Not re-trained yet: <code>python -m sweeper retrain '
+            f"{space}</code> trains the best trial on train + validation data and tests "
+            "it.</p>"
+        )
     if not winner.get("test_metrics"):
         tested = '<p class="muted">The space has no test split: no test metrics.</p>'
     else:
@@ -234,29 +296,46 @@ def _winner(study: optuna.Study, winner: dict | None) -> str:
     note = ""
     complete = _complete(study)
     if complete and study.best_trial.number != winner.get("trial"):
-        note = (f'<p class="warn">The best trial is now {study.best_trial.number}: '
-                f"<code>python -m sweeper retrain {space}</code> to re-train it.</p>")
-    return (f"{tested}<p>trial {winner.get('trial')}, re-trained for {winner.get('epochs')} "
-            f"epochs on {winner.get('train_examples')} examples (seed {winner.get('seed')}), "
-            f"{html.escape(str(winner.get('created', '')))}</p>"
-            f"<p>sweep validation: {_metrics(winner.get('validation_metrics', {}))}</p>{note}")
+        note = (
+            f'<p class="warn">The best trial is now {study.best_trial.number}: '
+            f"<code>python -m sweeper retrain {space}</code> to re-train it.</p>"
+        )
+    return (
+        f"{tested}<p>trial {winner.get('trial')}, re-trained for {winner.get('epochs')} "
+        f"epochs on {winner.get('train_examples')} examples (seed {winner.get('seed')}), "
+        f"{html.escape(str(winner.get('created', '')))}</p>"
+        f"<p>sweep validation: {_metrics(winner.get('validation_metrics', {}))}</p>{note}"
+    )
 
 
 def _summary(study: optuna.Study, frame: pd.DataFrame) -> str:
     attrs = study.user_attrs
     counts = {str(k): int(v) for k, v in frame["state"].value_counts().items()}
-    states = " · ".join(f'<span class="state-{s}">{counts.get(s, 0)} {label}</span>'
-                        for s, label in (("complete", "complete"), ("pruned", "pruned"),
-                                         ("fail", "failed"), ("running", "running")))
+    states = " · ".join(
+        f'<span class="state-{s}">{counts.get(s, 0)} {label}</span>'
+        for s, label in (
+            ("complete", "complete"),
+            ("pruned", "pruned"),
+            ("fail", "failed"),
+            ("running", "running"),
+        )
+    )
     rows = [
-        ("objective", f"{attrs.get('direction', study.direction.name.lower())} "
-                      f"{attrs.get('objective', 'objective')}"),
-        ("sampler", attrs.get("sampler", "?")), ("pruner", attrs.get("pruner", "?")),
-        ("seed", attrs.get("seed", "?")), ("epoch budget", attrs.get("max_epochs", "?")),
+        (
+            "objective",
+            f"{attrs.get('direction', study.direction.name.lower())} "
+            f"{attrs.get('objective', 'objective')}",
+        ),
+        ("sampler", attrs.get("sampler", "?")),
+        ("pruner", attrs.get("pruner", "?")),
+        ("seed", attrs.get("seed", "?")),
+        ("epoch budget", attrs.get("max_epochs", "?")),
     ]
     settings = "".join(f"<tr><th>{k}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
-    return (f'<table class="params">{settings}<tr><th>trials</th><td>{states}</td></tr>'
-            f"<tr><th>time</th><td>{_times(study, frame)}</td></tr></table>")
+    return (
+        f'<table class="params">{settings}<tr><th>trials</th><td>{states}</td></tr>'
+        f"<tr><th>time</th><td>{_times(study, frame)}</td></tr></table>"
+    )
 
 
 STYLE = """
@@ -372,4 +451,3 @@ Blue columns are parameters; empty where a condition left one inactive.</p>
 <script>{SORT_SCRIPT}</script>
 </body></html>
 """
-

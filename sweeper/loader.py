@@ -69,8 +69,9 @@ def _import_named(name: str) -> ModuleType:
         raise UsageError(
             f"unknown search space {name!r}; choose from {known}, or pass a path to a .py file"
         )
-    return _guarded_import(SPACES_DIR / f"{name}.py",
-                           lambda: importlib.import_module(f"search_spaces.{name}"))
+    return _guarded_import(
+        SPACES_DIR / f"{name}.py", lambda: importlib.import_module(f"search_spaces.{name}")
+    )
 
 
 def _import_file(path: Path) -> ModuleType:
@@ -81,8 +82,9 @@ def _import_file(path: Path) -> ModuleType:
         module_name = f"sweeper_user_space_{path.stem}"
         spec = importlib.util.spec_from_file_location(module_name, path)
         if spec is None or spec.loader is None:
-            raise SpaceError(f"search space {path} cannot be imported as a Python module; "
-                             "give a .py file")
+            raise SpaceError(
+                f"search space {path} cannot be imported as a Python module; give a .py file"
+            )
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module  # dataclasses and pickling look modules up here
         spec.loader.exec_module(module)

@@ -81,8 +81,14 @@ def stop_callback(flag: StopFlag):
     return StopOnRequest()
 
 
-def build_objective(make_objective: MakeObjective | None, space, data, config,
-                    observer: SweepObserver, flag: StopFlag) -> Objective:
+def build_objective(
+    make_objective: MakeObjective | None,
+    space,
+    data,
+    config,
+    observer: SweepObserver,
+    flag: StopFlag,
+) -> Objective:
     """The objective a sweep runs: Keras' (imported only now), unless another is given."""
     if make_objective is None:
         from sweeper.objective import KerasObjective
@@ -115,9 +121,16 @@ class BudgetGate:
         return count_finished(self.study) < self.budget
 
 
-def run_trials(study: optuna.Study, objective: Objective, gate: Gate, *, flag: StopFlag,
-               observer: SweepObserver, owner: dict,
-               streak: FailureStreak | None = None) -> list[FrozenTrial]:
+def run_trials(
+    study: optuna.Study,
+    objective: Objective,
+    gate: Gate,
+    *,
+    flag: StopFlag,
+    observer: SweepObserver,
+    owner: dict,
+    streak: FailureStreak | None = None,
+) -> list[FrozenTrial]:
     """Trials until the gate says no; returns those run here.
 
     Raises KeyboardInterrupt once a stop was requested (the trial it cut short is recorded as
@@ -142,8 +155,9 @@ def run_trials(study: optuna.Study, objective: Objective, gate: Gate, *, flag: S
     return finished
 
 
-def run_trial(study: optuna.Study, objective: Objective, observer: SweepObserver,
-              owner: dict) -> FrozenTrial:
+def run_trial(
+    study: optuna.Study, objective: Objective, observer: SweepObserver, owner: dict
+) -> FrozenTrial:
     """Ask, train, tell: one trial, whatever its outcome, ends recorded in the study."""
     trial = study.ask()
     trial.set_user_attr(OWNER, owner)  # so a dead owner's trial can be found and retried

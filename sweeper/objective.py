@@ -61,8 +61,9 @@ class _TrialMonitor(keras.callbacks.Callback):
             self._on_epoch(self._trial_number, epoch + 1, logs)
 
 
-def compile_model(space: Space, params: Mapping[str, Any], data: Dataset, epochs: int,
-                  patience: int | None = None):
+def compile_model(
+    space: Space, params: Mapping[str, Any], data: Dataset, epochs: int, patience: int | None = None
+):
     """Build and compile the space's model for one configuration: ``(model, callbacks)``.
 
     The one model-building path, shared by the sweep's trials and the winner's re-training.
@@ -118,15 +119,27 @@ class KerasObjective:
         self.callbacks = list(callbacks)  # e.g. the sweep's stop-on-signal check
 
     @classmethod
-    def for_sweep(cls, space: Space, data: Dataset, config: SweepConfig,
-                  observer: SweepObserver, flag: StopFlag) -> KerasObjective:
+    def for_sweep(
+        cls,
+        space: Space,
+        data: Dataset,
+        config: SweepConfig,
+        observer: SweepObserver,
+        flag: StopFlag,
+    ) -> KerasObjective:
         """The objective as a sweep runs it: the configuration's epochs, patience and seed,
         each epoch reported to the observer, and a stop request ending the trial."""
         from sweeper.loop import stop_callback
 
-        return cls(space, data, max_epochs=config.epochs, patience=config.patience,
-                   seed=config.seed, on_epoch=observer.epoch_ended,
-                   callbacks=[stop_callback(flag)])
+        return cls(
+            space,
+            data,
+            max_epochs=config.epochs,
+            patience=config.patience,
+            seed=config.seed,
+            on_epoch=observer.epoch_ended,
+            callbacks=[stop_callback(flag)],
+        )
 
     def __call__(self, trial: optuna.Trial) -> float:
         started = time.perf_counter()
@@ -139,8 +152,9 @@ class KerasObjective:
         history = keras.callbacks.History()
         fit_time = 0.0
         try:
-            model, callbacks = compile_model(self.space, params, self.data, self.max_epochs,
-                                             self.patience)
+            model, callbacks = compile_model(
+                self.space, params, self.data, self.max_epochs, self.patience
+            )
             fit_started = time.perf_counter()
             try:
                 model.fit(

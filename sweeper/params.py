@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import optuna
 from optuna.trial import BaseTrial
 
 from sweeper.errors import SpaceError
@@ -65,7 +64,8 @@ class Param:
 
     def describe_when(self) -> str:
         return " and ".join(
-            f"{parent} in {{{', '.join(map(str, values))}}}" if len(values) > 1
+            f"{parent} in {{{', '.join(map(str, values))}}}"
+            if len(values) > 1
             else f"{parent} = {values[0]}"
             for parent, values in (self.when or {}).items()
         )
@@ -113,8 +113,11 @@ class _Numeric(Param):
         where = f"parameter {self.name!r}"
         for bound in ("low", "high"):
             value = getattr(self, bound)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                    or not math.isfinite(value):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+            ):
                 raise SpaceError(f"{where}: {bound} must be a finite number, but got {value!r}")
         if self.low > self.high:
             raise SpaceError(
@@ -166,5 +169,6 @@ class Int(_Numeric):
                 )
 
     def suggest(self, trial: BaseTrial) -> int:
-        return trial.suggest_int(self.name, int(self.low), int(self.high), step=int(self.step),
-                                 log=self.log)
+        return trial.suggest_int(
+            self.name, int(self.low), int(self.high), step=int(self.step), log=self.log
+        )

@@ -45,9 +45,14 @@ class RunResult:
         return self.sweep.best_trial
 
 
-def run(space: Space | str, config: SweepConfig | None = None, *,
-        observer: SweepObserver | None = None, retrain: bool = True,
-        **settings: Any) -> RunResult:
+def run(
+    space: Space | str,
+    config: SweepConfig | None = None,
+    *,
+    observer: SweepObserver | None = None,
+    retrain: bool = True,
+    **settings: Any,
+) -> RunResult:
     """Sweep ``space`` (a ``Space``, a name in ``search_spaces/`` or a .py path), write the
     leaderboard, then re-train the best trial on train + validation data, test it and save
     it (unless ``retrain=False``, or no trial completed). Settings as for ``run_sweep``."""
@@ -62,8 +67,9 @@ def run(space: Space | str, config: SweepConfig | None = None, *,
         with stderr_to(swept.results.retrain_log):  # TensorFlow's start-up lines go there
             from sweeper.retrain import retrain as retrain_trial  # Keras loads only now
 
-            winner = retrain_trial(space, swept.study, swept.results,
-                                   data_dir=swept.config.data_dir)
+            winner = retrain_trial(
+                space, swept.study, swept.results, data_dir=swept.config.data_dir
+            )
         write_leaderboard(swept.study, swept.results)  # the page now shows the winner's test
     finally:
         observer.winner_finished()

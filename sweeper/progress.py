@@ -38,8 +38,9 @@ class SweepObserver:
 
     def trial_started(self, number: int, worker: int = 0) -> None: ...
 
-    def epoch_ended(self, number: int, epoch: int, logs: Mapping[str, float],
-                    worker: int = 0) -> None: ...
+    def epoch_ended(
+        self, number: int, epoch: int, logs: Mapping[str, float], worker: int = 0
+    ) -> None: ...
 
     def trial_finished(self, trial: FrozenTrial, worker: int = 0) -> None: ...
 
@@ -53,8 +54,14 @@ class SweepObserver:
 class RichProgress(SweepObserver):
     """One live panel for the sweep, plus a printed line per finished trial."""
 
-    def __init__(self, space_name: str, objective: str, direction: str, max_epochs: int,
-                 console: Console | None = None) -> None:
+    def __init__(
+        self,
+        space_name: str,
+        objective: str,
+        direction: str,
+        max_epochs: int,
+        console: Console | None = None,
+    ) -> None:
         self.console = console or Console()
         self.space_name, self.objective, self.max_epochs = space_name, objective, max_epochs
         self.maximize = direction == "maximize"
@@ -65,8 +72,9 @@ class RichProgress(SweepObserver):
         self.started = time.monotonic()
         self.finished_here = 0
         self._status: Status | None = None
-        self._live = Live(console=self.console, refresh_per_second=4, transient=True,
-                          get_renderable=self._render)
+        self._live = Live(
+            console=self.console, refresh_per_second=4, transient=True, get_renderable=self._render
+        )
 
     def sweep_started(self, trials: list[FrozenTrial], budget: int) -> None:
         self.budget = budget
@@ -81,10 +89,10 @@ class RichProgress(SweepObserver):
     def trial_started(self, number: int, worker: int = 0) -> None:
         self._worker(worker).update(status="running", trial=number, epoch=0, logs={})
 
-    def epoch_ended(self, number: int, epoch: int, logs: Mapping[str, float],
-                    worker: int = 0) -> None:
-        self._worker(worker).update(status="running", trial=number, epoch=epoch,
-                                    logs=dict(logs))
+    def epoch_ended(
+        self, number: int, epoch: int, logs: Mapping[str, float], worker: int = 0
+    ) -> None:
+        self._worker(worker).update(status="running", trial=number, epoch=epoch, logs=dict(logs))
 
     def trial_finished(self, trial: FrozenTrial, worker: int = 0) -> None:
         self._count(trial)
@@ -125,21 +133,33 @@ class RichProgress(SweepObserver):
         grid = Table.grid(padding=(0, 2))
         grid.add_column(style="bold")
         grid.add_column()
-        grid.add_row("sweep", f"{self.space_name}  {done}/{self.budget} trials  "
-                              f"elapsed {format_duration(elapsed)}{left}")
-        grid.add_row("trials", Text.assemble(
-            (f"{self.counts[TrialState.COMPLETE]} complete", "green"), "  ",
-            (f"{self.counts[TrialState.PRUNED]} pruned", "yellow"), "  ",
-            (f"{self.counts[TrialState.FAIL]} failed", "red"),
-        ))
+        grid.add_row(
+            "sweep",
+            f"{self.space_name}  {done}/{self.budget} trials  "
+            f"elapsed {format_duration(elapsed)}{left}",
+        )
+        grid.add_row(
+            "trials",
+            Text.assemble(
+                (f"{self.counts[TrialState.COMPLETE]} complete", "green"),
+                "  ",
+                (f"{self.counts[TrialState.PRUNED]} pruned", "yellow"),
+                "  ",
+                (f"{self.counts[TrialState.FAIL]} failed", "red"),
+            ),
+        )
         if self.best is not None:
-            grid.add_row("best", f"{self.objective}={self.best.value:.4f}  trial "
-                                 f"{self.best.number}  {format_params(self.best.params)}")
+            grid.add_row(
+                "best",
+                f"{self.objective}={self.best.value:.4f}  trial "
+                f"{self.best.number}  {format_params(self.best.params)}",
+            )
         several = len(self.workers) > 1
         for index, worker in sorted(self.workers.items()):
             if several or worker.get("status") == "running":
-                grid.add_row(f"worker {index}" if several else "running",
-                             self._describe_worker(worker))
+                grid.add_row(
+                    f"worker {index}" if several else "running", self._describe_worker(worker)
+                )
         return Group(grid)
 
     def _describe_worker(self, worker: Mapping[str, Any]) -> str:
@@ -147,10 +167,8 @@ class RichProgress(SweepObserver):
         if worker.get("status") != "running":
             return f"{device}{worker.get('status', '')}"
         logs = worker["logs"]
-        metric = f"  {self.objective}={logs[self.objective]:.4f}" \
-            if self.objective in logs else ""
-        return (f"{device}trial {worker['trial']}  epoch {worker['epoch']}/{self.max_epochs}"
-                f"{metric}")
+        metric = f"  {self.objective}={logs[self.objective]:.4f}" if self.objective in logs else ""
+        return f"{device}trial {worker['trial']}  epoch {worker['epoch']}/{self.max_epochs}{metric}"
 
 
 def format_params(params: Mapping[str, Any]) -> str:
@@ -164,15 +182,25 @@ def format_params(params: Mapping[str, Any]) -> str:
 def describe_trial(trial: FrozenTrial, objective: str) -> str:
     """One line per finished trial: state, value or failure reason, epochs and time."""
     record = TrialRecord.of(trial)
-    outcome = record.fail_reason or "" if trial.state == TrialState.FAIL \
+    outcome = (
+        record.fail_reason or ""
+        if trial.state == TrialState.FAIL
         else f"{objective}={trial.value:.4f}"
-    return (f"trial {trial.number:>4} {trial.state.name.lower():<8} {outcome}  "
-            f"({record.epochs_run or 0} epochs, {record.wall_time_s or 0.0:.1f}s)")
+    )
+    return (
+        f"trial {trial.number:>4} {trial.state.name.lower():<8} {outcome}  "
+        f"({record.epochs_run or 0} epochs, {record.wall_time_s or 0.0:.1f}s)"
+    )
 
 
 def log_trial(trial: FrozenTrial) -> None:
     """One line per finished trial in sweep.log."""
     reason = TrialRecord.of(trial).fail_reason
     logging.getLogger("sweeper").info(
-        "trial %d %s value=%s params=%s%s", trial.number, trial.state.name.lower(), trial.value,
-        trial.params, f" reason={reason}" if reason else "")
+        "trial %d %s value=%s params=%s%s",
+        trial.number,
+        trial.state.name.lower(),
+        trial.value,
+        trial.params,
+        f" reason={reason}" if reason else "",
+    )

@@ -38,8 +38,9 @@ def _finite_or_none(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def outcome_attrs(history: Mapping[str, list[float]], best_epoch: int | None, wall: float,
-                  fit: float) -> dict[str, Any]:
+def outcome_attrs(
+    history: Mapping[str, list[float]], best_epoch: int | None, wall: float, fit: float
+) -> dict[str, Any]:
     """The attributes a trial's training writes, whatever its outcome."""
     clean = {name: [_finite_or_none(v) for v in values] for name, values in history.items()}
     return {
@@ -47,7 +48,8 @@ def outcome_attrs(history: Mapping[str, list[float]], best_epoch: int | None, wa
         EPOCHS_RUN: len(history.get("loss", [])),
         BEST_EPOCH: best_epoch,
         METRICS: {name: values[best_epoch - 1] for name, values in clean.items()}
-        if best_epoch else {},
+        if best_epoch
+        else {},
         WALL_TIME_S: round(wall, 3),
         FIT_TIME_S: round(fit, 3),
     }
@@ -76,12 +78,20 @@ class TrialRecord:
     def of(cls, trial: FrozenTrial) -> TrialRecord:
         attrs = trial.user_attrs
         return cls(
-            number=trial.number, state=trial.state, value=trial.value, params=trial.params,
-            seed=attrs.get(SEED), history=attrs.get(HISTORY) or {},
-            epochs_run=attrs.get(EPOCHS_RUN), best_epoch=attrs.get(BEST_EPOCH),
-            metrics=attrs.get(METRICS) or {}, wall_time_s=attrs.get(WALL_TIME_S),
-            fit_time_s=attrs.get(FIT_TIME_S), fail_reason=attrs.get(FAIL_REASON),
-            owner=attrs.get(OWNER), retry_of=attrs.get(RETRY_OF),
+            number=trial.number,
+            state=trial.state,
+            value=trial.value,
+            params=trial.params,
+            seed=attrs.get(SEED),
+            history=attrs.get(HISTORY) or {},
+            epochs_run=attrs.get(EPOCHS_RUN),
+            best_epoch=attrs.get(BEST_EPOCH),
+            metrics=attrs.get(METRICS) or {},
+            wall_time_s=attrs.get(WALL_TIME_S),
+            fit_time_s=attrs.get(FIT_TIME_S),
+            fail_reason=attrs.get(FAIL_REASON),
+            owner=attrs.get(OWNER),
+            retry_of=attrs.get(RETRY_OF),
         )
 
     @property

@@ -21,8 +21,14 @@ from sweeper.record import FAIL_REASON, OWNER, RETRY_OF, WORKER_DIED, is_lost
 def owner_record(worker: int, device: str, sampler_seed: int | None = None) -> dict:
     """This process, as the owner of the trials it runs."""
     me = psutil.Process()
-    return {"host": socket.gethostname(), "pid": me.pid, "created": me.create_time(),
-            "worker": worker, "device": device, "sampler_seed": sampler_seed}
+    return {
+        "host": socket.gethostname(),
+        "pid": me.pid,
+        "created": me.create_time(),
+        "worker": worker,
+        "device": device,
+        "sampler_seed": sampler_seed,
+    }
 
 
 def owner_is_gone(trial: FrozenTrial) -> bool:
@@ -54,9 +60,12 @@ def fail_lost(study: optuna.Study, trial: FrozenTrial, reason: str) -> None:
 def owned_by(study: optuna.Study, pid: int) -> list[FrozenTrial]:
     """The RUNNING trials a given local process owns."""
     host = socket.gethostname()
-    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-            if (t.user_attrs.get(OWNER) or {}).get("pid") == pid
-            and t.user_attrs[OWNER].get("host") == host]
+    return [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if (t.user_attrs.get(OWNER) or {}).get("pid") == pid
+        and t.user_attrs[OWNER].get("host") == host
+    ]
 
 
 def enqueue_retries(study: optuna.Study) -> list[int]:
@@ -79,8 +88,11 @@ def recover(study: optuna.Study) -> tuple[list[int], list[int]]:
 
     Returns (numbers failed as "worker died", numbers queued for a retry).
     """
-    orphans = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-               if owner_is_gone(t)]
+    orphans = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if owner_is_gone(t)
+    ]
     for trial in orphans:
         fail_lost(study, trial, WORKER_DIED)
     return [t.number for t in orphans], enqueue_retries(study)

@@ -24,8 +24,16 @@ from sweeper.record import TrialRecord
 from sweeper.results import ResultsDir, as_results
 
 FIXED_COLUMNS = [
-    "rank", "trial", "state", "value", "best_epoch", "epochs_run",
-    "wall_time_s", "fit_time_s", "started", "seed",
+    "rank",
+    "trial",
+    "state",
+    "value",
+    "best_epoch",
+    "epochs_run",
+    "wall_time_s",
+    "fit_time_s",
+    "started",
+    "seed",
 ]
 _STATE_ORDER = {TrialState.COMPLETE: 0, TrialState.PRUNED: 1, TrialState.FAIL: 2}
 
@@ -56,7 +64,8 @@ def _row(trial: FrozenTrial, maximize: bool) -> dict:
         "wall_time_s": record.wall_time_s,
         "fit_time_s": record.fit_time_s,
         "started": trial.datetime_start.isoformat(timespec="seconds")
-        if trial.datetime_start else None,
+        if trial.datetime_start
+        else None,
         "seed": record.seed,
     }
     row.update(record.metrics)
@@ -87,14 +96,16 @@ def leaderboard(study: optuna.Study) -> pd.DataFrame:
     ranked = sorted(trials, key=order)
     frame = pd.DataFrame([_row(t, maximize) for t in ranked])
     if frame.empty:
-        return pd.DataFrame(columns=[*FIXED_COLUMNS, *_param_columns(study, frame),
-                                     "fail_reason"])
+        return pd.DataFrame(columns=[*FIXED_COLUMNS, *_param_columns(study, frame), "fail_reason"])
     frame.insert(0, "rank", range(1, len(frame) + 1))
-    metric_cols = sorted(c for c in frame.columns
-                         if c not in FIXED_COLUMNS and c != "fail_reason"
-                         and not c.startswith("params_"))
-    frame = frame.reindex(columns=[*FIXED_COLUMNS, *metric_cols, *_param_columns(study, frame),
-                                   "fail_reason"])
+    metric_cols = sorted(
+        c
+        for c in frame.columns
+        if c not in FIXED_COLUMNS and c != "fail_reason" and not c.startswith("params_")
+    )
+    frame = frame.reindex(
+        columns=[*FIXED_COLUMNS, *metric_cols, *_param_columns(study, frame), "fail_reason"]
+    )
     for col in ("best_epoch", "epochs_run", "seed"):
         frame[col] = frame[col].astype("Int64")
     return frame

@@ -88,14 +88,19 @@ def _replayed_rates(schedule_callbacks: list, trial: FrozenTrial) -> list:
         return []
     rates = TrialRecord.of(trial).history.get("learning_rate")
     if not rates:
-        raise SweeperError(f"trial {trial.number} recorded no per-epoch learning rate to replay; "
-                           "re-train another trial with --trial N")
+        raise SweeperError(
+            f"trial {trial.number} recorded no per-epoch learning rate to replay; "
+            "re-train another trial with --trial N"
+        )
     return [keras.callbacks.LearningRateScheduler(lambda epoch: float(rates[epoch] or 0.0))]
 
 
 def _train_and_validation(data: Dataset) -> Dataset:
-    return dataclasses.replace(data, x_train=np.concatenate([data.x_train, data.x_val]),
-                               y_train=np.concatenate([data.y_train, data.y_val]))
+    return dataclasses.replace(
+        data,
+        x_train=np.concatenate([data.x_train, data.x_val]),
+        y_train=np.concatenate([data.y_train, data.y_val]),
+    )
 
 
 def _versions() -> dict[str, str]:
@@ -106,8 +111,14 @@ def _versions() -> dict[str, str]:
     return versions
 
 
-def retrain(space: Space, study: optuna.Study, folder: ResultsDir | Path, *,
-            trial_number: int | None = None, data_dir: str | Path | None = None) -> Winner:
+def retrain(
+    space: Space,
+    study: optuna.Study,
+    folder: ResultsDir | Path,
+    *,
+    trial_number: int | None = None,
+    data_dir: str | Path | None = None,
+) -> Winner:
     """Re-train the best trial (or ``trial_number``), test it and save model and card into
     the space's results folder."""
     trial = pick_trial(study, trial_number)
@@ -115,8 +126,10 @@ def retrain(space: Space, study: optuna.Study, folder: ResultsDir | Path, *,
     params = _params(space, trial)
     epochs, seed = record.best_epoch, record.seed
     if seed is None or epochs is None:
-        raise SweeperError(f"trial {trial.number} recorded no seed, so it was not run by "
-                           "sweeper and cannot be reproduced; choose another with --trial N")
+        raise SweeperError(
+            f"trial {trial.number} recorded no seed, so it was not run by "
+            "sweeper and cannot be reproduced; choose another with --trial N"
+        )
     data = load_dataset(space, data_dir)
     full = _train_and_validation(data)
 
@@ -128,20 +141,26 @@ def retrain(space: Space, study: optuna.Study, folder: ResultsDir | Path, *,
         raise SweeperError(f"trial {trial.number} cannot be re-trained: {exc}") from exc
     started = time.perf_counter()
     history = model.fit(
-        full.x_train, full.y_train, batch_size=params["batch_size"], epochs=epochs,
+        full.x_train,
+        full.y_train,
+        batch_size=params["batch_size"],
+        epochs=epochs,
         callbacks=[keras.callbacks.TerminateOnNaN(), *_replayed_rates(schedule_callbacks, trial)],
         verbose=0,
     )
     fit_time = time.perf_counter() - started
     losses = history.history.get("loss", [])
     if len(losses) < epochs or not all(math.isfinite(v) for v in losses):
-        raise SweeperError(f"re-training trial {trial.number} diverged (the loss became NaN); "
-                           "re-train another trial with --trial N")
+        raise SweeperError(
+            f"re-training trial {trial.number} diverged (the loss became NaN); "
+            "re-train another trial with --trial N"
+        )
 
     test_metrics = None
     if len(data.x_test):
-        scores = model.evaluate(data.x_test, data.y_test, batch_size=params["batch_size"],
-                                return_dict=True, verbose=0)
+        scores = model.evaluate(
+            data.x_test, data.y_test, batch_size=params["batch_size"], return_dict=True, verbose=0
+        )
         test_metrics = {name: float(value) for name, value in scores.items()}
 
     results.path.mkdir(parents=True, exist_ok=True)

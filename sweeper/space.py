@@ -56,8 +56,10 @@ class Training:
         _check_names("optimizer", self.optimizers, OPTIMIZERS)
         _check_names("schedule", self.schedules, SCHEDULES)
         _check_names("clipping mode", self.clipping, CLIPPING_MODES)
-        if isinstance(self.batch_sizes, int) or not self.batch_sizes or any(
-            not isinstance(b, int) or isinstance(b, bool) or b < 1 for b in self.batch_sizes
+        if (
+            isinstance(self.batch_sizes, int)
+            or not self.batch_sizes
+            or any(not isinstance(b, int) or isinstance(b, bool) or b < 1 for b in self.batch_sizes)
         ):
             raise SpaceError(
                 f"batch_sizes must be a list of positive integers, but got {self.batch_sizes!r}"
@@ -85,8 +87,7 @@ class Training:
         ]
         clipped = tuple(mode for mode in self.clipping if mode != "none")
         if clipped:
-            params.append(_range("clip_threshold", self.clip_threshold, log=True,
-                                 clipping=clipped))
+            params.append(_range("clip_threshold", self.clip_threshold, log=True, clipping=clipped))
         if self.dropout is not None:
             params.append(_range("dropout", self.dropout))
         return params
@@ -98,14 +99,20 @@ class Training:
             for extra in registry[name].extras:
                 owners.setdefault(extra.name, []).append(name)
                 templates[extra.name] = extra
-        bounds = {name: tuple(self.extras.get(name, (t.low, t.high))) for name, t in
-                  templates.items()}
+        bounds = {
+            name: tuple(self.extras.get(name, (t.low, t.high))) for name, t in templates.items()
+        }
         for name, pair in bounds.items():
             if len(pair) != 2:
                 raise SpaceError(f"{name} must be a (low, high) pair, but got {pair!r}")
         return [
-            Float(name, bounds[name][0], bounds[name][1], log=templates[name].log,
-                  when={parent: tuple(owner_names)})
+            Float(
+                name,
+                bounds[name][0],
+                bounds[name][1],
+                log=templates[name].log,
+                when={parent: tuple(owner_names)},
+            )
             for name, owner_names in owners.items()
         ]
 
@@ -144,8 +151,9 @@ class Space:
             )
         for attr in ("max_epochs", "n_trials"):
             if not isinstance(getattr(self, attr), int) or getattr(self, attr) < 1:
-                raise SpaceError(f"{attr} must be a positive integer, but got "
-                                 f"{getattr(self, attr)!r}")
+                raise SpaceError(
+                    f"{attr} must be a positive integer, but got {getattr(self, attr)!r}"
+                )
         if not isinstance(self.patience, int) or self.patience < 0:
             raise SpaceError(f"patience must be an integer >= 0, but got {self.patience!r}")
         self._check_objective()
@@ -186,8 +194,7 @@ class Space:
         for param in self.all_params:
             if not isinstance(param, Param):
                 raise SpaceError(
-                    f"params must hold Categorical, Float or Int declarations, "
-                    f"but got {param!r}"
+                    f"params must hold Categorical, Float or Int declarations, but got {param!r}"
                 )
             if param.name in seen:
                 raise SpaceError(

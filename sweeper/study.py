@@ -64,8 +64,7 @@ PRUNERS: dict[str, Callable[[int], optuna.pruners.BasePruner]] = {
     "hyperband": lambda max_epochs: optuna.pruners.HyperbandPruner(
         min_resource=1, max_resource=max_epochs, reduction_factor=3
     ),
-    "median": lambda max_epochs: optuna.pruners.MedianPruner(n_startup_trials=5,
-                                                            n_warmup_steps=1),
+    "median": lambda max_epochs: optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1),
     "successive_halving": lambda max_epochs: optuna.pruners.SuccessiveHalvingPruner(),
     "none": lambda max_epochs: optuna.pruners.NopPruner(),
 }
@@ -113,12 +112,14 @@ def check_storage_url(url: str) -> str:
     try:
         make_url(url).get_dialect()  # parses host, port and database kind; connects nowhere
     except NoSuchModuleError as exc:  # a subclass of ArgumentError: test it first
-        raise UsageError(f"bad storage URL {url!r}: unknown database kind "
-                         f"{url.split('://')[0]!r}; use postgresql://, mysql:// or sqlite://") \
-            from exc
+        raise UsageError(
+            f"bad storage URL {url!r}: unknown database kind "
+            f"{url.split('://')[0]!r}; use postgresql://, mysql:// or sqlite://"
+        ) from exc
     except (ArgumentError, ValueError) as exc:
-        raise UsageError(f"bad storage URL {url!r} ({exc}); "
-                         "expected e.g. postgresql://user@host/db") from exc
+        raise UsageError(
+            f"bad storage URL {url!r} ({exc}); expected e.g. postgresql://user@host/db"
+        ) from exc
     return "rdb"
 
 
@@ -141,8 +142,9 @@ def open_storage(url: str | None, folder: Path) -> BaseStorage:
         ) from exc
     except Exception as exc:  # connection refused, bad credentials, unknown dialect...
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SweeperError(f"cannot open storage {shown}: {reason}; check the URL and server") \
-            from exc
+        raise SweeperError(
+            f"cannot open storage {shown}: {reason}; check the URL and server"
+        ) from exc
 
 
 def derive_seed(seed: int, n_existing: int, worker: int = 0) -> int:
@@ -165,8 +167,12 @@ def seed_search(study: optuna.Study, config: SweepConfig, worker: int = 0) -> in
 def open_study(space: Space, storage: BaseStorage, config: SweepConfig) -> optuna.Study:
     """Create the space's study or resume it, with a sampler seeded for this session, and
     record the sweep's configuration on it (what the report shows about how it ran)."""
-    study = optuna.create_study(study_name=space.name, storage=storage, load_if_exists=True,
-                                direction=optuna.study.StudyDirection[space.direction.upper()])
+    study = optuna.create_study(
+        study_name=space.name,
+        storage=storage,
+        load_if_exists=True,
+        direction=optuna.study.StudyDirection[space.direction.upper()],
+    )
     if study.direction.name.lower() != space.direction:
         raise SweeperError(
             f"study {space.name!r} in this storage was created to {study.direction.name.lower()}"
@@ -174,8 +180,11 @@ def open_study(space: Space, storage: BaseStorage, config: SweepConfig) -> optun
         )
     seed_search(study, config)
     settings = {
-        **config.record(), "space": space.name, "objective": space.objective,
-        "direction": space.direction, "params": [param.name for param in space.all_params],
+        **config.record(),
+        "space": space.name,
+        "objective": space.objective,
+        "direction": space.direction,
+        "params": [param.name for param in space.all_params],
     }
     for key, value in settings.items():
         study.set_user_attr(key, value)
@@ -210,6 +219,7 @@ class FailureStreak:
 def load_existing_study(name: str, storage: str | None, results_dir: Path) -> optuna.Study:
     """The study a sweep left, for reading (report, retrain): a missing one is an error and
     is never created, so a typo in a name or path leaves no empty study behind."""
+
     def missing(where: str) -> SweeperError:
         return SweeperError(
             f"no study {name!r} in {where}; run `python -m sweeper run {name}` first, or pass "

@@ -101,8 +101,14 @@ class _Worker:
 class Supervisor:
     """Runs workers on a study until it holds the budget's trials (lost ones aside)."""
 
-    def __init__(self, spec: WorkerSpec, slots: Sequence[WorkerSlot], results: ResultsDir,
-                 open_study: Callable[[], optuna.Study], observer: SweepObserver) -> None:
+    def __init__(
+        self,
+        spec: WorkerSpec,
+        slots: Sequence[WorkerSlot],
+        results: ResultsDir,
+        open_study: Callable[[], optuna.Study],
+        observer: SweepObserver,
+    ) -> None:
         config = spec.config
         self.spec, self.slots, self.results = spec, list(slots), results
         self._open_study, self.observer = open_study, observer
@@ -156,8 +162,11 @@ class Supervisor:
         if self._stop_deadline is not None and time.monotonic() > self._stop_deadline:
             for worker in self._workers:
                 if worker.process.is_alive():
-                    log.warning("worker %d did not stop in %.0fs; killing it",
-                                worker.worker_id, STOP_GRACE_S)
+                    log.warning(
+                        "worker %d did not stop in %.0fs; killing it",
+                        worker.worker_id,
+                        STOP_GRACE_S,
+                    )
                     worker.process.kill()
 
     def _drain(self, worker: _Worker) -> None:
@@ -203,8 +212,9 @@ class Supervisor:
                 self.results.workers.mkdir(parents=True, exist_ok=True)
                 for started in self._workers:
                     self._log_start(started)
-                self.observer.sweep_started(self.study.get_trials(deepcopy=False),
-                                            self.budget.n_trials)
+                self.observer.sweep_started(
+                    self.study.get_trials(deepcopy=False), self.budget.n_trials
+                )
         if self._stop_deadline is not None:
             _send(worker, "stop")
             return
@@ -223,8 +233,11 @@ class Supervisor:
 
     def _serve_wants(self) -> None:
         for worker in [w for w in self._workers if w.wants]:
-            verdict = "stop" if self._stop_deadline is not None or self.study is None \
+            verdict = (
+                "stop"
+                if self._stop_deadline is not None or self.study is None
                 else self.budget.verdict(self.study.get_trials(deepcopy=False), self._tickets())
+            )
             if verdict is None:
                 return  # the budget may still free up: trials in flight can be lost
             worker.wants = False
@@ -237,12 +250,19 @@ class Supervisor:
     # --- workers coming and going ------------------------------------------------------------
 
     def _start(self, slot: WorkerSlot) -> None:
-        log_path = self.results.worker_log(slot.index) if self.study is not None \
+        log_path = (
+            self.results.worker_log(slot.index)
+            if self.study is not None
             else self._staging / f"worker-{self._next_id}.log"
+        )
         spec = replace(self.spec, slot=slot, worker_id=self._next_id, log_path=str(log_path))
         parent_end, child_end = self._context.Pipe()
-        process = self._context.Process(target=worker_main, args=(spec, child_end),
-                                        name=f"sweeper-worker-{self._next_id}", daemon=True)
+        process = self._context.Process(
+            target=worker_main,
+            args=(spec, child_end),
+            name=f"sweeper-worker-{self._next_id}",
+            daemon=True,
+        )
         with _sigint_ignored():  # the child starts ignoring Ctrl-C until its own handler is in
             process.start()
         child_end.close()
@@ -256,8 +276,9 @@ class Supervisor:
 
     @staticmethod
     def _log_start(worker: _Worker) -> None:
-        log.info("worker %d started on %s (pid %d)", worker.worker_id, worker.slot.label,
-                 worker.pid)
+        log.info(
+            "worker %d started on %s (pid %d)", worker.worker_id, worker.slot.label, worker.pid
+        )
 
     def _exited(self, worker: _Worker) -> None:
         self._workers.remove(worker)
@@ -267,8 +288,11 @@ class Supervisor:
         stopping = self._stop_deadline is not None
         lost = owned_by(self.study, worker.pid) if self.study is not None else []
         if code == 0 and not lost:
-            log.info("worker %d exited%s", worker.worker_id,
-                     " to give back its memory" if worker.retiring else "")
+            log.info(
+                "worker %d exited%s",
+                worker.worker_id,
+                " to give back its memory" if worker.retiring else "",
+            )
         else:
             self._fail_lost(worker, lost, INTERRUPTED if stopping else WORKER_DIED)
             if not worker.ready:
@@ -278,11 +302,17 @@ class Supervisor:
             return
         if self._failed_starts[index] >= MAX_FAILED_STARTS:
             said = last_line(worker.log)
-            self._fail(SweeperError(
-                f"workers on {worker.slot.label} died {MAX_FAILED_STARTS} times before "
-                f"training (last exit code {code}{f': {said}' if said else ''}); "
-                + (f"see {worker.log}" if self.study is not None
-                   else "run with --in-process to see the whole error")))
+            self._fail(
+                SweeperError(
+                    f"workers on {worker.slot.label} died {MAX_FAILED_STARTS} times before "
+                    f"training (last exit code {code}{f': {said}' if said else ''}); "
+                    + (
+                        f"see {worker.log}"
+                        if self.study is not None
+                        else "run with --in-process to see the whole error"
+                    )
+                )
+            )
             return
         trials = self.study.get_trials(deepcopy=False) if self.study is not None else []
         if self.budget.has_room(trials, self._tickets()):
@@ -294,13 +324,18 @@ class Supervisor:
         for trial in lost:
             fail_lost(self.study, trial, reason)  # type: ignore[arg-type]
             log.warning("trial %d failed: %s", trial.number, reason)
-        queued = enqueue_retries(self.study) if self.study is not None and \
-            reason == WORKER_DIED else []
+        queued = (
+            enqueue_retries(self.study) if self.study is not None and reason == WORKER_DIED else []
+        )
         said = last_line(worker.log)
-        log.warning("worker %d on %s died (exit code %s)%s%s", worker.worker_id,
-                    worker.slot.label, worker.process.exitcode,
-                    f"; retrying trial(s) {queued}" if queued else "",
-                    f"; it said: {said}" if said else "")
+        log.warning(
+            "worker %d on %s died (exit code %s)%s%s",
+            worker.worker_id,
+            worker.slot.label,
+            worker.process.exitcode,
+            f"; retrying trial(s) {queued}" if queued else "",
+            f"; it said: {said}" if said else "",
+        )
         if self.study is not None:
             trials = self.study.get_trials(deepcopy=False)
             for trial in lost:

@@ -57,9 +57,14 @@ class SweepResult:
         return self.study.best_trial if complete else None
 
 
-def run_sweep(space: Space, config: SweepConfig | None = None, *,
-              observer: SweepObserver | None = None, make_objective: MakeObjective | None = None,
-              **settings: Any) -> SweepResult:
+def run_sweep(
+    space: Space,
+    config: SweepConfig | None = None,
+    *,
+    observer: SweepObserver | None = None,
+    make_objective: MakeObjective | None = None,
+    **settings: Any,
+) -> SweepResult:
     """Run (or resume) the space's study until it holds the budget's trials in total.
 
     Settings come as a ``SweepConfig``, or as its field names (``n_trials=20, workers=2``).
@@ -82,20 +87,32 @@ def run_sweep(space: Space, config: SweepConfig | None = None, *,
         study = open_study(space, open_storage(config.storage, results.path), config)
         results.path.mkdir(parents=True, exist_ok=True)  # a database storage does not create it
         opened.append((study, _log_to(results.log)))
-        log.info("sweep %s: %s, %s", space.name, config.record(),
-                 "in one process" if not slots else
-                 f"workers on {', '.join(s.label for s in slots)}")
+        log.info(
+            "sweep %s: %s, %s",
+            space.name,
+            config.record(),
+            "in one process" if not slots else f"workers on {', '.join(s.label for s in slots)}",
+        )
         died, retried = recover(study)
         if died or retried:
-            log.warning("trials left running by a dead process, now failed: %s; "
-                        "lost trials queued for a retry: %s", died, retried)
+            log.warning(
+                "trials left running by a dead process, now failed: %s; "
+                "lost trials queued for a retry: %s",
+                died,
+                retried,
+            )
         return study
 
     started = time.monotonic()
     try:
         if slots:
-            spec = WorkerSpec(space=_pickled(space), space_source=space.source, config=config,
-                              slot=slots[0], make_objective=make_objective)
+            spec = WorkerSpec(
+                space=_pickled(space),
+                space_source=space.source,
+                config=config,
+                slot=slots[0],
+                make_objective=make_objective,
+            )
             finished = Supervisor(spec, slots, results, open_and_recover, observer).run()
         else:
             finished = _run_here(space, config, open_and_recover, observer, make_objective)
@@ -110,17 +127,28 @@ def run_sweep(space: Space, config: SweepConfig | None = None, *,
     return SweepResult(study, results, config, len(finished), time.monotonic() - started, fit)
 
 
-def _run_here(space: Space, config: SweepConfig, open_and_recover, observer: SweepObserver,
-              make_objective: MakeObjective | None) -> list[FrozenTrial]:
+def _run_here(
+    space: Space,
+    config: SweepConfig,
+    open_and_recover,
+    observer: SweepObserver,
+    make_objective: MakeObjective | None,
+) -> list[FrozenTrial]:
     """The sweep in this process: load the data, open the study, run the trial loop."""
     data = load_dataset(space, config.data_dir)  # before the study opens: bad data changes nothing
     study = open_and_recover()
     with StopFlag(escalate=True) as flag:
         objective = build_objective(make_objective, space, data, config, observer, flag)
         observer.sweep_started(study.get_trials(deepcopy=False), config.budget)
-        return run_trials(study, objective, BudgetGate(study, config.budget, config.timeout),
-                          flag=flag, observer=observer, owner=owner_record(0, "this process"),
-                          streak=FailureStreak(config.max_consecutive_failures))
+        return run_trials(
+            study,
+            objective,
+            BudgetGate(study, config.budget, config.timeout),
+            flag=flag,
+            observer=observer,
+            owner=owner_record(0, "this process"),
+            streak=FailureStreak(config.max_consecutive_failures),
+        )
 
 
 def _pickled(space: Space) -> bytes:

@@ -28,13 +28,27 @@ def file_digest(path: Path) -> str:
 # A configuration of digits_space that diverges on every backend: SGD with a learning rate
 # that overflows float32 weights in one step (1e6 is enough for TensorFlow, not for JAX).
 NAN_PARAMS = {
-    "optimizer": "sgd", "learning_rate": 1e30, "lr_schedule": "constant", "batch_size": 16,
-    "clipping": "none", "dropout": 0.0, "hidden_layers": 2, "units": 64, "activation": "relu",
+    "optimizer": "sgd",
+    "learning_rate": 1e30,
+    "lr_schedule": "constant",
+    "batch_size": 16,
+    "clipping": "none",
+    "dropout": 0.0,
+    "hidden_layers": 2,
+    "units": 64,
+    "activation": "relu",
 }
 # A sane configuration, for tests that vary one shared hyperparameter at a time.
 BASE_PARAMS = {
-    "optimizer": "adam", "learning_rate": 1e-2, "lr_schedule": "constant", "batch_size": 32,
-    "clipping": "none", "dropout": 0.1, "hidden_layers": 1, "units": 32, "activation": "relu",
+    "optimizer": "adam",
+    "learning_rate": 1e-2,
+    "lr_schedule": "constant",
+    "batch_size": 32,
+    "clipping": "none",
+    "dropout": 0.1,
+    "hidden_layers": 1,
+    "units": 32,
+    "activation": "relu",
 }
 
 # A reason with markup in it: the HTML report must show it as text, never as markup.
@@ -45,8 +59,13 @@ MIXED_TRIALS = {  # trial number -> what it is there for
     2: BASE_PARAMS,  # completes
     3: {**BASE_PARAMS, "optimizer": "momentum", "momentum": 0.9, "units": 64},  # conditional
     4: {**BASE_PARAMS, "units": 17},  # fails: its model cannot be built (MARKUP_REASON)
-    5: {**BASE_PARAMS, "lr_schedule": "plateau", "plateau_factor": 0.5,  # two conditionals
-        "clipping": "clipnorm", "clip_threshold": 1.0},
+    5: {
+        **BASE_PARAMS,
+        "lr_schedule": "plateau",
+        "plateau_factor": 0.5,  # two conditionals
+        "clipping": "clipnorm",
+        "clip_threshold": 1.0,
+    },
 }
 
 
@@ -81,8 +100,14 @@ def mixed_results(tmp_path_factory, digits_space):
     for params in MIXED_TRIALS.values():
         study.enqueue_trial(params, skip_if_exists=False)
     space = dataclasses.replace(digits_space, build_model=build_model)
-    result = run_sweep(space, n_trials=len(MIXED_TRIALS), max_epochs=3, results_dir=results,
-                       pruner=optuna.pruners.ThresholdPruner(lower=0.5), workers=None)
+    result = run_sweep(
+        space,
+        n_trials=len(MIXED_TRIALS),
+        max_epochs=3,
+        results_dir=results,
+        pruner=optuna.pruners.ThresholdPruner(lower=0.5),
+        workers=None,
+    )
     result.study.ask()  # a trial another process would be running now
     return results
 
@@ -96,8 +121,11 @@ def failed_results(tmp_path_factory, digits_space):
     from sweeper.study import open_storage
 
     results = tmp_path_factory.mktemp("failed")
-    study = optuna.create_study(study_name="digits_space", direction="maximize",
-                                storage=open_storage(None, results / "digits_space"))
+    study = optuna.create_study(
+        study_name="digits_space",
+        direction="maximize",
+        storage=open_storage(None, results / "digits_space"),
+    )
     study.enqueue_trial(NAN_PARAMS)
     run_sweep(digits_space, n_trials=1, max_epochs=1, results_dir=results, workers=None)
     return results

@@ -28,9 +28,18 @@ def build_model(params, data):
 
 SPACE = Space(
     params=[Float("x", 0.0, 1.0)],
-    training=Training(optimizers=("adam",), schedules=("constant",), clipping=("none",),
-                      batch_sizes=(8,), dropout=None),
-    build_model=build_model, load_data=load_data, max_epochs=3, n_trials=4, name="fake_space",
+    training=Training(
+        optimizers=("adam",),
+        schedules=("constant",),
+        clipping=("none",),
+        batch_sizes=(8,),
+        dropout=None,
+    ),
+    build_model=build_model,
+    load_data=load_data,
+    max_epochs=3,
+    n_trials=4,
+    name="fake_space",
 )
 
 

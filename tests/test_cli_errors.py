@@ -11,8 +11,22 @@ from sweeper.cli import main
 def existing(tmp_path_factory):
     """A results folder holding a real two-trial digits_space study."""
     results = tmp_path_factory.mktemp("results")
-    assert main(["run", "digits_space", "--trials", "2", "--max-epochs", "1", "--no-retrain",
-                 "--results-dir", str(results)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "digits_space",
+                "--trials",
+                "2",
+                "--max-epochs",
+                "1",
+                "--no-retrain",
+                "--results-dir",
+                str(results),
+            ]
+        )
+        == 0
+    )
     return results
 
 
@@ -27,40 +41,94 @@ def broken_copy(tmp_path, old, new):
 TRAINING = "training=Training(batch_sizes=(16, 32, 64), learning_rate=(1e-3, 3e-1))"
 CASES = {
     "unknown space": (lambda tmp: "no_such_space", [], 2, "unknown search space 'no_such_space'"),
-    "syntax error": (lambda tmp: broken_copy(tmp, "def build_model(params, data: Dataset):",
-                                             "def build_model(params, data: Dataset:"),
-                     [], 1, "syntax error at line"),
-    "low > high": (lambda tmp: broken_copy(tmp, "learning_rate=(1e-3, 3e-1)",
-                                           "learning_rate=(3e-1, 1e-3)"),
-                   [], 1, "parameter 'learning_rate': low must not exceed high"),
-    "log range touching 0": (lambda tmp: broken_copy(tmp, "learning_rate=(1e-3, 3e-1)",
-                                                     "learning_rate=(0, 3e-1)"),
-                             [], 1, "log-scale range must stay above 0"),
-    "unknown optimizer": (lambda tmp: broken_copy(tmp, TRAINING, TRAINING.replace(
-        "Training(", "Training(optimizers=('adam', 'lion'), ")), [], 1, "unknown optimizer 'lion'"),
-    "unknown schedule": (lambda tmp: broken_copy(tmp, TRAINING, TRAINING.replace(
-        "Training(", "Training(schedules=('cyclic',), ")), [], 1, "unknown schedule 'cyclic'"),
-    "data loader crashes": (lambda tmp: broken_copy(tmp, "digits = load_digits()",
-                                                    "raise FileNotFoundError('digits.csv')"),
-                            [], 1, "could not load its data (FileNotFoundError: digits.csv)"),
-    "unknown sampler": (lambda tmp: "digits_space", ["--sampler", "bayes"], 2,
-                        "invalid choice: 'bayes'"),
-    "unknown pruner": (lambda tmp: "digits_space", ["--pruner", "asha"], 2,
-                       "invalid choice: 'asha'"),
+    "syntax error": (
+        lambda tmp: broken_copy(
+            tmp, "def build_model(params, data: Dataset):", "def build_model(params, data: Dataset:"
+        ),
+        [],
+        1,
+        "syntax error at line",
+    ),
+    "low > high": (
+        lambda tmp: broken_copy(tmp, "learning_rate=(1e-3, 3e-1)", "learning_rate=(3e-1, 1e-3)"),
+        [],
+        1,
+        "parameter 'learning_rate': low must not exceed high",
+    ),
+    "log range touching 0": (
+        lambda tmp: broken_copy(tmp, "learning_rate=(1e-3, 3e-1)", "learning_rate=(0, 3e-1)"),
+        [],
+        1,
+        "log-scale range must stay above 0",
+    ),
+    "unknown optimizer": (
+        lambda tmp: broken_copy(
+            tmp, TRAINING, TRAINING.replace("Training(", "Training(optimizers=('adam', 'lion'), ")
+        ),
+        [],
+        1,
+        "unknown optimizer 'lion'",
+    ),
+    "unknown schedule": (
+        lambda tmp: broken_copy(
+            tmp, TRAINING, TRAINING.replace("Training(", "Training(schedules=('cyclic',), ")
+        ),
+        [],
+        1,
+        "unknown schedule 'cyclic'",
+    ),
+    "data loader crashes": (
+        lambda tmp: broken_copy(
+            tmp, "digits = load_digits()", "raise FileNotFoundError('digits.csv')"
+        ),
+        [],
+        1,
+        "could not load its data (FileNotFoundError: digits.csv)",
+    ),
+    "unknown sampler": (
+        lambda tmp: "digits_space",
+        ["--sampler", "bayes"],
+        2,
+        "invalid choice: 'bayes'",
+    ),
+    "unknown pruner": (
+        lambda tmp: "digits_space",
+        ["--pruner", "asha"],
+        2,
+        "invalid choice: 'asha'",
+    ),
     "zero trials": (lambda tmp: "digits_space", ["--trials", "0"], 2, "must be at least 1"),
-    "malformed storage URL": (lambda tmp: "digits_space", ["--storage", "study.sqlite3"], 2,
-                              "bad storage 'study.sqlite3'"),
+    "malformed storage URL": (
+        lambda tmp: "digits_space",
+        ["--storage", "study.sqlite3"],
+        2,
+        "bad storage 'study.sqlite3'",
+    ),
     "zero workers": (lambda tmp: "digits_space", ["--workers", "0"], 2, "must be at least 1"),
-    "bad GPU list": (lambda tmp: "digits_space", ["--gpus", "0,0"], 2,
-                     "expected distinct GPU numbers"),
-    "too many workers per GPU": (lambda tmp: "digits_space",
-                                 ["--gpus", "0", "--workers", "3", "--trials-per-gpu", "2"], 2,
-                                 "raise --trials-per-gpu to 3"),
-    "workers with --in-process": (lambda tmp: "digits_space", ["--in-process", "--workers", "2"],
-                                  2, "--in-process runs no workers"),
-    "unreachable database": (lambda tmp: "digits_space",
-                             ["--storage", "postgresql://sweeper@127.0.0.1:1/sweeps"], 1,
-                             "cannot open storage postgresql://sweeper@127.0.0.1:1/sweeps"),
+    "bad GPU list": (
+        lambda tmp: "digits_space",
+        ["--gpus", "0,0"],
+        2,
+        "expected distinct GPU numbers",
+    ),
+    "too many workers per GPU": (
+        lambda tmp: "digits_space",
+        ["--gpus", "0", "--workers", "3", "--trials-per-gpu", "2"],
+        2,
+        "raise --trials-per-gpu to 3",
+    ),
+    "workers with --in-process": (
+        lambda tmp: "digits_space",
+        ["--in-process", "--workers", "2"],
+        2,
+        "--in-process runs no workers",
+    ),
+    "unreachable database": (
+        lambda tmp: "digits_space",
+        ["--storage", "postgresql://sweeper@127.0.0.1:1/sweeps"],
+        1,
+        "cannot open storage postgresql://sweeper@127.0.0.1:1/sweeps",
+    ),
 }
 
 
@@ -77,8 +145,9 @@ def test_bad_input_fails_clearly_and_leaves_the_study_alone(case, existing, tmp_
     assert (file_digest(journal), sorted(p.name for p in existing.iterdir())) == before
 
 
-def test_missing_mnist_without_network_fails_before_creating_anything(tmp_path, monkeypatch,
-                                                                      capsys):
+def test_missing_mnist_without_network_fails_before_creating_anything(
+    tmp_path, monkeypatch, capsys
+):
     # Stands in for Keras' download so the test means "offline" on machines with a network too.
     def offline():
         raise OSError("URL fetch failure: no network")
@@ -87,8 +156,9 @@ def test_missing_mnist_without_network_fails_before_creating_anything(tmp_path, 
     empty = tmp_path / "data"
     empty.mkdir()
     results = tmp_path / "results"
-    assert main(["run", "mnist_space", "--data-dir", str(empty), "--results-dir",
-                 str(results)]) == 1
+    assert (
+        main(["run", "mnist_space", "--data-dir", str(empty), "--results-dir", str(results)]) == 1
+    )
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0
     assert f"MNIST not found: no mnist.npz in {empty}" in err

@@ -28,8 +28,15 @@ CONFIG = SweepConfig.of(max_epochs=2, workers=None).resolve(fakes.SPACE)
 def loop(study, make=fakes.quick, budget=3, flag=None, streak=None):
     flag = flag or StopFlag()
     objective = make(fakes.SPACE, None, CONFIG, SweepObserver(), flag)
-    return run_trials(study, objective, BudgetGate(study, budget), flag=flag,
-                      observer=SweepObserver(), owner={}, streak=streak)
+    return run_trials(
+        study,
+        objective,
+        BudgetGate(study, budget),
+        flag=flag,
+        observer=SweepObserver(),
+        owner={},
+        streak=streak,
+    )
 
 
 def test_the_loop_runs_exactly_the_budget_and_counts_what_the_study_holds():
@@ -73,8 +80,13 @@ def test_a_signal_sets_the_flag_and_a_second_one_escalates_only_when_asked():
 def test_the_budget_answers_go_wait_and_stop():
     study = optuna.create_study()
     for state, reason in ((TrialState.COMPLETE, None), (TrialState.FAIL, WORKER_DIED)):
-        study.add_trial(create_trial(state=state, value=0.5 if reason is None else None,
-                                     user_attrs={FAIL_REASON: reason} if reason else {}))
+        study.add_trial(
+            create_trial(
+                state=state,
+                value=0.5 if reason is None else None,
+                user_attrs={FAIL_REASON: reason} if reason else {},
+            )
+        )
     trials = study.trials  # one counted trial, one lost one
     budget = Budget(3)
     assert budget.verdict(trials, []) == "go"
@@ -99,14 +111,21 @@ def test_settings_are_checked_once_with_their_names():
 
 # --- supervised workers, with fake objectives ----------------------------------------------
 
+
 def load_study(tmp_path):
     storage = open_storage(None, tmp_path / fakes.SPACE.name)
     return optuna.load_study(study_name=fakes.SPACE.name, storage=storage)
 
 
 def test_workers_meet_the_exact_budget_and_the_study_records_the_configuration(tmp_path):
-    result = run_sweep(fakes.SPACE, n_trials=6, max_epochs=2, workers=2, results_dir=tmp_path,
-                       make_objective=fakes.quick)
+    result = run_sweep(
+        fakes.SPACE,
+        n_trials=6,
+        max_epochs=2,
+        workers=2,
+        results_dir=tmp_path,
+        make_objective=fakes.quick,
+    )
     trials = load_study(tmp_path).trials
     assert result.trials_run == 6 and len(trials) == 6
     assert all(t.state == TrialState.COMPLETE for t in trials)
@@ -118,8 +137,14 @@ def test_workers_meet_the_exact_budget_and_the_study_records_the_configuration(t
 
 def test_failures_in_a_row_across_workers_stop_the_sweep(tmp_path):
     with pytest.raises(SweeperError, match="3 trials failed in a row .*fake failure"):
-        run_sweep(fakes.SPACE, n_trials=20, workers=2, results_dir=tmp_path,
-                  max_consecutive_failures=3, make_objective=fakes.failing)
+        run_sweep(
+            fakes.SPACE,
+            n_trials=20,
+            workers=2,
+            results_dir=tmp_path,
+            max_consecutive_failures=3,
+            make_objective=fakes.failing,
+        )
     assert 3 <= len(load_study(tmp_path).trials) < 20
 
 
@@ -138,8 +163,14 @@ class KillFirstTrial(SweepObserver):
 
 def test_a_killed_worker_is_replaced_and_its_trial_retried_once(tmp_path):
     killer = KillFirstTrial(tmp_path)
-    result = run_sweep(fakes.SPACE, n_trials=3, workers=1, results_dir=tmp_path,
-                       make_objective=fakes.slow, observer=killer)
+    result = run_sweep(
+        fakes.SPACE,
+        n_trials=3,
+        workers=1,
+        results_dir=tmp_path,
+        make_objective=fakes.slow,
+        observer=killer,
+    )
     study = load_study(tmp_path)
     lost = study.trials[killer.killed]
     assert lost.state == TrialState.FAIL and lost.user_attrs[FAIL_REASON] == WORKER_DIED
@@ -150,16 +181,16 @@ def test_a_killed_worker_is_replaced_and_its_trial_retried_once(tmp_path):
 
 
 def test_a_worker_that_crashes_on_start_says_why_and_writes_nothing(tmp_path, capfd):
-    with pytest.raises(SweeperError, match="died 3 times before training .*the fake worker "
-                                           "crashed on start"):
+    with pytest.raises(
+        SweeperError, match="died 3 times before training .*the fake worker crashed on start"
+    ):
         run_sweep(fakes.SPACE, workers=1, results_dir=tmp_path, make_objective=fakes.crashing)
     assert "fake start-up noise" not in capfd.readouterr().err  # said in one line, above
     assert not (tmp_path / fakes.SPACE.name).exists()
 
 
 def test_a_workers_own_output_goes_to_its_log_not_the_terminal(tmp_path, capfd):
-    run_sweep(fakes.SPACE, n_trials=2, workers=1, results_dir=tmp_path,
-              make_objective=fakes.noisy)
+    run_sweep(fakes.SPACE, n_trials=2, workers=1, results_dir=tmp_path, make_objective=fakes.noisy)
     assert "fake oneDNN start-up line" not in capfd.readouterr().err
     log = (tmp_path / fakes.SPACE.name / "workers" / "worker-0.log").read_text()
     assert "fake oneDNN start-up line" in log and "--- worker 0" in log

@@ -37,8 +37,23 @@ def test_mnist_splits_are_seeded_and_the_test_set_is_the_official_one(data_dir):
 
 def test_mnist_sweep_end_to_end(data_dir, tmp_path, capsys):
     results = tmp_path / "results"
-    assert main(["run", "mnist_space", "--trials", "3", "--max-epochs", "1",
-                 "--pruner", "none", "--results-dir", str(results)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "mnist_space",
+                "--trials",
+                "3",
+                "--max-epochs",
+                "1",
+                "--pruner",
+                "none",
+                "--results-dir",
+                str(results),
+            ]
+        )
+        == 0
+    )
     with open(results / "mnist_space" / "leaderboard.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 3

@@ -60,8 +60,9 @@ def test_missing_objective_metric_stops_the_sweep_after_one_epoch(digits_space, 
 
 
 def test_pruned_trial_keeps_its_history(digits_space, digits_data):
-    study = optuna.create_study(direction="maximize",
-                                pruner=optuna.pruners.ThresholdPruner(upper=0.0))
+    study = optuna.create_study(
+        direction="maximize", pruner=optuna.pruners.ThresholdPruner(upper=0.0)
+    )
     study.enqueue_trial(BASE_PARAMS)
     study.optimize(KerasObjective(digits_space, digits_data, max_epochs=5), n_trials=1)
     trial = study.trials[0]
@@ -74,10 +75,14 @@ def test_pruned_trial_keeps_its_history(digits_space, digits_data):
     "exc, reason",
     [
         (MemoryError(), "out of memory: MemoryError"),
-        (type("ResourceExhaustedError", (Exception,), {})("OOM when allocating tensor"),
-         "out of memory: OOM when allocating tensor"),
-        (RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate"),
-         "out of memory: RESOURCE_EXHAUSTED"),
+        (
+            type("ResourceExhaustedError", (Exception,), {})("OOM when allocating tensor"),
+            "out of memory: OOM when allocating tensor",
+        ),
+        (
+            RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate"),
+            "out of memory: RESOURCE_EXHAUSTED",
+        ),
         (ValueError("bad shape\nmore detail"), "ValueError: bad shape"),
     ],
 )

@@ -7,7 +7,9 @@ from sweeper.progress import RichProgress, describe_trial, format_duration
 
 def make_trial(number, state, value=None, **attrs):
     trial = optuna.trial.create_trial(
-        state=state, value=value, params={"optimizer": "adam", "learning_rate": 0.0123456},
+        state=state,
+        value=value,
+        params={"optimizer": "adam", "learning_rate": 0.0123456},
         distributions={
             "optimizer": optuna.distributions.CategoricalDistribution(["adam", "sgd"]),
             "learning_rate": optuna.distributions.FloatDistribution(1e-4, 1, log=True),
@@ -28,8 +30,9 @@ def test_live_view_shows_counts_best_and_the_running_epoch():
     progress.epoch_ended(1, 2, {"val_accuracy": 0.875, "loss": 0.4})
     console.print(progress._render())
     progress.trial_finished(make_trial(1, TrialState.COMPLETE, 0.95))
-    progress.trial_finished(make_trial(2, TrialState.FAIL, fail_reason="loss became NaN at "
-                                                                       "epoch 1"))
+    progress.trial_finished(
+        make_trial(2, TrialState.FAIL, fail_reason="loss became NaN at epoch 1")
+    )
     console.print(progress._render())
     progress.sweep_finished()
     text = console.export_text()
@@ -41,8 +44,10 @@ def test_live_view_shows_counts_best_and_the_running_epoch():
 
 
 def test_trial_lines_say_outcome_epochs_and_time():
-    assert describe_trial(make_trial(3, TrialState.COMPLETE, 0.9), "val_accuracy") == \
-        "trial    3 complete val_accuracy=0.9000  (3 epochs, 1.2s)"
+    assert (
+        describe_trial(make_trial(3, TrialState.COMPLETE, 0.9), "val_accuracy")
+        == "trial    3 complete val_accuracy=0.9000  (3 epochs, 1.2s)"
+    )
     failed = make_trial(4, TrialState.FAIL, fail_reason="out of memory: OOM")
     assert "fail     out of memory: OOM  (3 epochs" in describe_trial(failed, "val_accuracy")
 

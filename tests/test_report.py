@@ -94,11 +94,14 @@ def test_report_reads_a_study_without_writing_to_it(results):
 
 def test_report_of_a_study_with_no_trial_and_of_one_with_only_failures(tmp_path, failed_results):
     empty = tmp_path / "empty"
-    optuna.create_study(study_name="digits_space", direction="maximize",
-                        storage=open_storage(None, empty / "digits_space"))
+    optuna.create_study(
+        study_name="digits_space",
+        direction="maximize",
+        storage=open_storage(None, empty / "digits_space"),
+    )
     assert main(["report", "digits_space", "--results-dir", str(empty)]) == 0
     columns, rows = read_csv(empty / "digits_space" / "leaderboard.csv")
-    assert rows == [] and columns[:len(FIXED_COLUMNS)] == FIXED_COLUMNS
+    assert rows == [] and columns[: len(FIXED_COLUMNS)] == FIXED_COLUMNS
     page = (empty / "digits_space" / "leaderboard.html").read_text()
     assert "No trial has completed yet" in page and "Plotly.newPlot" not in page
 
@@ -115,9 +118,11 @@ def test_missing_study_is_a_clear_error_and_creates_nothing(tmp_path, capsys):
     results = tmp_path / "results"
     assert main(["report", "digits_space", "--results-dir", str(results)]) == 1
     err = capsys.readouterr().err.strip()
-    assert err == (f"sweeper: error: no study 'digits_space' in {results}/digits_space/"
-                   f"{JOURNAL_NAME}; run `python -m sweeper run digits_space` first, or pass "
-                   "the --storage / --results-dir it ran with")
+    assert err == (
+        f"sweeper: error: no study 'digits_space' in {results}/digits_space/"
+        f"{JOURNAL_NAME}; run `python -m sweeper run digits_space` first, or pass "
+        "the --storage / --results-dir it ran with"
+    )
     assert not results.exists()
 
     db = tmp_path / "sweeps.db"
@@ -147,8 +152,7 @@ def test_report_imports_no_keras(mixed_results, tmp_path):
         "loaded = [m for m in ('keras', 'tensorflow', 'jax', 'torch') if m in sys.modules]\n"
         "assert not loaded, loaded\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
 
 
@@ -161,16 +165,32 @@ def test_report_while_another_process_is_still_writing_the_study(tmp_path, capsy
     results = tmp_path / "results"
     log = results / "digits_space" / "sweep.log"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sweeper", "run", str(space_file), "--trials", "3",
-         "--max-epochs", "200", "--pruner", "none", "--no-retrain",
-         "--results-dir", str(results)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "sweeper",
+            "run",
+            str(space_file),
+            "--trials",
+            "3",
+            "--max-epochs",
+            "200",
+            "--pruner",
+            "none",
+            "--no-retrain",
+            "--results-dir",
+            str(results),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
     )
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and "trial 0 " not in (
-                log.read_text() if log.exists() else ""):
+            log.read_text() if log.exists() else ""
+        ):
             assert proc.poll() is None, proc.stderr.read()
             time.sleep(0.2)
         for _ in range(2):  # and again over its own files

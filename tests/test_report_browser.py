@@ -16,9 +16,17 @@ from sweeper.study import load_existing_study
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 ARTIFACTS = Path(__file__).parent / "artifacts"
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--window-size=1400,1000")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1400,1000",
+)
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +48,10 @@ def browser():
     # The Debian driver, named explicitly: selenium-manager never tries to download one.
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.execute_cdp_cmd("Network.enable", {})
-    driver.execute_cdp_cmd("Network.emulateNetworkConditions", {
-        "offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+    driver.execute_cdp_cmd(
+        "Network.emulateNetworkConditions",
+        {"offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
+    )
     yield driver
     driver.quit()
     shutil.rmtree(profile, ignore_errors=True)
@@ -59,9 +69,12 @@ def page(browser, mixed_results, tmp_path_factory):
 def wait_for_plots(browser):
     from selenium.webdriver.support.ui import WebDriverWait
 
-    WebDriverWait(browser, 30).until(lambda driver: driver.execute_script(
-        "return [...document.querySelectorAll('.plotly-graph-div')]"
-        ".every(div => div._fullLayout && div.querySelector('svg.main-svg'))"))
+    WebDriverWait(browser, 30).until(
+        lambda driver: driver.execute_script(
+            "return [...document.querySelectorAll('.plotly-graph-div')]"
+            ".every(div => div._fullLayout && div.querySelector('svg.main-svg'))"
+        )
+    )
 
 
 def js(browser, script, *args):
@@ -73,8 +86,11 @@ def test_page_loads_offline_and_fetches_nothing(page):
     assert js(browser, "return typeof Plotly") == "object"  # embedded, not from a CDN
     fetched = js(browser, "return performance.getEntriesByType('resource').map(e => e.name)")
     assert fetched == []
-    linked = js(browser, "return [...document.querySelectorAll('[src],[href]')]"
-                         ".map(e => e.getAttribute('src') || e.getAttribute('href'))")
+    linked = js(
+        browser,
+        "return [...document.querySelectorAll('[src],[href]')]"
+        ".map(e => e.getAttribute('src') || e.getAttribute('href'))",
+    )
     assert linked == []
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert errors == []
@@ -83,16 +99,22 @@ def test_page_loads_offline_and_fetches_nothing(page):
 def test_table_has_one_row_per_trial_and_sorts_numerically(page):
     browser, study = page
     assert len(study.trials) == len(MIXED_TRIALS) + 1
-    assert js(browser, "return document.querySelectorAll('#trials tbody tr').length") == \
-        len(study.trials)
-    headers = js(browser, "return [...document.querySelectorAll('#trials th')]"
-                          ".map(th => th.textContent)")
+    assert js(browser, "return document.querySelectorAll('#trials tbody tr').length") == len(
+        study.trials
+    )
+    headers = js(
+        browser, "return [...document.querySelectorAll('#trials th')].map(th => th.textContent)"
+    )
     column = headers.index("seed")
     header = browser.find_elements("css selector", "#trials th")[column]
 
     def seeds():
-        return js(browser, "return [...document.querySelectorAll('#trials tbody tr')]"
-                           ".map(tr => tr.cells[arguments[0]].textContent)", column)
+        return js(
+            browser,
+            "return [...document.querySelectorAll('#trials tbody tr')]"
+            ".map(tr => tr.cells[arguments[0]].textContent)",
+            column,
+        )
 
     expected = sorted(t.user_attrs["seed"] for t in study.trials if "seed" in t.user_attrs)
     header.click()
@@ -103,7 +125,9 @@ def test_table_has_one_row_per_trial_and_sorts_numerically(page):
 
 def test_plots_render_with_the_study_data(page):
     browser, study = page
-    plots = js(browser, """
+    plots = js(
+        browser,
+        """
         return Object.fromEntries([...document.querySelectorAll('.plotly-graph-div')].map(d => {
           const box = d.getBoundingClientRect();
           return [d.id, {traces: d.data.length, width: box.width, height: box.height,
@@ -111,7 +135,8 @@ def test_plots_render_with_the_study_data(page):
                          marks: d.querySelectorAll('.scatterlayer .trace path, .bars path,'
                                                    + ' .point').length,
                          first_y: d.data[0].y}];
-        }));""")
+        }));""",
+    )
     assert set(plots) == {"plot-history", "plot-importance", "plot-curves", "plot-parallel"}
     for plot in plots.values():
         assert plot["svg"] > 0 and plot["marks"] > 0
@@ -119,7 +144,8 @@ def test_plots_render_with_the_study_data(page):
     complete = [t for t in study.trials if t.state.name == "COMPLETE"]
     # The history's points are the completed trials' values.
     assert sorted(plots["plot-history"]["first_y"]) == pytest.approx(
-        sorted(t.value for t in complete))
+        sorted(t.value for t in complete)
+    )
     # Curves: every completed trial (fewer than the top five) and the pruned one.
     assert plots["plot-curves"]["traces"] == len(complete) + 1
     assert plots["plot-importance"]["traces"] >= 1
@@ -128,10 +154,13 @@ def test_plots_render_with_the_study_data(page):
 
 def test_failures_show_their_reasons_as_text(page):
     browser, _ = page
-    items = js(browser, "return [...document.querySelectorAll('#failures li')]"
-                        ".map(li => li.textContent)")
-    assert items == ["trial 0: loss became NaN at epoch 1",
-                     f"trial 4: model could not be built: ValueError: {MARKUP_REASON}"]
+    items = js(
+        browser, "return [...document.querySelectorAll('#failures li')].map(li => li.textContent)"
+    )
+    assert items == [
+        "trial 0: loss became NaN at epoch 1",
+        f"trial 4: model could not be built: ValueError: {MARKUP_REASON}",
+    ]
 
 
 def test_screenshot(page):

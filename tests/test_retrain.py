@@ -27,8 +27,13 @@ def load_card(results):
 def assert_model_scores_the_card(results, data):
     card = load_card(results)
     model = keras.saving.load_model(results / "digits_space" / "winner.keras")
-    scores = model.evaluate(data.x_test, data.y_test, batch_size=card["params"]["batch_size"],
-                            return_dict=True, verbose=0)
+    scores = model.evaluate(
+        data.x_test,
+        data.y_test,
+        batch_size=card["params"]["batch_size"],
+        return_dict=True,
+        verbose=0,
+    )
     assert set(scores) == set(card["test_metrics"]) == {"accuracy", "loss"}
     for name, value in scores.items():
         assert value == pytest.approx(card["test_metrics"][name], abs=1e-5)
@@ -48,7 +53,8 @@ def test_retrain_the_best_trial(results, digits_data, capsys):
     assert card["epochs"] == best.user_attrs["best_epoch"]
     assert card["seed"] == best.user_attrs["seed"]
     assert card["validation_metrics"] == {
-        k: v for k, v in best.user_attrs["metrics"].items() if k.startswith("val_")}
+        k: v for k, v in best.user_attrs["metrics"].items() if k.startswith("val_")
+    }
     assert card["validation_metrics"]["val_accuracy"] == pytest.approx(best.value)
     assert card["train_examples"] == len(digits_data.x_train) + len(digits_data.x_val)
     assert card["test_examples"] == len(digits_data.x_test)
@@ -80,11 +86,14 @@ def test_retrain_a_pruned_trial(results, digits_data):
     assert card["trial"] == 1 and card["state"] == "pruned" and card["epochs"] == 1
 
 
-@pytest.mark.parametrize("argv, code, message", [
-    (["--trial", "99"], 2, "study 'digits_space' has no trial 99; its trials are 0 to 6"),
-    (["--trial", "0"], 1, "trial 0 is fail (loss became NaN at epoch 1) and has no best epoch"),
-    (["--trial", "6"], 1, "trial 6 is running and has no best epoch"),
-])
+@pytest.mark.parametrize(
+    "argv, code, message",
+    [
+        (["--trial", "99"], 2, "study 'digits_space' has no trial 99; its trials are 0 to 6"),
+        (["--trial", "0"], 1, "trial 0 is fail (loss became NaN at epoch 1) and has no best epoch"),
+        (["--trial", "6"], 1, "trial 6 is running and has no best epoch"),
+    ],
+)
 def test_bad_trial_is_a_clear_error_and_writes_nothing(results, argv, code, message, capsys):
     before = sorted(p.name for p in (results / "digits_space").iterdir())
     assert main(["retrain", "digits_space", *argv, "--results-dir", str(results)]) == code
@@ -98,7 +107,8 @@ def test_no_completed_trial_is_a_clear_error(failed_results, tmp_path, capsys):
     assert main(["retrain", "digits_space", "--results-dir", str(results)]) == 1
     assert capsys.readouterr().err.strip() == (
         "sweeper: error: study 'digits_space' has no completed trial yet; run more trials, "
-        "or name a pruned one with --trial N")
+        "or name a pruned one with --trial N"
+    )
     assert not (results / "digits_space" / "winner.json").exists()
     assert not (results / "digits_space" / "winner.keras").exists()
 
@@ -122,8 +132,21 @@ def test_space_without_a_test_split_saves_the_model_without_test_metrics(results
 
 
 def test_run_retrains_the_winner_at_its_end(tmp_path, capsys):
-    assert main(["run", "digits_space", "--trials", "2", "--max-epochs", "2",
-                 "--results-dir", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "digits_space",
+                "--trials",
+                "2",
+                "--max-epochs",
+                "2",
+                "--results-dir",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     card = load_card(tmp_path)
     assert "digits_space: top 2 of 2 trials" in out
@@ -137,8 +160,6 @@ def test_retrain_is_reproducible_from_the_card(results, digits_data):
     first = load_card(results)["test_metrics"]
     assert main(["retrain", "digits_space", "--trial", "2", "--results-dir", str(results)]) == 0
     assert load_card(results)["test_metrics"] == pytest.approx(first, abs=1e-6)
-
-
 
 
 def test_replayed_rates_follow_the_sweeps_reductions(digits_space, digits_data):
@@ -155,6 +176,11 @@ def test_replayed_rates_follow_the_sweeps_reductions(digits_space, digits_data):
     keras.utils.set_random_seed(0)
     model, schedule_callbacks = compile_model(digits_space, params, digits_data, len(rates))
     assert schedule_callbacks  # ReduceLROnPlateau, which would need validation data
-    history = model.fit(digits_data.x_train, digits_data.y_train, epochs=len(rates),
-                        callbacks=_replayed_rates(schedule_callbacks, trial), verbose=0)
+    history = model.fit(
+        digits_data.x_train,
+        digits_data.y_train,
+        epochs=len(rates),
+        callbacks=_replayed_rates(schedule_callbacks, trial),
+        verbose=0,
+    )
     assert history.history["learning_rate"] == pytest.approx(rates)

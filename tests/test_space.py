@@ -37,10 +37,14 @@ def test_training_rejects_bad_declarations(kwargs, message):
         (dict(objective="val_acc"), "objective 'val_acc' is not a metric this space reports"),
         (dict(max_epochs=0), "max_epochs must be a positive integer"),
         (dict(params=[Float("dropout", 0, 0.5)]), "'dropout' is declared twice"),
-        (dict(params=[Float("x", 0, 1, when={"y": "a"}), Categorical("y", ("a",))]),
-         "depends on 'y', which is not declared before it"),
-        (dict(params=[Float("beta", 0, 1, when={"optimizer": "adamax"})]),
-         "depends on optimizer='adamax', which is not one of its choices"),
+        (
+            dict(params=[Float("x", 0, 1, when={"y": "a"}), Categorical("y", ("a",))]),
+            "depends on 'y', which is not declared before it",
+        ),
+        (
+            dict(params=[Float("beta", 0, 1, when={"optimizer": "adamax"})]),
+            "depends on optimizer='adamax', which is not one of its choices",
+        ),
         (dict(build_model="model.keras"), "build_model must be a function"),
         (dict(params=[{"name": "units"}]), "params must hold Categorical, Float or Int"),
     ],
@@ -51,10 +55,20 @@ def test_space_rejects_bad_declarations(kwargs, message):
 
 
 def test_extras_exist_only_for_declared_owners():
-    names = [p.name for p in Training(optimizers=("adam", "sgd"), schedules=("constant",),
-                                      clipping=("none",)).params()]
-    assert names == ["optimizer", "learning_rate", "lr_schedule", "batch_size", "clipping",
-                     "dropout"]
+    names = [
+        p.name
+        for p in Training(
+            optimizers=("adam", "sgd"), schedules=("constant",), clipping=("none",)
+        ).params()
+    ]
+    assert names == [
+        "optimizer",
+        "learning_rate",
+        "lr_schedule",
+        "batch_size",
+        "clipping",
+        "dropout",
+    ]
 
 
 def test_extra_range_override_keeps_its_condition():
@@ -64,8 +78,13 @@ def test_extra_range_override_keeps_its_condition():
 
 
 def test_conditional_parameters_are_sampled_only_when_their_condition_holds():
-    space = _space(params=[Int("units", 8, 64), Categorical("act", ("relu", "tanh")),
-                           Float("slope", 0.01, 0.3, when={"act": "relu"})])
+    space = _space(
+        params=[
+            Int("units", 8, 64),
+            Categorical("act", ("relu", "tanh")),
+            Float("slope", 0.01, 0.3, when={"act": "relu"}),
+        ]
+    )
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
     seen_optimizers, seen_schedules, seen_clipping = set(), set(), set()
     for _ in range(300):

@@ -18,13 +18,16 @@ def test_optuna_objects_pass_through():
     assert make_sampler(sampler, 0) is sampler and make_pruner(pruner, 5) is pruner
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: make_sampler("bayes", 0), "unknown sampler 'bayes'; choose from tpe, random"),
-    (lambda: make_pruner("asha", 5), "unknown pruner 'asha'; choose from hyperband"),
-    (lambda: check_storage_url("study.db"), "bad storage 'study.db'"),
-    (lambda: check_storage_url("postgresql://user@host:port/db"), "bad storage URL"),
-    (lambda: check_storage_url("pg://user@host/db"), "unknown database kind 'pg'"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: make_sampler("bayes", 0), "unknown sampler 'bayes'; choose from tpe, random"),
+        (lambda: make_pruner("asha", 5), "unknown pruner 'asha'; choose from hyperband"),
+        (lambda: check_storage_url("study.db"), "bad storage 'study.db'"),
+        (lambda: check_storage_url("postgresql://user@host:port/db"), "bad storage URL"),
+        (lambda: check_storage_url("pg://user@host/db"), "unknown database kind 'pg'"),
+    ],
+)
 def test_bad_names_and_urls_are_usage_errors(call, message):
     with pytest.raises(UsageError, match=message):
         call()

@@ -24,8 +24,15 @@ def read_leaderboard(results_dir, name="digits_space"):
 
 
 def test_cli_sweep_ranks_trials_and_resumes_only_what_is_missing(tmp_path, capsys):
-    args = ["run", "digits_space", "--max-epochs", "3", "--results-dir", str(tmp_path),
-            "--no-retrain"]
+    args = [
+        "run",
+        "digits_space",
+        "--max-epochs",
+        "3",
+        "--results-dir",
+        str(tmp_path),
+        "--no-retrain",
+    ]
     assert main([*args, "--trials", "4"]) == 0
     out = capsys.readouterr().out
     assert "4 trials run" in out and "best val_accuracy=" in out
@@ -41,8 +48,7 @@ def test_cli_sweep_ranks_trials_and_resumes_only_what_is_missing(tmp_path, capsy
     assert sorted(int(r["trial"]) for r in rows) == [0, 1, 2, 3]
     complete = [float(r["value"]) for r in rows if r["state"] == "complete"]
     assert complete and complete == sorted(complete, reverse=True)
-    best = max(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)),
-               key=lambda t: t.value)
+    best = max(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)), key=lambda t: t.value)
     assert int(rows[0]["trial"]) == best.number
     for row, trial in ((r, study.trials[int(r["trial"])]) for r in rows):
         for name in ("momentum", "weight_decay", "clip_threshold"):
@@ -60,15 +66,22 @@ def test_cli_sweep_ranks_trials_and_resumes_only_what_is_missing(tmp_path, capsy
 
 
 def test_resumed_sweep_does_not_replay_the_first_sessions_draws(tmp_path, digits_space):
-    run_sweep(digits_space, n_trials=3, max_epochs=1, sampler="random", results_dir=tmp_path, workers=None)
-    run_sweep(digits_space, n_trials=6, max_epochs=1, sampler="random", results_dir=tmp_path, workers=None)
+    run_sweep(
+        digits_space, n_trials=3, max_epochs=1, sampler="random", results_dir=tmp_path, workers=None
+    )
+    run_sweep(
+        digits_space, n_trials=6, max_epochs=1, sampler="random", results_dir=tmp_path, workers=None
+    )
     rates = [t.params["learning_rate"] for t in load_study(tmp_path).trials]
     assert len(set(rates)) == 6
 
 
 def test_nan_trial_fails_with_its_reason_and_the_sweep_finishes(tmp_path, digits_space):
-    study = optuna.create_study(study_name="digits_space", direction="maximize",
-                                storage=open_storage(None, tmp_path / "digits_space"))
+    study = optuna.create_study(
+        study_name="digits_space",
+        direction="maximize",
+        storage=open_storage(None, tmp_path / "digits_space"),
+    )
     study.enqueue_trial(NAN_PARAMS)
     result = run_sweep(digits_space, n_trials=3, max_epochs=2, results_dir=tmp_path, workers=None)
     trials = result.study.trials
@@ -81,13 +94,22 @@ def test_nan_trial_fails_with_its_reason_and_the_sweep_finishes(tmp_path, digits
 
 
 def test_leaderboard_ranks_complete_then_pruned_then_failed(tmp_path, digits_space):
-    study = optuna.create_study(study_name="digits_space", direction="maximize",
-                                storage=open_storage(None, tmp_path / "digits_space"))
+    study = optuna.create_study(
+        study_name="digits_space",
+        direction="maximize",
+        storage=open_storage(None, tmp_path / "digits_space"),
+    )
     slow = {**BASE_PARAMS, "optimizer": "sgd", "learning_rate": 1e-5}  # ~chance after 1 epoch
     for params in (NAN_PARAMS, slow, BASE_PARAMS, {**BASE_PARAMS, "units": 64}):
         study.enqueue_trial(params)
-    run_sweep(digits_space, n_trials=4, max_epochs=2, results_dir=tmp_path,
-              pruner=optuna.pruners.ThresholdPruner(lower=0.5), workers=None)
+    run_sweep(
+        digits_space,
+        n_trials=4,
+        max_epochs=2,
+        results_dir=tmp_path,
+        pruner=optuna.pruners.ThresholdPruner(lower=0.5),
+        workers=None,
+    )
     rows = read_leaderboard(tmp_path)
     assert [r["state"] for r in rows] == ["complete", "complete", "pruned", "fail"]
     assert float(rows[0]["value"]) >= float(rows[1]["value"])
@@ -98,55 +120,89 @@ def test_leaderboard_ranks_complete_then_pruned_then_failed(tmp_path, digits_spa
 
 
 def test_repeated_failures_stop_the_sweep_with_a_clear_error(tmp_path, digits_space):
-    study = optuna.create_study(study_name="digits_space", direction="maximize",
-                                storage=open_storage(None, tmp_path / "digits_space"))
+    study = optuna.create_study(
+        study_name="digits_space",
+        direction="maximize",
+        storage=open_storage(None, tmp_path / "digits_space"),
+    )
     for _ in range(3):
         study.enqueue_trial(NAN_PARAMS)
     with pytest.raises(SweeperError, match="3 trials failed in a row .*loss became NaN"):
-        run_sweep(digits_space, n_trials=10, max_epochs=1, results_dir=tmp_path,
-                  max_consecutive_failures=3, workers=None)
+        run_sweep(
+            digits_space,
+            n_trials=10,
+            max_epochs=1,
+            results_dir=tmp_path,
+            max_consecutive_failures=3,
+            workers=None,
+        )
     assert len(read_leaderboard(tmp_path)) == 3  # the leaderboard is still written
 
 
 def test_timeout_stops_asking_for_new_trials(tmp_path, digits_space):
     # Like Optuna's timeout, it is checked when a trial ends: a running trial is never cut.
-    result = run_sweep(digits_space, n_trials=50, max_epochs=1, timeout=0.001,
-                       results_dir=tmp_path, workers=None)
+    result = run_sweep(
+        digits_space, n_trials=50, max_epochs=1, timeout=0.001, results_dir=tmp_path, workers=None
+    )
     assert result.trials_run == 1 and len(result.study.trials) == 1
 
 
 @pytest.mark.parametrize("sampler", ["random", "cmaes", "qmc", "tpe"])
 def test_samplers_by_name_run(tmp_path, digits_space, sampler):
-    result = run_sweep(digits_space, n_trials=2, max_epochs=1, sampler=sampler,
-                       pruner="none", results_dir=tmp_path, workers=None)
+    result = run_sweep(
+        digits_space,
+        n_trials=2,
+        max_epochs=1,
+        sampler=sampler,
+        pruner="none",
+        results_dir=tmp_path,
+        workers=None,
+    )
     assert len(result.study.trials) == 2
 
 
 @pytest.mark.parametrize("pruner", ["median", "successive_halving", "hyperband"])
 def test_pruners_by_name_run(tmp_path, digits_space, pruner):
-    result = run_sweep(digits_space, n_trials=2, max_epochs=2, pruner=pruner,
-                       results_dir=tmp_path, workers=None)
+    result = run_sweep(
+        digits_space, n_trials=2, max_epochs=2, pruner=pruner, results_dir=tmp_path, workers=None
+    )
     assert len(result.study.trials) == 2
 
 
 def test_gp_sampler_runs_or_names_its_missing_package(tmp_path, digits_space):
     pytest.importorskip("torch", reason="the gp extra (PyTorch) is not installed")
-    result = run_sweep(digits_space, n_trials=2, max_epochs=1, sampler="gp",
-                       results_dir=tmp_path, workers=None)
+    result = run_sweep(
+        digits_space, n_trials=2, max_epochs=1, sampler="gp", results_dir=tmp_path, workers=None
+    )
     assert len(result.study.trials) == 2
 
 
 def test_space_from_a_file_outside_the_repository(tmp_path, capsys):
     path = tmp_path / "my_digits.py"
     path.write_text(DIGITS_SOURCE)
-    assert main(["run", str(path), "--trials", "1", "--max-epochs", "1", "--no-retrain",
-                 "--results-dir", str(tmp_path / "results")]) == 0
+    assert (
+        main(
+            [
+                "run",
+                str(path),
+                "--trials",
+                "1",
+                "--max-epochs",
+                "1",
+                "--no-retrain",
+                "--results-dir",
+                str(tmp_path / "results"),
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "results" / "my_digits" / "leaderboard.csv").is_file()
     assert not (tmp_path / "results" / "my_digits" / "winner.json").exists()
 
 
-def test_data_loads_once_and_keras_state_is_cleared_every_trial(tmp_path, digits_space,
-                                                                monkeypatch):
+def test_data_loads_once_and_keras_state_is_cleared_every_trial(
+    tmp_path, digits_space, monkeypatch
+):
     """And each clear runs with the pre-sweep heap frozen, which is unfrozen afterwards."""
     import dataclasses
     import gc
@@ -185,14 +241,30 @@ def test_ctrl_c_fails_the_running_trial_as_interrupted_and_exits_130(tmp_path):
     space_file.write_text(DIGITS_SOURCE.replace("patience=2", "patience=1000"))
     log = tmp_path / "digits_space" / "sweep.log"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sweeper", "run", str(space_file), "--trials", "100",
-         "--max-epochs", "50", "--pruner", "none", "--results-dir", str(tmp_path)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "sweeper",
+            "run",
+            str(space_file),
+            "--trials",
+            "100",
+            "--max-epochs",
+            "50",
+            "--pruner",
+            "none",
+            "--results-dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and "trial 0 " not in (
-            log.read_text() if log.exists() else ""):
+        log.read_text() if log.exists() else ""
+    ):
         time.sleep(0.2)
     time.sleep(2)  # well into trial 1, which trains 50 epochs without early stopping
     proc.send_signal(signal.SIGINT)
@@ -207,11 +279,58 @@ def test_ctrl_c_fails_the_running_trial_as_interrupted_and_exits_130(tmp_path):
 
 def test_database_storage_url_holds_the_study_and_resumes(tmp_path, digits_space):
     url = f"sqlite:///{tmp_path / 'sweeps.db'}"
-    run_sweep(digits_space, n_trials=2, max_epochs=1, storage=url, results_dir=tmp_path, workers=None)
-    result = run_sweep(digits_space, n_trials=3, max_epochs=1, storage=url,
-                       results_dir=tmp_path, workers=None)
+    run_sweep(
+        digits_space, n_trials=2, max_epochs=1, storage=url, results_dir=tmp_path, workers=None
+    )
+    result = run_sweep(
+        digits_space, n_trials=3, max_epochs=1, storage=url, results_dir=tmp_path, workers=None
+    )
     assert result.trials_run == 1
     study = optuna.load_study(study_name="digits_space", storage=url)
     assert len(study.trials) == 3
     assert not (tmp_path / "digits_space" / JOURNAL_NAME).exists()
     assert len(read_leaderboard(tmp_path)) == 3
+
+
+def test_patience_overrides_the_spaces_early_stopping(tmp_path, digits_space, digits_data):
+    """A run-level option: the configuration, the objective that uses it, the flag, a test."""
+    import keras
+
+    from sweeper import SweepConfig
+    from sweeper.loop import StopFlag
+    from sweeper.objective import KerasObjective
+    from sweeper.progress import SweepObserver
+
+    config = SweepConfig(patience=0).resolve(digits_space)
+    objective = KerasObjective.for_sweep(
+        digits_space, digits_data, config, SweepObserver(), StopFlag()
+    )
+    callbacks = objective._callbacks(optuna.create_study().ask())
+    assert [c.patience for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping)] == [0]
+
+    assert (
+        main(
+            [
+                "run",
+                "digits_space",
+                "--patience",
+                "0",
+                "--trials",
+                "2",
+                "--max-epochs",
+                "8",
+                "--pruner",
+                "none",
+                "--in-process",
+                "--no-retrain",
+                "--results-dir",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
+    study = load_study(tmp_path)
+    assert study.user_attrs["patience"] == 0
+    for trial in study.trials:  # stopped at the first epoch without improvement
+        attrs = trial.user_attrs
+        assert attrs["epochs_run"] in (attrs["best_epoch"] + 1, 8)

@@ -11,17 +11,37 @@ from sweeper.objective import KerasObjective
 from sweeper.optimizers import CLIPPING_MODES, OPTIMIZERS, build_optimizer
 from sweeper.schedules import SCHEDULES, StepBudget, build_learning_rate
 
-EXTRAS = {"momentum": 0.9, "weight_decay": 1e-4, "lr_decay_rate": 0.1,
-          "warmup_fraction": 0.1, "piecewise_drop": 0.1, "plateau_factor": 0.5,
-          "clip_threshold": 1.0}
-OPTIMIZER_CLASSES = {"sgd": "SGD", "momentum": "SGD", "nesterov": "SGD", "adam": "Adam",
-                     "adamw": "AdamW", "rmsprop": "RMSprop", "adagrad": "Adagrad"}
+EXTRAS = {
+    "momentum": 0.9,
+    "weight_decay": 1e-4,
+    "lr_decay_rate": 0.1,
+    "warmup_fraction": 0.1,
+    "piecewise_drop": 0.1,
+    "plateau_factor": 0.5,
+    "clip_threshold": 1.0,
+}
+OPTIMIZER_CLASSES = {
+    "sgd": "SGD",
+    "momentum": "SGD",
+    "nesterov": "SGD",
+    "adam": "Adam",
+    "adamw": "AdamW",
+    "rmsprop": "RMSprop",
+    "adagrad": "Adagrad",
+}
 
 
 def train_one_epoch(space, data, **overrides):
     params = {**BASE_PARAMS, **overrides}
-    for name in ("momentum", "weight_decay", "clip_threshold", "lr_decay_rate",
-                 "warmup_fraction", "piecewise_drop", "plateau_factor"):
+    for name in (
+        "momentum",
+        "weight_decay",
+        "clip_threshold",
+        "lr_decay_rate",
+        "warmup_fraction",
+        "piecewise_drop",
+        "plateau_factor",
+    ):
         if any(p.name == name and p.is_active(params) for p in space.all_params):
             params[name] = EXTRAS[name]
     trial = optuna.trial.FixedTrial(params)
@@ -46,10 +66,12 @@ def test_every_optimizer_builds_and_trains(name, digits_space, digits_data):
 
 @pytest.mark.parametrize("name", list(SCHEDULES))
 def test_every_schedule_builds_and_trains(name, digits_space, digits_data):
-    budget = StepBudget(n_examples=1000, batch_size=10, epochs=5, monitor="val_accuracy",
-                        mode="max", patience=4)
-    lr, callbacks = build_learning_rate({**EXTRAS, "lr_schedule": name, "learning_rate": 0.1},
-                                        budget)
+    budget = StepBudget(
+        n_examples=1000, batch_size=10, epochs=5, monitor="val_accuracy", mode="max", patience=4
+    )
+    lr, callbacks = build_learning_rate(
+        {**EXTRAS, "lr_schedule": name, "learning_rate": 0.1}, budget
+    )
     if name in ("constant", "plateau"):
         assert lr == 0.1
     else:

@@ -39,9 +39,22 @@ def slow_space(tmp_path):
 
 def start_sweep(tmp_path, *args):
     return subprocess.Popen(
-        [sys.executable, "-m", "sweeper", "run", slow_space(tmp_path), "--pruner", "none",
-         "--no-retrain", "--results-dir", str(tmp_path), *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "sweeper",
+            "run",
+            slow_space(tmp_path),
+            "--pruner",
+            "none",
+            "--no-retrain",
+            "--results-dir",
+            str(tmp_path),
+            *args,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
     )
 
@@ -60,8 +73,11 @@ def wait_for_running_trials(tmp_path, proc, count, min_epochs=2, timeout=180):
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()[1][-2000:]
         if (tmp_path / "digits_space" / "study.journal").exists():
-            running = [t for t in load_study(tmp_path).get_trials(
-                states=(TrialState.RUNNING,)) if len(t.intermediate_values) >= min_epochs]
+            running = [
+                t
+                for t in load_study(tmp_path).get_trials(states=(TrialState.RUNNING,))
+                if len(t.intermediate_values) >= min_epochs
+            ]
             if len(running) >= count:
                 return running
         time.sleep(0.1)
@@ -69,8 +85,19 @@ def wait_for_running_trials(tmp_path, proc, count, min_epochs=2, timeout=180):
 
 
 def test_two_workers_finish_the_exact_budget_each_trial_once(tmp_path, capsys):
-    args = ["run", "digits_space", "--workers", "2", "--trials", "7", "--max-epochs", "2",
-            "--no-retrain", "--results-dir", str(tmp_path)]
+    args = [
+        "run",
+        "digits_space",
+        "--workers",
+        "2",
+        "--trials",
+        "7",
+        "--max-epochs",
+        "2",
+        "--no-retrain",
+        "--results-dir",
+        str(tmp_path),
+    ]
     assert main(args) == 0
     assert "7 trials run" in capsys.readouterr().out
     trials = load_study(tmp_path).trials
@@ -111,8 +138,10 @@ def test_a_worker_killed_mid_trial_is_replaced_and_its_trial_retried(tmp_path):
 def test_a_signal_to_the_parent_stops_all_workers_and_a_resumed_run_finishes(tmp_path, signum):
     proc = start_sweep(tmp_path, "--workers", "2", "--trials", "6", "--max-epochs", "40")
     wait_for_running_trials(tmp_path, proc, 2)
-    pids = {t.user_attrs[OWNER]["pid"] for t in load_study(tmp_path).get_trials(
-        states=(TrialState.RUNNING,))}
+    pids = {
+        t.user_attrs[OWNER]["pid"]
+        for t in load_study(tmp_path).get_trials(states=(TrialState.RUNNING,))
+    }
     sent = time.monotonic()
     proc.send_signal(signum)  # to the parent only, as `kill` or a scheduler would
     _, err = proc.communicate(timeout=60)
@@ -139,10 +168,10 @@ def test_a_signal_to_the_parent_stops_all_workers_and_a_resumed_run_finishes(tmp
 
 def test_stale_running_trials_of_a_dead_process_are_failed_and_retried(tmp_path, digits_space):
     storage = open_storage(None, tmp_path / "digits_space")
-    study = optuna.create_study(study_name="digits_space", storage=storage,
-                                direction="maximize")
-    gone = subprocess.Popen([sys.executable, "-c", "import os; print(os.getpid())"],
-                            stdout=subprocess.PIPE, text=True)
+    study = optuna.create_study(study_name="digits_space", storage=storage, direction="maximize")
+    gone = subprocess.Popen(
+        [sys.executable, "-c", "import os; print(os.getpid())"], stdout=subprocess.PIPE, text=True
+    )
     gone_pid = int(gone.communicate()[0])
     stale = study.ask()
     digits_space.suggest(stale)
@@ -162,9 +191,19 @@ def test_stale_running_trials_of_a_dead_process_are_failed_and_retried(tmp_path,
 
 
 def test_trials_per_process_one_runs_every_trial_in_a_fresh_process(tmp_path):
-    run_sweep_args = ["run", "digits_space", "--trials", "2", "--max-epochs", "1",
-                      "--trials-per-process", "1", "--no-retrain", "--results-dir",
-                      str(tmp_path)]
+    run_sweep_args = [
+        "run",
+        "digits_space",
+        "--trials",
+        "2",
+        "--max-epochs",
+        "1",
+        "--trials-per-process",
+        "1",
+        "--no-retrain",
+        "--results-dir",
+        str(tmp_path),
+    ]
     assert main(run_sweep_args) == 0
     trials = load_study(tmp_path).trials
     assert len({t.user_attrs[OWNER]["pid"] for t in trials}) == 2
@@ -189,13 +228,18 @@ def test_workers_whose_supervisor_is_killed_stop_by_themselves(tmp_path):
 
 def test_repeated_failures_in_workers_stop_the_sweep_with_a_clear_error(tmp_path, digits_space):
     storage = open_storage(None, tmp_path / "digits_space")
-    study = optuna.create_study(study_name="digits_space", direction="maximize",
-                                storage=storage)
+    study = optuna.create_study(study_name="digits_space", direction="maximize", storage=storage)
     for _ in range(3):
         study.enqueue_trial(NAN_PARAMS)
     with pytest.raises(SweeperError, match="3 trials failed in a row .*loss became NaN"):
-        run_sweep(digits_space, n_trials=10, max_epochs=1, results_dir=tmp_path, workers=1,
-                  max_consecutive_failures=3)
+        run_sweep(
+            digits_space,
+            n_trials=10,
+            max_epochs=1,
+            results_dir=tmp_path,
+            workers=1,
+            max_consecutive_failures=3,
+        )
     assert len(load_study(tmp_path).trials) == 3
 
 
@@ -217,12 +261,57 @@ def test_run_prints_no_tensorflow_start_up_lines(tmp_path):
     results/<space>/workers/, and the terminal shows only what sweeper says."""
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     done = subprocess.run(
-        [sys.executable, "-m", "sweeper", "run", "digits_space", "--trials", "2",
-         "--max-epochs", "1", "--results-dir", str(tmp_path)],
-        capture_output=True, text=True, env=env, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "sweeper",
+            "run",
+            "digits_space",
+            "--trials",
+            "2",
+            "--max-epochs",
+            "1",
+            "--results-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stderr == ""
     assert "winner: trial" in done.stdout
     logs = tmp_path / "digits_space" / "workers"
     assert "--- worker 0" in (logs / "worker-0.log").read_text()
     assert (logs / "retrain.log").is_file()
+
+
+def test_a_sweep_runs_on_the_jax_backend(tmp_path):
+    """GPU machines often have JAX and no TensorFlow: workers and the winner run on it."""
+    pytest.importorskip("jax", reason="the jax extra is not installed")
+    import json
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sweeper",
+            "run",
+            "digits_space",
+            "--trials",
+            "2",
+            "--max-epochs",
+            "2",
+            "--results-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KERAS_BACKEND": "jax"},
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert count_finished(load_study(tmp_path)) == 2
+    card = json.loads((tmp_path / "digits_space" / "winner.json").read_text())
+    assert card["versions"]["keras_backend"] == "jax"
