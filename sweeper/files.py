@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,14 +47,28 @@ def output_to(path: str | os.PathLike, fds: tuple[int, ...] = (1, 2)) -> None:
 
 @contextmanager
 def stderr_to(path: Path) -> Iterator[None]:
-    """Native stderr to ``path`` for the block (e.g. while Keras loads), then back."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Native stderr into ``path`` for the block (e.g. while Keras loads), then back.
+
+    Held in a temporary file meanwhile: a block that fails on bad input (a trial that cannot
+    be re-trained) must leave the results folder as it was, so its output is kept only where
+    that folder already exists.
+    """
     sys.stderr.flush()
     saved = os.dup(2)
+    fd, held = tempfile.mkstemp(prefix="sweeper-stderr-")
+    os.close(fd)
+    succeeded = False
     try:
-        output_to(path, fds=(2,))
+        output_to(held, fds=(2,))
         yield
+        succeeded = True
     finally:
         sys.stderr.flush()
         os.dup2(saved, 2)
         os.close(saved)
+        if succeeded:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        if path.parent.is_dir():
+            with open(held, "rb") as src, open(path, "ab") as dst:
+                dst.write(src.read())
+        os.unlink(held)

@@ -256,29 +256,23 @@ def test_a_worker_retires_after_its_memory_grew_ten_percent_or_n_trials():
     assert should_retire(counted, 3, 1000 * mib, 1000 * mib)
 
 
-def test_run_prints_no_tensorflow_start_up_lines(tmp_path):
-    """TensorFlow writes them from C++ in every worker and in the re-train: they go to
-    results/<space>/workers/, and the terminal shows only what sweeper says."""
-    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sweeper",
-            "run",
-            "digits_space",
-            "--trials",
-            "2",
-            "--max-epochs",
-            "1",
-            "--results-dir",
-            str(tmp_path),
-        ],
+def run_digits(tmp_path, *args, env=None):
+    """`python -m sweeper run digits_space ARGS` in a fresh process, as a user runs it."""
+    command = [sys.executable, "-m", "sweeper", "run", "digits_space", *args]
+    return subprocess.run(
+        [*command, "--results-dir", str(tmp_path)],
         capture_output=True,
         text=True,
         env=env,
         timeout=300,
     )
+
+
+def test_run_prints_no_tensorflow_start_up_lines(tmp_path):
+    """TensorFlow writes them from C++ in every worker and in the re-train: they go to
+    results/<space>/workers/, and the terminal shows only what sweeper says."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = run_digits(tmp_path, "--trials", "2", "--max-epochs", "1", env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stderr == ""
     assert "winner: trial" in done.stdout
@@ -292,25 +286,8 @@ def test_a_sweep_runs_on_the_jax_backend(tmp_path):
     pytest.importorskip("jax", reason="the jax extra is not installed")
     import json
 
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sweeper",
-            "run",
-            "digits_space",
-            "--trials",
-            "2",
-            "--max-epochs",
-            "2",
-            "--results-dir",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "KERAS_BACKEND": "jax"},
-        timeout=300,
-    )
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    done = run_digits(tmp_path, "--trials", "2", "--max-epochs", "2", env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     assert count_finished(load_study(tmp_path)) == 2
     card = json.loads((tmp_path / "digits_space" / "winner.json").read_text())
