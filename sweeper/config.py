@@ -24,7 +24,7 @@ from sweeper.study import (
     make_sampler,
 )
 
-# A worker restarts once its memory grew 10% over its size after its first trial: Keras and
+# A worker restarts once what it keeps per trial adds up to 10% of its size: Keras and
 # TensorFlow keep ~5 MiB of every trial even after clear_session() (benchmarks/memory.py).
 DEFAULT_MEMORY_GROWTH = 0.10
 
@@ -44,8 +44,8 @@ def _at_least(setting: str, value: Any, low: float, kind: Any = int) -> None:
 class Placement:
     """Where trials run. ``workers=None``: in this process. A count or "auto": supervised
     worker processes, sharing ``gpus`` (None: those detected) with at most ``trials_per_gpu``
-    on one; a worker restarts after ``trials_per_process`` trials, or once its memory grew by
-    ``memory_growth`` (a fraction) over its size after its first trial."""
+    on one; a worker restarts after ``trials_per_process`` trials, or once what it keeps per
+    trial adds up to ``memory_growth`` (a fraction) of its size (``worker.should_retire``)."""
 
     workers: int | str | None = 1
     gpus: tuple[str, ...] | None = None

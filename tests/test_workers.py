@@ -243,17 +243,22 @@ def test_repeated_failures_in_workers_stop_the_sweep_with_a_clear_error(tmp_path
     assert len(load_study(tmp_path).trials) == 3
 
 
-def test_a_worker_retires_after_its_memory_grew_ten_percent_or_n_trials():
+def test_a_worker_retires_once_what_it_keeps_per_trial_adds_up_to_ten_percent_or_n_trials():
     from sweeper.config import Placement
     from sweeper.worker import should_retire
 
     mib = 2**20
-    default = Placement()  # by memory: 10% over the size after the first trial
-    assert not should_retire(default, 50, 1090 * mib, 1000 * mib)
-    assert should_retire(default, 2, 1101 * mib, 1000 * mib)
+    default = Placement()  # by memory: the median growth per trial, times trials, over 10%
+    leaking = [1000 * mib + n * 5 * mib for n in range(25)]  # 5 MiB kept per trial
+    assert not should_retire(default, leaking[:20])  # 100 MiB: 10% of 1000, not over
+    assert should_retire(default, leaking[:21])
+    # Caches allocated once by the second trial (MNIST's grew 10% then) are not a leak.
+    caching = [1000 * mib, 1150 * mib, *(1150 * mib + n * mib for n in range(1, 40))]
+    assert not should_retire(default, caching)
+    assert not should_retire(default, [1000 * mib, 2000 * mib])  # too few trials to tell
     counted = Placement(trials_per_process=3, memory_growth=None)
-    assert not should_retire(counted, 2, 5000 * mib, 1000 * mib)
-    assert should_retire(counted, 3, 1000 * mib, 1000 * mib)
+    assert not should_retire(counted, [5000 * mib, 5000 * mib])
+    assert should_retire(counted, [1000 * mib] * 3)
 
 
 def run_digits(tmp_path, *args, env=None):
