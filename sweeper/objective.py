@@ -2,7 +2,7 @@
 
 The trial samples its parameters from the space, the library turns the shared ones into a
 Keras optimizer, learning-rate schedule and clipping, and ``model.fit`` runs with
-EarlyStopping (best weights restored), Optuna's pruning callback and TerminateOnNaN. Whatever
+EarlyStopping (best weights restored), Optuna's pruning callback and StopOnNaN. Whatever
 happens, the trial records its history, best epoch, epochs run, wall time and seed.
 """
 
@@ -38,6 +38,16 @@ def trial_seed(study_seed: int, trial_number: int) -> int:
     return int(np.random.SeedSequence([study_seed, trial_number]).generate_state(1)[0] >> 1)
 
 
+class StopOnNaN(keras.callbacks.Callback):
+    """Keras' TerminateOnNaN without its print: it writes "Batch N: Invalid loss, terminating
+    training" to stdout, into the live view; the trial's fail_reason says it once instead."""
+
+    def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(loss):
+            self.model.stop_training = True
+
+
 class _TrialMonitor(keras.callbacks.Callback):
     """Ends a diverged trial as failed (before the pruner sees it), stops the sweep at once
     if the objective metric never shows up, and reports each epoch to the progress view."""
@@ -50,7 +60,7 @@ class _TrialMonitor(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
         logs = logs or {}
-        if not math.isfinite(logs.get("loss", 0.0)):  # TerminateOnNaN stopped the epoch
+        if not math.isfinite(logs.get("loss", 0.0)):  # StopOnNaN stopped the epoch
             raise TrialFailed(f"loss became NaN at epoch {epoch + 1}")
         if self._objective not in logs:
             raise FatalTrialError(
@@ -128,9 +138,12 @@ class KerasObjective:
         flag: StopFlag,
     ) -> KerasObjective:
         """The objective as a sweep runs it: the configuration's epochs, patience and seed,
-        each epoch reported to the observer, and a stop request ending the trial."""
+        each epoch reported to the observer, and a stop request ending the trial. First the
+        model is checked against the data, once."""
+        from sweeper.contract import check_model_fits_data
         from sweeper.loop import stop_callback
 
+        check_model_fits_data(space, data)
         return cls(
             space,
             data,
@@ -182,7 +195,7 @@ class KerasObjective:
     def _callbacks(self, trial: optuna.Trial) -> list:
         space = self.space
         return [
-            keras.callbacks.TerminateOnNaN(),
+            StopOnNaN(),
             _TrialMonitor(space.objective, trial.number, self.on_epoch),
             keras.callbacks.EarlyStopping(
                 monitor=space.objective,

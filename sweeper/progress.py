@@ -71,6 +71,8 @@ class RichProgress(SweepObserver):
         self.budget = 0
         self.started = time.monotonic()
         self.finished_here = 0
+        self.lost = 0  # failed by a dead or stopped worker: retried, and not counted
+        self.epochs_here = 0
         self._status: Status | None = None
         self._live = Live(
             console=self.console, refresh_per_second=4, transient=True, get_renderable=self._render
@@ -93,6 +95,7 @@ class RichProgress(SweepObserver):
         self, number: int, epoch: int, logs: Mapping[str, float], worker: int = 0
     ) -> None:
         self._worker(worker).update(status="running", trial=number, epoch=epoch, logs=dict(logs))
+        self.epochs_here += 1
 
     def trial_finished(self, trial: FrozenTrial, worker: int = 0) -> None:
         self._count(trial)
@@ -115,7 +118,9 @@ class RichProgress(SweepObserver):
             self._status.stop()
 
     def _count(self, trial: FrozenTrial) -> None:
-        if trial.state in self.counts:
+        if TrialRecord.of(trial).is_lost:
+            self.lost += 1
+        elif trial.state in self.counts:
             self.counts[trial.state] += 1
         if trial.state != TrialState.COMPLETE or trial.value is None:
             return
@@ -127,9 +132,13 @@ class RichProgress(SweepObserver):
         done = sum(self.counts.values())
         elapsed = time.monotonic() - self.started
         left = ""
+        remaining = max(0, self.budget - done)
         if self.finished_here:
-            remaining = max(0, self.budget - done)
             left = f"  ~{format_duration(elapsed / self.finished_here * remaining)} left"
+        elif self.epochs_here:  # before a trial ends: from the epochs run, at most per trial
+            running = sum(w.get("epoch", 0) for w in self.workers.values())
+            epochs_left = max(0, remaining * self.max_epochs - running)
+            left = f"  ~{format_duration(elapsed / self.epochs_here * epochs_left)} left at most"
         grid = Table.grid(padding=(0, 2))
         grid.add_column(style="bold")
         grid.add_column()
@@ -146,6 +155,7 @@ class RichProgress(SweepObserver):
                 (f"{self.counts[TrialState.PRUNED]} pruned", "yellow"),
                 "  ",
                 (f"{self.counts[TrialState.FAIL]} failed", "red"),
+                f"  {self.lost} lost to a stopped worker (retried)" if self.lost else "",
             ),
         )
         if self.best is not None:

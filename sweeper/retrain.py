@@ -30,7 +30,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sweeper.data import Dataset, load_dataset
 from sweeper.errors import SweeperError, TrialFailed, UsageError
 from sweeper.files import atomic_path, write_text
-from sweeper.objective import compile_model
+from sweeper.objective import StopOnNaN, compile_model
 from sweeper.record import TrialRecord
 from sweeper.results import ResultsDir, as_results
 from sweeper.space import Space
@@ -145,7 +145,7 @@ def retrain(
         full.y_train,
         batch_size=params["batch_size"],
         epochs=epochs,
-        callbacks=[keras.callbacks.TerminateOnNaN(), *_replayed_rates(schedule_callbacks, trial)],
+        callbacks=[StopOnNaN(), *_replayed_rates(schedule_callbacks, trial)],
         verbose=0,
     )
     fit_time = time.perf_counter() - started

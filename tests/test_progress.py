@@ -75,3 +75,18 @@ def test_live_view_has_one_line_per_worker_with_its_device_and_trial():
     assert "worker 0  gpu 0  trial 0  epoch 3/8  val_accuracy=0.5000" in text
     assert "worker 1  gpu 1  idle" in text
     assert "worker 0  gpu 0  idle" in text and "worker 1  gpu 1  trial 1  epoch 0/8" in text
+
+
+def test_live_view_estimates_from_epochs_and_shows_lost_trials_as_such():
+    console = Console(record=True, width=120, force_terminal=False)
+    progress = RichProgress("digits_space", "val_accuracy", "maximize", 8, console)
+    lost = make_trial(0, TrialState.FAIL, fail_reason="interrupted")  # retried on resume
+    progress.sweep_started([make_trial(1, TrialState.COMPLETE, 0.9), lost], budget=4)
+    progress.trial_started(2)
+    progress.epoch_ended(2, 1, {"val_accuracy": 0.5})
+    console.print(progress._render())  # no trial of this session has finished yet
+    progress.sweep_finished()
+    text = console.export_text()
+    assert "1/4 trials" in text  # the lost trial does not count against the budget
+    assert "1 complete  0 pruned  0 failed  1 lost to a stopped worker (retried)" in text
+    assert "left at most" in text  # estimated from the epoch already run
