@@ -19,14 +19,15 @@ from rich.table import Table
 
 from sweeper.config import SweepConfig
 from sweeper.devices import parse_gpus
-from sweeper.errors import SettingError, SweeperError, UsageError
+from sweeper.errors import SettingError, SweeperError, UsageError, not_writable
 from sweeper.files import stderr_to
+from sweeper.journal import find_damage, repair
 from sweeper.loader import available_spaces, load_space
 from sweeper.progress import format_duration, format_params
 from sweeper.record import FINISHED
 from sweeper.report import leaderboard, write_leaderboard
 from sweeper.results import ResultsDir
-from sweeper.study import PRUNERS, SAMPLERS, load_existing_study
+from sweeper.study import PRUNERS, SAMPLERS, journal_path, load_existing_study
 
 if TYPE_CHECKING:
     from sweeper.retrain import Winner
@@ -163,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         metavar="N",
         help="restart a worker after N trials; 1 runs every trial in a fresh "
-        "process (default: restart once its memory grew 10%%)",
+        "process (default: once what it keeps per trial adds up to 10%% of its size)",
     )
     run.add_argument(
         "--in-process",
@@ -189,6 +190,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _study_arguments(report)
     report.set_defaults(handler=_report)
+
+    repair = commands.add_parser(
+        "repair",
+        help="keep every intact record of a damaged study journal and set the damaged file "
+        "aside (never deleted)",
+    )
+    _study_arguments(repair)
+    repair.set_defaults(handler=_repair)
 
     retrain = commands.add_parser(
         "retrain",
@@ -288,16 +297,54 @@ def _run(args: argparse.Namespace, console: Console) -> int:
 def _report(args: argparse.Namespace, console: Console) -> int:
     name = load_space(args.space).name
     results = ResultsDir.of(args.results_dir, name)
-    study = load_existing_study(name, args.storage, results.path)
+    study = load_existing_study(name, args.storage, results.path, args.space)
+    path = journal_path(args.storage, results.path)
+    damage = find_damage(path) if path is not None else None
+    if damage is not None:  # Optuna reads past a cut last record: say what it hides
+        print(
+            f"sweeper: warning: {damage.describe()}; the trial it recorded may show as "
+            f"running. `python -m sweeper repair {args.space}` keeps every intact record and "
+            "sets the damaged file aside",
+            file=sys.stderr,
+        )
     write_leaderboard(study, results)
     _show_leaderboard(study, results, console)
+    return 0
+
+
+def _repair(args: argparse.Namespace, console: Console) -> int:
+    name = load_space(args.space).name
+    results = ResultsDir.of(args.results_dir, name)
+    path = journal_path(args.storage, results.path)
+    if path is None:
+        raise UsageError("repair mends journal files; a database storage has none to mend")
+    load_existing_study(name, args.storage, results.path, args.space)  # it exists, it reads
+    try:
+        done = repair(path)
+    except OSError as exc:
+        raise not_writable(path.parent, exc) from exc
+    try:  # the kept records must replay into a study, or the journal goes back as it was
+        load_existing_study(name, args.storage, results.path, args.space)
+    except Exception as exc:
+        os.replace(done.aside, path)
+        raise SweeperError(
+            f"the intact records of {path} do not replay into a study ({exc}); the journal "
+            "is left as it was"
+        ) from exc
+    console.print(
+        f"kept {done.kept} records of {path}, dropped damaged line(s) "
+        f"{', '.join(map(str, done.dropped))}; the damaged file is now {done.aside}. A trial "
+        "whose last record was lost is failed as `worker died` and retried by the next run.",
+        highlight=False,
+        soft_wrap=True,
+    )
     return 0
 
 
 def _retrain(args: argparse.Namespace, console: Console) -> int:
     space = load_space(args.space)
     results = ResultsDir.of(args.results_dir, space.name)
-    study = load_existing_study(space.name, args.storage, results.path)
+    study = load_existing_study(space.name, args.storage, results.path, args.space)
     with console.status("re-training the winner"), stderr_to(results.retrain_log):
         from sweeper.retrain import retrain  # Keras loads only now
 

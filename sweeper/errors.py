@@ -7,6 +7,8 @@ because every following trial would fail the same way (KerasTuner's FailedTrialE
 FatalError split).
 """
 
+import re
+
 
 class SweeperError(Exception):
     """Bad input or environment; the message says what is wrong and how to fix it."""
@@ -36,9 +38,47 @@ class FatalTrialError(SweeperError):
     """A trial failed in a way every trial would (e.g. the objective metric does not exist)."""
 
 
+def not_writable(path: object, exc: OSError) -> SweeperError:
+    """A folder or file sweeper must write to and cannot (a read-only file system...)."""
+    return SweeperError(
+        f"cannot write to {path} ({exc.strerror or exc}); choose a writable --results-dir, "
+        "or --storage for the study"
+    )
+
+
+# Lines of a TensorFlow error that say where, not why: the graph's call stack and node names.
+_WHERE_LINES = ("File ", "[[", "{{", "Detected at node", "Stack trace")
+# TensorFlow's out-of-memory line, of which the tensor's shape and type and the device matter.
+_TF_OOM = re.compile(
+    r"OOM when allocating tensor with shape\s*(\[[^\]]*\]) and type (\w+)"
+    r"(?: on \S*device:(\w+:\d+))?"
+)
+REASON_CHARS = 200  # a reason is one line of a table: never a whole array
+
+
+def useful_line(text: str) -> str:
+    """The line of an error message that says why. TensorFlow opens with a header ("Graph
+    execution error:") and a call stack, and says why further down; that line's tail (a
+    dump of label values) is dropped, and the line capped at ``REASON_CHARS``."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    line = lines[0]
+    if line.endswith(":") and len(lines) > 1:  # a header: the reason comes later
+        line = next((ln for ln in lines[1:] if not ln.startswith(_WHERE_LINES)), line)
+    line = re.split(r"\s{2,}", line)[0]  # TensorFlow appends data after two spaces
+    return line if len(line) <= REASON_CHARS else line[: REASON_CHARS - 1] + "\u2026"
+
+
 def describe_failure(exc: BaseException) -> str:
     """One line saying why something failed, with out-of-memory named as such."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = useful_line(str(exc))
+    oom = _TF_OOM.search(str(exc))
+    if oom is not None:
+        shape, dtype, device = oom.groups()
+        return f"out of memory allocating a {dtype} tensor of shape {shape}" + (
+            f" on {device}" if device else ""
+        )
     if (
         isinstance(exc, MemoryError)
         or "ResourceExhausted" in type(exc).__name__

@@ -19,6 +19,7 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
+from sweeper.errors import not_writable
 from sweeper.files import atomic_path, write_text
 from sweeper.record import TrialRecord
 from sweeper.results import ResultsDir, as_results
@@ -127,9 +128,12 @@ def write_leaderboard(study: optuna.Study, folder: ResultsDir | Path) -> Path:
     from sweeper.html_report import render_html  # plotly loads only when a page is written
 
     results = as_results(folder)
-    results.path.mkdir(parents=True, exist_ok=True)
     frame = leaderboard(study)
-    with atomic_path(results.leaderboard_csv) as tmp:
-        frame.to_csv(tmp, index=False)
-    write_text(results.leaderboard_html, render_html(study, frame, read_winner(results)))
+    try:
+        results.path.mkdir(parents=True, exist_ok=True)
+        with atomic_path(results.leaderboard_csv) as tmp:
+            frame.to_csv(tmp, index=False)
+        write_text(results.leaderboard_html, render_html(study, frame, read_winner(results)))
+    except OSError as exc:  # a read-only folder: say so, not a traceback
+        raise not_writable(results.path, exc) from exc
     return results.leaderboard_csv

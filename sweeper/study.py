@@ -18,7 +18,7 @@ import optuna
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 
-from sweeper.errors import SweeperError, UsageError
+from sweeper.errors import SweeperError, UsageError, not_writable
 from sweeper.record import FAIL_REASON, counted, is_lost
 from sweeper.results import ResultsDir
 
@@ -123,13 +123,25 @@ def check_storage_url(url: str) -> str:
     return "rdb"
 
 
+def journal_path(url: str | None, folder: Path) -> Path | None:
+    """The journal file a storage setting names (the default one in the space's results
+    ``folder`` when there is none), or None for a database."""
+    if url is None or check_storage_url(url) == "journal":
+        return Path(url) if url else ResultsDir(folder).journal
+    return None
+
+
 def open_storage(url: str | None, folder: Path) -> BaseStorage:
     """The study storage: the default journal file in the space's results ``folder``, a
     journal path, or a database URL."""
-    if url is None or check_storage_url(url) == "journal":
-        path = Path(url) if url else ResultsDir(folder).journal
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(str(path)))
+    path = journal_path(url, folder)
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return JournalStorage(JournalFileBackend(str(path)))
+        except OSError as exc:  # a read-only file system, a folder not ours
+            raise not_writable(path.parent, exc) from exc
+    assert url is not None
     from sqlalchemy.engine import make_url
 
     shown = make_url(url).render_as_string(hide_password=True)
@@ -216,24 +228,28 @@ class FailureStreak:
         )
 
 
-def load_existing_study(name: str, storage: str | None, results_dir: Path) -> optuna.Study:
+def load_existing_study(
+    name: str, storage: str | None, results_dir: Path, ref: str | None = None
+) -> optuna.Study:
     """The study a sweep left, for reading (report, retrain): a missing one is an error and
-    is never created, so a typo in a name or path leaves no empty study behind."""
+    is never created, so a typo in a name or path leaves no empty study behind. ``ref`` is
+    the space as the user named it (a path keeps its .py), for the hint."""
 
     def missing(where: str) -> SweeperError:
         return SweeperError(
-            f"no study {name!r} in {where}; run `python -m sweeper run {name}` first, or pass "
-            "the --storage / --results-dir it ran with"
+            f"no study {name!r} in {where}; run `python -m sweeper run {ref or name}` first, "
+            "or pass the --storage / --results-dir it ran with"
         )
 
-    if storage is None or check_storage_url(storage) == "journal":
-        path = Path(storage) if storage else ResultsDir(results_dir).journal
+    path = journal_path(storage, results_dir)
+    if path is not None:
         if not path.is_file():
             raise missing(str(path))
         shown = str(path)
     else:
         from sqlalchemy.engine import make_url
 
+        assert storage is not None
         url = make_url(storage)
         shown = url.render_as_string(hide_password=True)
         if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():

@@ -19,7 +19,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweeper.config import SweepConfig
 from sweeper.data import load_dataset
-from sweeper.errors import UsageError
+from sweeper.errors import SweeperError, UsageError, not_writable
+from sweeper.journal import find_damage
 from sweeper.loop import BudgetGate, MakeObjective, StopFlag, build_objective, run_trials
 from sweeper.progress import SweepObserver
 from sweeper.record import TrialRecord
@@ -27,7 +28,7 @@ from sweeper.recovery import owner_record, recover
 from sweeper.report import write_leaderboard
 from sweeper.results import ResultsDir
 from sweeper.space import Space
-from sweeper.study import FailureStreak, open_storage, open_study
+from sweeper.study import FailureStreak, journal_path, open_storage, open_study
 from sweeper.supervisor import Supervisor
 from sweeper.worker import WorkerSpec
 
@@ -84,9 +85,13 @@ def run_sweep(
     opened: list[tuple[optuna.Study, logging.Handler]] = []
 
     def open_and_recover() -> optuna.Study:
-        study = open_study(space, open_storage(config.storage, results.path), config)
-        results.path.mkdir(parents=True, exist_ok=True)  # a database storage does not create it
-        opened.append((study, _log_to(results.log)))
+        check_journal(space, config)
+        try:
+            study = open_study(space, open_storage(config.storage, results.path), config)
+            results.path.mkdir(parents=True, exist_ok=True)  # a database does not create it
+            opened.append((study, _log_to(results.log)))
+        except OSError as exc:  # a read-only folder: the journal's lock, sweep.log
+            raise not_writable(results.path, exc) from exc
         log.info(
             "sweep %s: %s, %s",
             space.name,
@@ -94,13 +99,10 @@ def run_sweep(
             "in one process" if not slots else f"workers on {', '.join(s.label for s in slots)}",
         )
         died, retried = recover(study)
-        if died or retried:
-            log.warning(
-                "trials left running by a dead process, now failed: %s; "
-                "lost trials queued for a retry: %s",
-                died,
-                retried,
-            )
+        if died:
+            log.warning("trials left running by a dead process, now failed: %s", died)
+        if retried:
+            log.warning("lost trials queued for a retry: %s", retried)
         return study
 
     started = time.monotonic()
@@ -127,6 +129,18 @@ def run_sweep(
     return SweepResult(study, results, config, len(finished), time.monotonic() - started, fit)
 
 
+def check_journal(space: Space, config: SweepConfig) -> None:
+    """Refuse to add trials to a damaged journal: the next record would glue onto the cut one."""
+    path = journal_path(config.storage, config.results(space.name).path)
+    damage = find_damage(path) if path is not None else None
+    if damage is not None:
+        raise SweeperError(
+            f"{damage.describe()}, so no trial can be added to it; run `python -m sweeper "
+            f"repair {space.source or space.name}` to keep every intact record and set the "
+            "damaged file aside"
+        )
+
+
 def _run_here(
     space: Space,
     config: SweepConfig,
@@ -134,11 +148,14 @@ def _run_here(
     observer: SweepObserver,
     make_objective: MakeObjective | None,
 ) -> list[FrozenTrial]:
-    """The sweep in this process: load the data, open the study, run the trial loop."""
-    data = load_dataset(space, config.data_dir)  # before the study opens: bad data changes nothing
+    """The sweep in this process: the data and the objective (Keras loads, the model is
+    checked against the data), then the study opens and the trial loop runs. Bad data or a
+    model that cannot take it stops the sweep before the study is touched."""
+    data = load_dataset(space, config.data_dir)
+    flag = StopFlag(escalate=True)
+    objective = build_objective(make_objective, space, data, config, observer, flag)
     study = open_and_recover()
-    with StopFlag(escalate=True) as flag:
-        objective = build_objective(make_objective, space, data, config, observer, flag)
+    with flag:
         observer.sweep_started(study.get_trials(deepcopy=False), config.budget)
         return run_trials(
             study,
