@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import importlib.util
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -142,11 +143,35 @@ def open_storage(url: str | None, folder: Path) -> BaseStorage:
         except OSError as exc:  # a read-only file system, a folder not ours
             raise not_writable(path.parent, exc) from exc
     assert url is not None
+    with _database_errors(url):
+        return RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+
+
+def probe_storage(url: str | None) -> None:
+    """Connect to a database storage and leave at once, writing nothing: an unreachable
+    server fails the run in a second, before workers start. (Journal files and SQLite are
+    local: opening them is the check.)"""
+    if url is None or check_storage_url(url) == "journal" or url.startswith("sqlite"):
+        return
+    with _database_errors(url):
+        from sqlalchemy import create_engine
+        from sqlalchemy.pool import NullPool
+
+        engine = create_engine(url, poolclass=NullPool)
+        try:
+            engine.connect().close()
+        finally:
+            engine.dispose()
+
+
+@contextmanager
+def _database_errors(url: str) -> Iterator[None]:
+    """A database that cannot be opened, as one line naming it (without its password)."""
     from sqlalchemy.engine import make_url
 
     shown = make_url(url).render_as_string(hide_password=True)
     try:
-        return RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+        yield
     except ImportError as exc:  # Optuna re-raises the driver's ModuleNotFoundError like this
         raise SweeperError(
             f"storage {shown} needs a database driver that is not installed; "

@@ -28,7 +28,7 @@ from sweeper.recovery import owner_record, recover
 from sweeper.report import write_leaderboard
 from sweeper.results import ResultsDir
 from sweeper.space import Space
-from sweeper.study import FailureStreak, journal_path, open_storage, open_study
+from sweeper.study import FailureStreak, journal_path, open_storage, open_study, probe_storage
 from sweeper.supervisor import Supervisor
 from sweeper.worker import WorkerSpec
 
@@ -80,6 +80,7 @@ def run_sweep(
         raise UsageError("pass settings either as a SweepConfig or as keywords, not both")
     config = (config or SweepConfig.of(**settings)).resolve(space)
     slots = config.placement.slots()  # a bad GPU plan fails here, before any I/O
+    probe_storage(config.storage)  # an unreachable database: now, not after workers start
     results = config.results(space.name)
     observer = observer or SweepObserver()
     opened: list[tuple[optuna.Study, logging.Handler]] = []
