@@ -6,8 +6,8 @@ study's own count against the budget (``BudgetGate``), or the supervisor's answe
 the budget exact across workers (``worker.SupervisorGate``).
 
 Signals never land at an arbitrary point: SIGINT and SIGTERM set a ``StopFlag``, read by a
-Keras callback between batches (the running trial ends as "interrupted") and by the loop
-between trials, so a study write is never cut in half.
+Keras callback between batches (``objective.StopOnRequest``: the running trial ends as
+"interrupted") and by the loop between trials, so a study write is never cut in half.
 """
 
 from __future__ import annotations
@@ -65,20 +65,6 @@ class StopFlag:
         self.request()
         if self.escalate and self.count > 1:
             raise KeyboardInterrupt
-
-
-def stop_callback(flag: StopFlag):
-    """A Keras callback that ends the trial at the next batch once a stop is requested."""
-    import keras
-
-    class StopOnRequest(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch, logs=None):
-            if flag.requested:
-                raise KeyboardInterrupt  # run_trial records the trial as "interrupted"
-
-        on_test_batch_end = on_train_batch_end
-
-    return StopOnRequest()
 
 
 def build_objective(

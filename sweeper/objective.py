@@ -48,6 +48,21 @@ class StopOnNaN(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class StopOnRequest(keras.callbacks.Callback):
+    """Ends the trial at the next batch once a stop was requested (Ctrl-C, SIGTERM, the
+    supervisor gone): the trial loop records it as "interrupted", never mid-write."""
+
+    def __init__(self, flag: StopFlag) -> None:
+        super().__init__()
+        self.flag = flag
+
+    def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
+        if self.flag.requested:
+            raise KeyboardInterrupt
+
+    on_test_batch_end = on_train_batch_end
+
+
 class _TrialMonitor(keras.callbacks.Callback):
     """Ends a diverged trial as failed (before the pruner sees it), stops the sweep at once
     if the objective metric never shows up, and reports each epoch to the progress view."""
@@ -141,7 +156,6 @@ class KerasObjective:
         each epoch reported to the observer, and a stop request ending the trial. First the
         model is checked against the data, once."""
         from sweeper.contract import check_model_fits_data
-        from sweeper.loop import stop_callback
 
         check_model_fits_data(space, data)
         return cls(
@@ -151,7 +165,7 @@ class KerasObjective:
             patience=config.patience,
             seed=config.seed,
             on_epoch=observer.epoch_ended,
-            callbacks=[stop_callback(flag)],
+            callbacks=[StopOnRequest(flag)],
         )
 
     def __call__(self, trial: optuna.Trial) -> float:
