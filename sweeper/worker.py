@@ -35,7 +35,10 @@ from sweeper.recovery import owner_record
 from sweeper.space import Space
 from sweeper.study import open_storage, seed_search
 
-MIN_TRIALS_TO_MEASURE = 3  # growth per trial needs a few trials to tell a cache from a leak
+# Growth per trial is judged from the 8th trial on: by then the median step is a leak, not one
+# of the caches that the first trials' new batch sizes allocate (on MNIST, a worker judged after
+# 4 trials had grown ~50 MiB a trial in caches, and restarted).
+MIN_TRIALS_TO_MEASURE = 8
 
 # Messages, worker -> supervisor: ("ready",), ("want",), ("started", number),
 # ("epoch", number, epoch, logs), ("finished", frozen_trial), ("retiring",),
