@@ -26,20 +26,16 @@ def _loss_name(loss: Any) -> str | None:
 
 def check_model_fits_data(space: Space, data: Dataset) -> None:
     """Raise ``SpaceError`` naming both shapes when the space's model cannot take its data."""
-    import keras
     import optuna
 
     sampler = optuna.samplers.RandomSampler(seed=0)
     params = space.suggest(optuna.create_study(sampler=sampler).ask())
-    keras.backend.clear_session()
+    # No clear_session() around it: every trial starts with one, and this model goes with it.
     try:
         model = space.build_model(params, data)
     except Exception:  # noqa: BLE001 - that configuration fails its own trial, with its reason
         return
-    try:
-        problem = _input_problem(model, data) or _output_problem(space, model, data)
-    finally:
-        keras.backend.clear_session()
+    problem = _input_problem(model, data) or _output_problem(space, model, data)
     if problem is not None:
         raise SpaceError(f"search space {space.name!r}: {problem}")
 
