@@ -105,6 +105,13 @@ CASES = {
         "bad storage 'study.sqlite3'",
     ),
     "zero workers": (lambda tmp: "digits_space", ["--workers", "0"], 2, "must be at least 1"),
+    # Checked by the library's configuration, which names the setting; the CLI names the flag.
+    "negative seed": (
+        lambda tmp: "digits_space",
+        ["--seed", "-1"],
+        2,
+        "sweeper: error: --seed must be at least 0, but got -1",
+    ),
     "bad GPU list": (
         lambda tmp: "digits_space",
         ["--gpus", "0,0"],
