@@ -20,8 +20,7 @@ from rich.table import Table
 from sweeper.config import SweepConfig
 from sweeper.devices import parse_gpus
 from sweeper.errors import SettingError, SweeperError, UsageError, not_writable
-from sweeper.files import stderr_to
-from sweeper.journal import find_damage, repair
+from sweeper.journal import repair, storage_damage
 from sweeper.loader import available_spaces, load_space
 from sweeper.progress import format_duration, format_params
 from sweeper.record import FINISHED
@@ -298,8 +297,7 @@ def _report(args: argparse.Namespace, console: Console) -> int:
     name = load_space(args.space).name
     results = ResultsDir.of(args.results_dir, name)
     study = load_existing_study(name, args.storage, results.path, args.space)
-    path = journal_path(args.storage, results.path)
-    damage = find_damage(path) if path is not None else None
+    damage = storage_damage(args.storage, results.path)
     if damage is not None:  # Optuna reads past a cut last record: say what it hides
         print(
             f"sweeper: warning: {damage.describe()}; the trial it recorded may show as "
@@ -342,14 +340,15 @@ def _repair(args: argparse.Namespace, console: Console) -> int:
 
 
 def _retrain(args: argparse.Namespace, console: Console) -> int:
+    from sweeper.pipeline import retrain_winner
+
     space = load_space(args.space)
     results = ResultsDir.of(args.results_dir, space.name)
     study = load_existing_study(space.name, args.storage, results.path, args.space)
-    with console.status("re-training the winner"), stderr_to(results.retrain_log):
-        from sweeper.retrain import retrain  # Keras loads only now
-
-        winner = retrain(space, study, results, trial_number=args.trial, data_dir=args.data_dir)
-        write_leaderboard(study, results)  # the page now shows the winner's test metrics
+    with console.status("re-training the winner"):
+        winner = retrain_winner(
+            space, study, results, trial_number=args.trial, data_dir=args.data_dir
+        )
     _show_winner(winner, console)
     return 0
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sweeper.errors import SweeperError
 from sweeper.files import atomic_path
+from sweeper.study import journal_path
 
 # A last line without its newline may be a write in progress: look again after this long.
 SETTLE_S = 0.2
@@ -46,6 +47,12 @@ def _bad_lines(data: bytes) -> list[tuple[int, str]]:
         except ValueError:
             bad.append((number, "a record that is not valid JSON, as a write cut short leaves"))
     return bad
+
+
+def storage_damage(storage: str | None, folder: Path) -> Damage | None:
+    """The damage of the journal a storage setting names; None for a database or a whole one."""
+    path = journal_path(storage, folder)
+    return find_damage(path) if path is not None else None
 
 
 def find_damage(path: Path) -> Damage | None:

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -64,13 +65,25 @@ def run(
         return RunResult(swept, None)
     observer.winner_started(best.number)
     try:
-        with stderr_to(swept.results.retrain_log):  # TensorFlow's start-up lines go there
-            from sweeper.retrain import retrain as retrain_trial  # Keras loads only now
-
-            winner = retrain_trial(
-                space, swept.study, swept.results, data_dir=swept.config.data_dir
-            )
-        write_leaderboard(swept.study, swept.results)  # the page now shows the winner's test
+        winner = retrain_winner(space, swept.study, swept.results, data_dir=swept.config.data_dir)
     finally:
         observer.winner_finished()
     return RunResult(swept, winner)
+
+
+def retrain_winner(
+    space: Space,
+    study: optuna.Study,
+    results: ResultsDir,
+    *,
+    trial_number: int | None = None,
+    data_dir: str | Path | None = None,
+) -> Winner:
+    """The winner stage of ``run`` and the ``retrain`` command: re-train the best trial (or
+    ``trial_number``), test it, save it, and rewrite the leaderboard to show its test."""
+    with stderr_to(results.retrain_log):  # TensorFlow's start-up lines go there
+        from sweeper.retrain import retrain  # Keras loads only now
+
+        winner = retrain(space, study, results, trial_number=trial_number, data_dir=data_dir)
+    write_leaderboard(study, results)
+    return winner

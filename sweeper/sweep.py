@@ -20,7 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sweeper.config import SweepConfig
 from sweeper.data import load_dataset
 from sweeper.errors import SweeperError, UsageError, not_writable
-from sweeper.journal import find_damage
+from sweeper.journal import storage_damage
 from sweeper.loop import BudgetGate, MakeObjective, StopFlag, build_objective, run_trials
 from sweeper.progress import SweepObserver
 from sweeper.record import TrialRecord
@@ -28,7 +28,7 @@ from sweeper.recovery import owner_record, recover
 from sweeper.report import write_leaderboard
 from sweeper.results import ResultsDir
 from sweeper.space import Space
-from sweeper.study import FailureStreak, journal_path, open_storage, open_study, probe_storage
+from sweeper.study import FailureStreak, open_storage, open_study, probe_storage
 from sweeper.supervisor import Supervisor
 from sweeper.worker import WorkerSpec
 
@@ -132,8 +132,7 @@ def run_sweep(
 
 def check_journal(space: Space, config: SweepConfig) -> None:
     """Refuse to add trials to a damaged journal: the next record would glue onto the cut one."""
-    path = journal_path(config.storage, config.results(space.name).path)
-    damage = find_damage(path) if path is not None else None
+    damage = storage_damage(config.storage, config.results(space.name).path)
     if damage is not None:
         raise SweeperError(
             f"{damage.describe()}, so no trial can be added to it; run `python -m sweeper "
