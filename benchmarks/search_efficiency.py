@@ -290,8 +290,11 @@ def run_peer(tool: str, task: str, seed: int, budget: float, out: Path) -> None:
 # --- sweeper, as its users run it ---------------------------------------------------------
 
 
-def run_sweeper(task: str, seed: int, budget: float, folder: Path, env: dict) -> dict:
-    """``sweeper run`` as a user types it; its trials and winner read back from its results."""
+def run_sweeper(
+    task: str, seed: int, budget: float, folder: Path, env: dict, cwd: Path = ROOT
+) -> dict:
+    """``sweeper run`` as a user types it; its trials and winner read back from its results.
+    ``python -m`` imports sweeper from ``cwd`` first."""
     import optuna
 
     from sweeper.record import TrialRecord
@@ -299,7 +302,7 @@ def run_sweeper(task: str, seed: int, budget: float, folder: Path, env: dict) ->
     space_file = ROOT / "benchmarks" / "spaces" / f"{task}_subset.py"
     command = [sys.executable, "-m", "sweeper", "run", str(space_file)]
     command += ["--timeout", str(budget), "--seed", str(seed), "--results-dir", str(folder)]
-    _check(subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True))
+    _check(subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True))
     results = folder / f"{task}_subset"
     storage = optuna.storages.JournalStorage(
         optuna.storages.journal.JournalFileBackend(str(results / "study.journal"))
@@ -336,9 +339,8 @@ def run_one(tool: str, task: str, seed: int, args) -> dict:
         launched = time.time()
         if tool == "sweeper":
             record = run_sweeper(task, seed, args.budget, Path(tmp), env)
-        elif tool == BEFORE:  # sweeper from another checkout, imported ahead of this one
-            env["PYTHONPATH"] = os.pathsep.join([args.before, env["PYTHONPATH"]])
-            record = run_sweeper(task, seed, args.budget, Path(tmp), env)
+        elif tool == BEFORE:  # sweeper from another checkout; the task spaces from this one
+            record = run_sweeper(task, seed, args.budget, Path(tmp), env, Path(args.before))
         else:
             out = Path(tmp) / "peer.json"
             command = [sys.executable, __file__, "--peer", tool, "--task", task]

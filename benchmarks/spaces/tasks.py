@@ -110,6 +110,7 @@ def task_space(task: str) -> Space:
         direction="maximize",
         max_epochs=EPOCHS,
         patience=PATIENCE,
-        # The wall-clock budget (--timeout) ends these sweeps, not a trial count.
-        n_trials=1000,
+        # mnist_space's budget, as its users declare it; in the benchmark's wall-clock budget
+        # (--timeout) no tool gets near 30 trials, so the time ends every sweep.
+        n_trials=30,
     )
