@@ -8,6 +8,10 @@ the budget exact across workers (``worker.SupervisorGate``).
 Signals never land at an arbitrary point: SIGINT and SIGTERM set a ``StopFlag``, read by a
 Keras callback between batches (``objective.StopOnRequest``: the running trial ends as
 "interrupted") and by the loop between trials, so a study write is never cut in half.
+
+The same flag carries the sweep's deadline (``--timeout``): at it, the running trial stops
+at the next batch and is recorded with what it reached (``stopped_by`` "timeout"), so a
+sweep ends near its budget, not a whole trial later.
 """
 
 from __future__ import annotations
@@ -39,13 +43,17 @@ class StopFlag:
     """Set by SIGINT or SIGTERM, read at safe points. With ``escalate``, a second signal
     raises KeyboardInterrupt at once: the way out of a sweep in this process that hangs."""
 
-    def __init__(self, escalate: bool = False) -> None:
+    def __init__(self, escalate: bool = False, deadline: float | None = None) -> None:
         self.escalate, self.count = escalate, 0
+        self.deadline = deadline  # time.time() at which the sweep's time is up, if it has one
         self._previous: dict[int, Any] = {}
 
     @property
     def requested(self) -> bool:
         return self.count > 0
+
+    def time_is_up(self) -> bool:
+        return self.deadline is not None and time.time() >= self.deadline
 
     def request(self) -> None:
         self.count += 1
@@ -90,19 +98,15 @@ class Gate(Protocol):
 
 
 class BudgetGate:
-    """Another trial while the study holds fewer than ``budget`` counted trials, until
-    ``timeout`` seconds after the first one started (checked between trials, as Optuna does:
-    a running trial is never cut)."""
+    """Another trial while the study holds fewer than ``budget`` counted trials and the
+    ``flag``'s deadline (if any) has not come."""
 
-    def __init__(self, study: optuna.Study, budget: int, timeout: float | None = None) -> None:
-        self.study, self.budget, self.timeout = study, budget, timeout
-        self._started: float | None = None
+    def __init__(self, study: optuna.Study, budget: int, flag: StopFlag | None = None) -> None:
+        self.study, self.budget, self.flag = study, budget, flag
 
     def may_start(self) -> bool:
-        if self._started is None:
-            self._started = time.monotonic()
-        elif self.timeout is not None and time.monotonic() - self._started >= self.timeout:
-            log.info("timeout of %ss reached", self.timeout)
+        if self.flag is not None and self.flag.time_is_up():
+            log.info("the sweep's time is up")
             return False
         return count_finished(self.study) < self.budget
 

@@ -25,6 +25,8 @@ FIT_TIME_S = "fit_time_s"  # float: model.fit alone
 FAIL_REASON = "fail_reason"  # str: one line, only on failed trials
 OWNER = "worker"  # {host, pid, created, worker, device, sampler_seed}: who runs it
 RETRY_OF = "retry_of"  # int: the number of the lost trial this one retries
+STOPPED_BY = "stopped_by"  # "timeout": cut short when the sweep's time ran out
+WARM_START_FROM = "warm_start_from"  # str: the earlier sweep (storage) this trial came from
 
 # Failure reasons that mean the machinery lost the trial, not that its configuration failed.
 WORKER_DIED = "worker died"
@@ -73,6 +75,8 @@ class TrialRecord:
     fail_reason: str | None
     owner: Mapping[str, Any] | None
     retry_of: int | None
+    stopped_by: str | None
+    warm_start_from: str | None
 
     @classmethod
     def of(cls, trial: FrozenTrial) -> TrialRecord:
@@ -92,6 +96,8 @@ class TrialRecord:
             fail_reason=attrs.get(FAIL_REASON),
             owner=attrs.get(OWNER),
             retry_of=attrs.get(RETRY_OF),
+            stopped_by=attrs.get(STOPPED_BY),
+            warm_start_from=attrs.get(WARM_START_FROM),
         )
 
     @property
@@ -104,7 +110,12 @@ def is_lost(trial: FrozenTrial) -> bool:
     return trial.state == TrialState.FAIL and trial.user_attrs.get(FAIL_REASON) in LOST_REASONS
 
 
+def is_warm(trial: FrozenTrial) -> bool:
+    """Added from an earlier sweep (--warm-start), not run in this one."""
+    return WARM_START_FROM in trial.user_attrs
+
+
 def counted(trials: list[FrozenTrial]) -> int:
     """Trials that count against the budget: complete, pruned and failed, except trials lost
-    to a dead or stopped worker (they are retried instead)."""
-    return sum(t.state in FINISHED and not is_lost(t) for t in trials)
+    to a dead or stopped worker (they are retried instead) and those an earlier sweep ran."""
+    return sum(t.state in FINISHED and not is_lost(t) and not is_warm(t) for t in trials)

@@ -50,10 +50,11 @@ class Budget:
 
     def __init__(self, n_trials: int, timeout: float | None = None) -> None:
         self.n_trials, self.timeout = n_trials, timeout
-        self.started = time.monotonic()
+        # Wall-clock time, not monotonic: workers stop their running trial at this instant.
+        self.deadline = None if timeout is None else time.time() + timeout
 
     def timed_out(self) -> bool:
-        return self.timeout is not None and time.monotonic() - self.started >= self.timeout
+        return self.deadline is not None and time.time() >= self.deadline
 
     def has_room(self, trials: list[FrozenTrial], tickets: Iterable[int | None]) -> bool:
         """Whether one more trial fits beside those counted and those in flight."""
@@ -255,7 +256,13 @@ class Supervisor:
             if self.study is not None
             else self._staging / f"worker-{self._next_id}.log"
         )
-        spec = replace(self.spec, slot=slot, worker_id=self._next_id, log_path=str(log_path))
+        spec = replace(
+            self.spec,
+            slot=slot,
+            worker_id=self._next_id,
+            log_path=str(log_path),
+            deadline=self.budget.deadline,
+        )
         parent_end, child_end = self._context.Pipe()
         process = self._context.Process(
             target=worker_main,

@@ -157,10 +157,12 @@ def _run_here(
     study = open_and_recover()
     with flag:
         observer.sweep_started(study.get_trials(deepcopy=False), config.budget)
+        if config.timeout is not None:  # the clock starts with the first trial
+            flag.deadline = time.time() + config.timeout
         return run_trials(
             study,
             objective,
-            BudgetGate(study, config.budget, config.timeout),
+            BudgetGate(study, config.budget, flag),
             flag=flag,
             observer=observer,
             owner=owner_record(0, "this process"),

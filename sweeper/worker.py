@@ -58,6 +58,7 @@ class WorkerSpec:
     worker_id: int = 0
     log_path: str = os.devnull  # where its output goes until the supervisor names another
     make_objective: MakeObjective | None = None  # None: KerasObjective.for_sweep
+    deadline: float | None = None  # time.time() at which the sweep's time is up
 
 
 class PipeObserver(SweepObserver):
@@ -129,7 +130,7 @@ def worker_main(spec: WorkerSpec, conn: Connection) -> None:
     """The worker process' entry point."""
     output_to(spec.log_path)
     print(f"--- worker {spec.worker_id}, pid {os.getpid()}, {spec.slot.label}", flush=True)
-    flag = StopFlag().__enter__()  # for the process' whole life
+    flag = StopFlag(deadline=spec.deadline).__enter__()  # for the process' whole life
     os.environ.update(spec.slot.environment())  # before Keras and its backend load
     if spec.slot.gpu is None and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, spec.slot.cpus)

@@ -9,7 +9,8 @@ from conftest import BASE_PARAMS, NAN_PARAMS
 
 from sweeper import FatalTrialError, TrialFailed
 from sweeper.errors import describe_failure
-from sweeper.objective import KerasObjective, trial_seed
+from sweeper.objective import KerasObjective, compile_model, steps_per_execution, trial_seed
+from sweeper.schedules import StepBudget
 
 
 def test_trial_records_history_best_epoch_timings_and_seed(digits_space, digits_data):
@@ -90,3 +91,16 @@ def test_failure_reasons_are_one_line_and_name_out_of_memory(exc, reason):
     text = describe_failure(exc)
     assert text.startswith(reason)
     assert "\n" not in text
+
+
+def test_small_batches_run_several_steps_per_backend_call(digits_space, digits_data):
+    def steps(batch_size, n_examples=60_000):
+        return steps_per_execution(StepBudget(n_examples, batch_size, 1, "val_loss", "min", 0))
+
+    if keras.config.backend() == "torch":  # Keras' PyTorch backend takes one step per call
+        assert steps(16) == 1
+        return
+    assert (steps(16), steps(128), steps(512), steps(4096)) == (32, 4, 1, 1)
+    assert steps(16, n_examples=100) == 7  # never more than one epoch
+    model, _ = compile_model(digits_space, {**BASE_PARAMS, "batch_size": 64}, digits_data, 1)
+    assert model.steps_per_execution == 8

@@ -5,8 +5,9 @@ import csv
 import optuna
 import pytest
 from conftest import BASE_PARAMS, DIGITS_SOURCE, NAN_PARAMS
+from optuna.trial import TrialState
 
-from sweeper import SweeperError, run_sweep
+from sweeper import SweeperError, TrialRecord, run_sweep
 from sweeper.cli import main
 from sweeper.study import open_storage
 
@@ -139,12 +140,29 @@ def test_repeated_failures_stop_the_sweep_with_a_clear_error(tmp_path, digits_sp
     assert len(read_leaderboard(tmp_path)) == 3  # the leaderboard is still written
 
 
-def test_timeout_stops_asking_for_new_trials(tmp_path, digits_space):
-    # Like Optuna's timeout, it is checked when a trial ends: a running trial is never cut.
+@pytest.mark.parametrize("workers", [None, 1])
+def test_timeout_cuts_the_running_trial_which_keeps_what_it_reached(
+    tmp_path, digits_space, workers
+):
+    # Trials that would train for minutes: the time budget, not the trials, ends the sweep.
+    timeout = 4.0 if workers is None else 12.0  # a worker's start-up counts against it
     result = run_sweep(
-        digits_space, n_trials=50, max_epochs=1, timeout=0.001, results_dir=tmp_path, workers=None
+        digits_space,
+        n_trials=50,
+        max_epochs=500,
+        patience=500,
+        pruner="none",
+        timeout=timeout,
+        results_dir=tmp_path,
+        workers=workers,
     )
-    assert result.trials_run == 1 and len(result.study.trials) == 1
+    last = TrialRecord.of(result.study.trials[-1])
+    assert last.stopped_by == "timeout" and last.state == TrialState.COMPLETE
+    assert 0 < last.epochs_run < 500 and last.value == max(last.history["val_accuracy"])
+    assert result.wall_time_s < timeout + 5  # was: the whole 500-epoch trial
+    assert [TrialRecord.of(t).stopped_by for t in result.study.trials[:-1]] == [None] * (
+        len(result.study.trials) - 1
+    )
 
 
 @pytest.mark.parametrize("sampler", ["random", "cmaes", "qmc", "tpe"])
