@@ -20,6 +20,7 @@ from rich.table import Table
 from sweeper.config import SweepConfig
 from sweeper.devices import parse_gpus
 from sweeper.errors import SettingError, SweeperError, UsageError, not_writable
+from sweeper.head_start import load_points
 from sweeper.journal import repair, storage_damage
 from sweeper.loader import available_spaces, load_space
 from sweeper.progress import format_duration, format_params
@@ -84,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout",
         type=_positive_float,
         metavar="SECONDS",
-        help="start no new trial after this many seconds",
+        help="the sweep's time budget: at it, the running trial stops (keeping what it "
+        "reached) and no new one starts",
     )
     run.add_argument(
         "--sampler",
@@ -125,6 +127,24 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="database URL (postgresql://...) or "
         "journal file; default: results/<space>/study.journal",
+    )
+    run.add_argument(
+        "--enqueue",
+        metavar="FILE",
+        help="JSON or YAML list of {parameter: value} configurations a new sweep tries first "
+        "(parameters left out take their range's middle)",
+    )
+    run.add_argument(
+        "--no-starting-points",
+        action="store_true",
+        help="skip the space's starting points (by default a new sweep first tries a "
+        "well-worn configuration: Adam at 1e-3)",
+    )
+    run.add_argument(
+        "--warm-start",
+        metavar="STUDY",
+        help="seed a new sweep's sampler with an earlier sweep of the same space: its results "
+        "folder, journal file or database URL",
     )
     run.add_argument(
         "--results-dir",
@@ -252,6 +272,9 @@ def _config(args: argparse.Namespace) -> SweepConfig:
         storage=args.storage,
         results_dir=args.results_dir,
         data_dir=args.data_dir,
+        enqueue=load_points(args.enqueue) if args.enqueue else (),
+        starting_points=not args.no_starting_points,
+        warm_start=args.warm_start,
         workers=None if args.in_process else args.workers,
         gpus=None if args.gpus is None else parse_gpus(args.gpus),
         trials_per_gpu=args.trials_per_gpu,
@@ -450,6 +473,10 @@ def _show(args: argparse.Namespace, console: Console) -> int:
             param.describe_when() or "always",
         )
     console.print(table)
+    from sweeper.head_start import starting_points
+
+    for i, point in enumerate(starting_points(space), start=1):
+        console.print(f"starting point {i}: {format_params(point)}", soft_wrap=True)
     return 0
 
 

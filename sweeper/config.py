@@ -7,6 +7,7 @@ flag and a test.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,15 @@ def _at_least(setting: str, value: Any, low: float, kind: Any = int) -> None:
         )
     if value < low:
         raise SettingError(setting, f"must be at least {low}, but got {value}")
+
+
+def _shown(where: str | Path) -> str:
+    """A storage or folder as the study records it: a database URL without its password."""
+    if "://" not in str(where):
+        return str(where)
+    from sqlalchemy.engine import make_url
+
+    return make_url(str(where)).render_as_string(hide_password=True)
 
 
 @dataclass(frozen=True)
@@ -99,6 +109,12 @@ class SweepConfig:
     results_dir: str | Path = "results"
     data_dir: str | Path | None = None
     max_consecutive_failures: int = 5
+    # What a new study starts from (sweeper.head_start): configurations to try first (the
+    # user's, then the space's starting points unless switched off), and an earlier sweep's
+    # results folder, journal or database to seed the sampler with.
+    enqueue: tuple[Mapping[str, Any], ...] = ()
+    starting_points: bool = True
+    warm_start: str | Path | None = None
     placement: Placement = field(default_factory=Placement)
 
     def __post_init__(self) -> None:
@@ -119,6 +135,11 @@ class SweepConfig:
         make_pruner(self.pruner, self.max_epochs or 1)
         if self.storage is not None:
             check_storage_url(self.storage)
+        object.__setattr__(self, "enqueue", tuple(self.enqueue))
+        if not all(isinstance(point, Mapping) for point in self.enqueue):
+            raise SettingError("enqueue", "must be a list of {parameter: value} dicts")
+        if self.warm_start is not None and "://" in str(self.warm_start):
+            check_storage_url(str(self.warm_start))
 
     @classmethod
     def of(cls, **settings: Any) -> SweepConfig:
@@ -134,7 +155,12 @@ class SweepConfig:
         return cls(**{k: v for k, v in settings.items() if k in own}, placement=placement)
 
     def resolve(self, space: Space) -> SweepConfig:
-        """This configuration with the space's defaults filled in."""
+        """This configuration with the space's defaults filled in; the configurations to
+        enqueue are checked against the space's ranges."""
+        from sweeper.head_start import complete
+
+        for i, point in enumerate(self.enqueue):
+            complete(space, point, f"--enqueue entry {i + 1}")
         return dataclasses.replace(
             self,
             n_trials=self.n_trials or space.n_trials,
@@ -166,6 +192,9 @@ class SweepConfig:
             "max_epochs": self.max_epochs,
             "patience": self.patience,
             "max_consecutive_failures": self.max_consecutive_failures,
+            "enqueued": len(self.enqueue),
+            "starting_points": self.starting_points,
+            "warm_start": None if self.warm_start is None else _shown(self.warm_start),
             "workers": self.placement.workers,
             "trials_per_process": self.placement.trials_per_process,
             "memory_growth": self.placement.memory_growth,

@@ -27,11 +27,14 @@ class OptimizerSpec:
     """A Keras optimizer class, the keywords fixed for this name, and the sampled extras.
 
     Each extra's name is the Keras keyword it is passed as (``momentum``, ``weight_decay``).
+    ``start`` is a setting known to train well (learning rate and extras), for the
+    configurations a sweep tries first (``sweeper.head_start``).
     """
 
     keras_class: str
     extras: tuple[Param, ...] = ()
     fixed: Mapping[str, Any] = field(default_factory=dict)
+    start: Mapping[str, Any] = field(default_factory=dict)
 
     def build(self, learning_rate: Any, params: Mapping[str, Any], clip: dict[str, float]):
         import keras
@@ -41,15 +44,25 @@ class OptimizerSpec:
         return optimizer_class(learning_rate=learning_rate, **self.fixed, **sampled, **clip)
 
 
+# The starting settings are the optimizers' well-worn ones: Keras' default learning rates for
+# the adaptive ones, and 0.01 with momentum 0.9 for SGD, as the papers that use it train.
 OPTIMIZERS: dict[str, OptimizerSpec] = {
-    "sgd": OptimizerSpec("SGD"),
-    "momentum": OptimizerSpec("SGD", (MOMENTUM,)),
-    "nesterov": OptimizerSpec("SGD", (MOMENTUM,), {"nesterov": True}),
-    "adam": OptimizerSpec("Adam"),
-    "adamw": OptimizerSpec("AdamW", (WEIGHT_DECAY,)),
-    "rmsprop": OptimizerSpec("RMSprop"),
-    "adagrad": OptimizerSpec("Adagrad"),
+    "sgd": OptimizerSpec("SGD", start={"learning_rate": 1e-2}),
+    "momentum": OptimizerSpec("SGD", (MOMENTUM,), start={"learning_rate": 1e-2, "momentum": 0.9}),
+    "nesterov": OptimizerSpec(
+        "SGD", (MOMENTUM,), {"nesterov": True}, start={"learning_rate": 1e-2, "momentum": 0.9}
+    ),
+    "adam": OptimizerSpec("Adam", start={"learning_rate": 1e-3}),
+    "adamw": OptimizerSpec(
+        "AdamW", (WEIGHT_DECAY,), start={"learning_rate": 1e-3, "weight_decay": 4e-3}
+    ),
+    "rmsprop": OptimizerSpec("RMSprop", start={"learning_rate": 1e-3}),
+    "adagrad": OptimizerSpec("Adagrad", start={"learning_rate": 1e-2}),
 }
+
+# Whose starting setting a sweep tries first: the first of these the space declares, most
+# dependable first (Adam trains most models well at its default).
+START_ORDER = ("adam", "nesterov", "momentum", "adamw", "rmsprop", "sgd", "adagrad")
 
 
 def clipping_kwargs(params: Mapping[str, Any]) -> dict[str, float]:

@@ -13,6 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
 from optuna.trial import BaseTrial
 
 from sweeper.errors import SpaceError
@@ -59,6 +65,18 @@ class Param:
     def suggest(self, trial: BaseTrial) -> Any:
         raise NotImplementedError
 
+    def distribution(self) -> BaseDistribution:
+        """The Optuna distribution this parameter samples from."""
+        raise NotImplementedError
+
+    def center(self) -> Any:
+        """A middle-of-the-range value: what a starting configuration takes when it names none."""
+        raise NotImplementedError
+
+    def problem_with(self, value: Any) -> str | None:
+        """Why ``value`` is not one this parameter can take, or None when it is."""
+        raise NotImplementedError
+
     def describe_range(self) -> str:
         raise NotImplementedError
 
@@ -96,6 +114,15 @@ class Categorical(Param):
 
     def suggest(self, trial: BaseTrial) -> Any:
         return trial.suggest_categorical(self.name, self.choices)
+
+    def distribution(self) -> BaseDistribution:
+        return CategoricalDistribution(self.choices)
+
+    def center(self) -> Any:
+        return self.choices[0]  # the first choice, as KerasTuner's Choice defaults to
+
+    def problem_with(self, value: Any) -> str | None:
+        return None if value in self.choices else f"must be one of {self.describe_range()}"
 
     def describe_range(self) -> str:
         return "{" + ", ".join(map(str, self.choices)) + "}"
@@ -136,6 +163,24 @@ class _Numeric(Param):
                 f"{where}: log=True and step={self.step} cannot be combined; drop one of them"
             )
 
+    def center(self) -> float:
+        if self.log:
+            return math.sqrt(self.low * self.high)
+        middle = (self.low + self.high) / 2
+        if self.step is None:
+            return middle
+        return self.low + round((middle - self.low) / self.step) * self.step
+
+    def problem_with(self, value: Any) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"must be a number in {self.describe_range()}"
+        if not self.low <= value <= self.high:
+            return f"must lie in {self.describe_range()}"
+        off_grid = self.step is not None and not math.isclose(
+            (value - self.low) / self.step, round((value - self.low) / self.step)
+        )
+        return f"must lie on the grid {self.describe_range()}" if off_grid else None
+
     def describe_range(self) -> str:
         text = f"[{self.low:g}, {self.high:g}]"
         if self.log:
@@ -152,6 +197,9 @@ class Float(_Numeric):
     def suggest(self, trial: BaseTrial) -> float:
         return trial.suggest_float(self.name, self.low, self.high, log=self.log, step=self.step)
 
+    def distribution(self) -> BaseDistribution:
+        return FloatDistribution(self.low, self.high, log=self.log, step=self.step)
+
 
 @dataclass(frozen=True)
 class Int(_Numeric):
@@ -167,6 +215,17 @@ class Int(_Numeric):
                     f"parameter {self.name!r}: Int needs integer {attr}, but got "
                     f"{attr}={getattr(self, attr)!r}; use Float for real numbers"
                 )
+
+    def distribution(self) -> BaseDistribution:
+        return IntDistribution(int(self.low), int(self.high), log=self.log, step=int(self.step))
+
+    def center(self) -> int:
+        return int(round(super().center()))
+
+    def problem_with(self, value: Any) -> str | None:
+        if not isinstance(value, int) or isinstance(value, bool):
+            return f"must be a whole number in {self.describe_range()}"
+        return super().problem_with(value)
 
     def suggest(self, trial: BaseTrial) -> int:
         return trial.suggest_int(

@@ -118,9 +118,10 @@ class RichProgress(SweepObserver):
             self._status.stop()
 
     def _count(self, trial: FrozenTrial) -> None:
-        if TrialRecord.of(trial).is_lost:
+        record = TrialRecord.of(trial)
+        if record.is_lost:
             self.lost += 1
-        elif trial.state in self.counts:
+        elif trial.state in self.counts and record.warm_start_from is None:  # budget's trials
             self.counts[trial.state] += 1
         if trial.state != TrialState.COMPLETE or trial.value is None:
             return

@@ -36,6 +36,8 @@ FIXED_COLUMNS = [
     "started",
     "seed",
 ]
+# After the parameters: why a trial ended as it did, where it came from.
+NOTE_COLUMNS = ["fail_reason", "stopped_by", "warm_start_from"]
 _STATE_ORDER = {TrialState.COMPLETE: 0, TrialState.PRUNED: 1, TrialState.FAIL: 2}
 
 
@@ -72,6 +74,8 @@ def _row(trial: FrozenTrial, maximize: bool) -> dict:
     row.update(record.metrics)
     row.update({f"params_{name}": value for name, value in trial.params.items()})
     row["fail_reason"] = record.fail_reason
+    row["stopped_by"] = record.stopped_by
+    row["warm_start_from"] = record.warm_start_from
     return row
 
 
@@ -97,15 +101,15 @@ def leaderboard(study: optuna.Study) -> pd.DataFrame:
     ranked = sorted(trials, key=order)
     frame = pd.DataFrame([_row(t, maximize) for t in ranked])
     if frame.empty:
-        return pd.DataFrame(columns=[*FIXED_COLUMNS, *_param_columns(study, frame), "fail_reason"])
+        return pd.DataFrame(columns=[*FIXED_COLUMNS, *_param_columns(study, frame), *NOTE_COLUMNS])
     frame.insert(0, "rank", range(1, len(frame) + 1))
     metric_cols = sorted(
         c
         for c in frame.columns
-        if c not in FIXED_COLUMNS and c != "fail_reason" and not c.startswith("params_")
+        if c not in FIXED_COLUMNS and c not in NOTE_COLUMNS and not c.startswith("params_")
     )
     frame = frame.reindex(
-        columns=[*FIXED_COLUMNS, *metric_cols, *_param_columns(study, frame), "fail_reason"]
+        columns=[*FIXED_COLUMNS, *metric_cols, *_param_columns(study, frame), *NOTE_COLUMNS]
     )
     for col in ("best_epoch", "epochs_run", "seed"):
         frame[col] = frame[col].astype("Int64")

@@ -123,6 +123,9 @@ class Space:
 
     ``build_model(params, data)`` returns an uncompiled ``keras.Model``: the library compiles
     it with the trial's optimizer. ``load_data(data_dir)`` returns a ``sweeper.Dataset``.
+    ``starting_points``: configurations a new sweep tries first ({parameter: value}, partial
+    ones completed with each range's middle); None: one from the optimizer registry (Adam at
+    1e-3, when the space declares it); []: none, the sampler from the first trial.
     """
 
     build_model: Callable[[Mapping[str, Any], Any], Any]
@@ -136,6 +139,7 @@ class Space:
     max_epochs: int = 10
     patience: int = 3
     n_trials: int = 20
+    starting_points: Sequence[Mapping[str, Any]] | None = None
     name: str = ""
     description: str = ""
     # Where load_space() found it (a name or a .py path): worker processes load it from there.
@@ -158,6 +162,17 @@ class Space:
             raise SpaceError(f"patience must be an integer >= 0, but got {self.patience!r}")
         self._check_objective()
         self._check_params()
+        if self.starting_points is not None:
+            if isinstance(self.starting_points, Mapping) or not all(
+                isinstance(point, Mapping) for point in self.starting_points
+            ):
+                raise SpaceError(
+                    "starting_points must be a list of {parameter: value} dicts, but got "
+                    f"{self.starting_points!r}"
+                )
+            from sweeper.head_start import starting_points
+
+            starting_points(self)  # a point outside the ranges fails on import, not mid-sweep
 
     @property
     def all_params(self) -> list[Param]:

@@ -20,6 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sweeper.config import SweepConfig
 from sweeper.data import load_dataset
 from sweeper.errors import SweeperError, UsageError, not_writable
+from sweeper.head_start import open_source
 from sweeper.journal import storage_damage
 from sweeper.loop import BudgetGate, MakeObjective, StopFlag, build_objective, run_trials
 from sweeper.progress import SweepObserver
@@ -81,6 +82,7 @@ def run_sweep(
     config = (config or SweepConfig.of(**settings)).resolve(space)
     slots = config.placement.slots()  # a bad GPU plan fails here, before any I/O
     probe_storage(config.storage)  # an unreachable database: now, not after workers start
+    warm_source = open_source(space, config)  # a bad --warm-start too, before any write
     results = config.results(space.name)
     observer = observer or SweepObserver()
     opened: list[tuple[optuna.Study, logging.Handler]] = []
@@ -88,7 +90,8 @@ def run_sweep(
     def open_and_recover() -> optuna.Study:
         check_journal(space, config)
         try:
-            study = open_study(space, open_storage(config.storage, results.path), config)
+            storage = open_storage(config.storage, results.path)
+            study = open_study(space, storage, config, warm_source)
             results.path.mkdir(parents=True, exist_ok=True)  # a database does not create it
             opened.append((study, _log_to(results.log)))
         except OSError as exc:  # a read-only folder: the journal's lock, sweep.log

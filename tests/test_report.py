@@ -12,7 +12,7 @@ import pytest
 from conftest import DIGITS_SOURCE, MARKUP_REASON, MIXED_TRIALS, copy_results, file_digest
 
 from sweeper.cli import main
-from sweeper.report import FIXED_COLUMNS
+from sweeper.report import FIXED_COLUMNS, NOTE_COLUMNS
 from sweeper.study import load_existing_study, open_storage
 
 JOURNAL_NAME = "study.journal"
@@ -37,7 +37,7 @@ def test_csv_columns_ranking_inactive_parameters_and_reasons(results, digits_spa
     columns, rows = read_csv(results / "digits_space" / "leaderboard.csv")
     params = [f"params_{p.name}" for p in digits_space.all_params]
     metrics = ["accuracy", "learning_rate", "loss", "val_accuracy", "val_loss"]  # lr: plateau
-    assert columns == [*FIXED_COLUMNS, *metrics, *params, "fail_reason"]
+    assert columns == [*FIXED_COLUMNS, *metrics, *params, *NOTE_COLUMNS]
 
     # Completed by value, then pruned, then failed, then the running one.
     assert [r["state"] for r in rows] == ["complete"] * 3 + ["pruned", "fail", "fail", "running"]

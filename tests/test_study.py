@@ -2,7 +2,13 @@ import optuna
 import pytest
 
 from sweeper import UsageError
-from sweeper.study import check_storage_url, derive_seed, make_pruner, make_sampler
+from sweeper.study import (
+    check_storage_url,
+    derive_seed,
+    make_pruner,
+    make_sampler,
+    startup_trials,
+)
 
 
 def test_registry_names_build_seeded_optuna_objects():
@@ -11,6 +17,13 @@ def test_registry_names_build_seeded_optuna_objects():
     hyperband = make_pruner("hyperband", 9)
     assert isinstance(hyperband, optuna.pruners.HyperbandPruner)
     assert hyperband._max_resource == 9  # brackets sized to the epoch budget
+
+
+def test_tpe_models_the_results_after_a_start_up_sized_to_the_budget():
+    assert [startup_trials(n) for n in (None, 8, 30, 60, 100, 1000)] == [10, 5, 5, 6, 10, 10]
+    tpe = make_sampler("tpe", 0, 30)
+    assert tpe._n_startup_trials == 5  # Optuna's private fields: what the sampler was given
+    assert tpe._multivariate and tpe._group and tpe._constant_liar
 
 
 def test_optuna_objects_pass_through():

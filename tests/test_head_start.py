@@ -1,0 +1,225 @@
+"""What a new study starts from: starting points, --enqueue files and --warm-start."""
+
+import dataclasses
+import json
+
+import fakes
+import optuna
+import pytest
+
+from sweeper import Categorical, Float, Int, SpaceError, run_sweep
+from sweeper.cli import main
+from sweeper.errors import UsageError
+from sweeper.head_start import complete, load_points, registry_points, starting_points
+from sweeper.loader import load_space
+from sweeper.record import TrialRecord, counted
+from sweeper.space import Space, Training
+
+
+def test_a_range_middle_and_its_limits():
+    assert Float("lr", 1e-4, 1e-2, log=True).center() == pytest.approx(1e-3)
+    assert Float("dropout", 0.0, 0.5).center() == 0.25
+    assert Int("filters", 16, 48, step=16).center() == 32
+    assert Int("units", 32, 256, log=True).center() == 91
+    assert Categorical("act", ("relu", "tanh")).center() == "relu"
+    assert Float("dropout", 0.0, 0.5).problem_with(0.7) == "must lie in [0, 0.5]"
+    assert (
+        Int("filters", 16, 48, step=16).problem_with(20) == "must lie on the grid [16, 48] step 16"
+    )
+    assert Int("units", 1, 4).problem_with(2.0) == "must be a whole number in [1, 4]"
+    assert Categorical("act", ("relu",)).problem_with("gelu") == "must be one of {relu}"
+    assert Int("filters", 16, 48, step=16).problem_with(48) is None
+
+
+def test_the_registry_starts_with_adam_at_its_default():
+    mnist = load_space("mnist_space")
+    assert starting_points(mnist) == [
+        {
+            "optimizer": "adam",
+            "learning_rate": 1e-3,
+            "lr_schedule": "constant",
+            "batch_size": 128,  # the middle of (64, 128, 256)
+            "clipping": "none",
+            "dropout": 0.25,
+            "filters": 32,
+            "units": 91,
+        }
+    ]
+    # Without Adam, the next dependable optimizer the space declares, at its own setting.
+    sgd = dataclasses.replace(mnist, training=Training(optimizers=("sgd", "nesterov")))
+    (point,) = starting_points(sgd)
+    assert point["optimizer"] == "nesterov"
+    assert (point["learning_rate"], point["momentum"]) == (1e-2, 0.9)
+    # A registry value outside the space's range moves inside it.
+    narrow = Training(optimizers=("rmsprop", "sgd"), learning_rate=(1e-4, 5e-4))
+    assert [p["optimizer"] for p in registry_points(narrow)] == ["rmsprop"]
+    (point,) = starting_points(dataclasses.replace(mnist, training=narrow))
+    assert point["learning_rate"] == 5e-4
+
+
+def test_a_space_declares_its_own_starting_points_or_none():
+    mnist = load_space("mnist_space")
+    own = dataclasses.replace(mnist, starting_points=[{"optimizer": "rmsprop", "units": 64}])
+    (point,) = starting_points(own)
+    assert point["optimizer"] == "rmsprop" and point["units"] == 64
+    assert point["learning_rate"] == pytest.approx(10**-2.5)  # the middle of the log range
+    assert starting_points(dataclasses.replace(mnist, starting_points=[])) == []
+    with pytest.raises(SpaceError, match=r"units=1000 must lie in \[32, 256\] log"):
+        dataclasses.replace(mnist, starting_points=[{"units": 1000}])
+    with pytest.raises(SpaceError, match="unknown parameter 'layers'"):
+        dataclasses.replace(mnist, starting_points=[{"layers": 2}])
+    with pytest.raises(SpaceError, match="must be a list of"):
+        dataclasses.replace(mnist, starting_points={"units": 64})
+
+
+def test_a_new_sweep_tries_the_starting_points_first(tmp_path):
+    result = run_sweep(
+        fakes.SPACE, n_trials=3, workers=None, results_dir=tmp_path, make_objective=fakes.quick
+    )
+    trials = result.study.trials
+    assert trials[0].params["x"] == 0.5  # the fake space's middle; its only optimizer: adam
+    assert len({t.params["x"] for t in trials}) == 3  # then the sampler
+
+    plain = run_sweep(
+        fakes.SPACE,
+        n_trials=3,
+        workers=None,
+        results_dir=tmp_path / "plain",
+        starting_points=False,
+        enqueue=[{"x": 0.125}],
+        make_objective=fakes.quick,
+    )
+    assert plain.study.trials[0].params["x"] == 0.125
+    assert 0.5 not in [t.params["x"] for t in plain.study.trials]
+
+
+def test_resuming_enqueues_nothing_again(tmp_path):
+    run_sweep(
+        fakes.SPACE, n_trials=2, workers=None, results_dir=tmp_path, make_objective=fakes.quick
+    )
+    resumed = run_sweep(
+        fakes.SPACE, n_trials=4, workers=None, results_dir=tmp_path, make_objective=fakes.quick
+    )
+    assert [t.params["x"] for t in resumed.study.trials].count(0.5) == 1
+
+
+@pytest.mark.parametrize("suffix", [".json", ".yaml"])
+def test_enqueue_file_from_the_command_line(tmp_path, suffix):
+    points = [{"optimizer": "sgd", "learning_rate": 0.05, "hidden_layers": 2}]
+    path = tmp_path / f"points{suffix}"
+    if suffix == ".json":
+        path.write_text(json.dumps(points))
+    else:
+        path.write_text("- optimizer: sgd\n  learning_rate: 0.05\n  hidden_layers: 2\n")
+    assert load_points(path) == points
+    args = ["run", "digits_space", "--trials", "1", "--max-epochs", "1", "--in-process"]
+    args += ["--no-retrain", "--results-dir", str(tmp_path / "r"), "--enqueue", str(path)]
+    assert main(args) == 0
+    study = optuna.load_study(study_name="digits_space", storage=_journal(tmp_path / "r"))
+    first = study.trials[0].params
+    assert (first["optimizer"], first["learning_rate"], first["hidden_layers"]) == (
+        "sgd",
+        0.05,
+        2,
+    )
+
+
+def _journal(results):
+    from sweeper.study import open_storage
+
+    return open_storage(None, results / "digits_space")
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("{not json", "is not valid JSON or YAML"),
+        ('{"optimizer": "adam"}', "must hold a list of {parameter: value} objects"),
+        ('[{"learning_rate": 5.0}]', "--enqueue entry 1: learning_rate=5.0 must lie in"),
+        ('[{"optimizr": "adam"}]', "--enqueue entry 1: unknown parameter 'optimizr'"),
+    ],
+)
+def test_a_bad_enqueue_file_is_one_line_and_writes_nothing(tmp_path, capsys, content, message):
+    path = tmp_path / "points.json"
+    path.write_text(content)
+    results = tmp_path / "results"
+    code = main(["run", "digits_space", "--results-dir", str(results), "--enqueue", str(path)])
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and message in err and len(err.splitlines()) == 1
+    assert not results.exists()
+
+
+def test_warm_start_seeds_a_new_sweep_with_an_earlier_one(tmp_path):
+    earlier = run_sweep(
+        fakes.SPACE,
+        n_trials=5,
+        workers=None,
+        results_dir=tmp_path / "earlier",
+        make_objective=fakes.quick,
+    )
+    later = run_sweep(
+        fakes.SPACE,
+        n_trials=2,
+        workers=None,
+        results_dir=tmp_path / "later",
+        warm_start=tmp_path / "earlier",
+        make_objective=fakes.quick,
+    )
+    trials = later.study.trials
+    warm = [t for t in trials if TrialRecord.of(t).warm_start_from]
+    assert [t.params for t in warm] == [t.params for t in earlier.study.trials]
+    assert [t.value for t in warm] == [t.value for t in earlier.study.trials]
+    assert len(trials) == 7 and counted(trials) == 2  # the earlier trials cost no budget
+    assert TrialRecord.of(warm[0]).warm_start_from == str(tmp_path / "earlier")
+    # The earlier best is known from the start; new trials come after the warm ones.
+    assert later.study.best_value >= earlier.study.best_value
+    assert all(t.number >= 5 for t in trials if not TrialRecord.of(t).warm_start_from)
+
+
+def test_warm_start_keeps_only_trials_that_fit_the_ranges(tmp_path):
+    run_sweep(
+        fakes.SPACE,
+        n_trials=6,
+        workers=None,
+        results_dir=tmp_path / "a",
+        make_objective=fakes.quick,
+    )
+    narrow = dataclasses.replace(fakes.SPACE, params=[Float("x", 0.0, 0.5)], starting_points=[])
+    later = run_sweep(
+        narrow,
+        n_trials=1,
+        workers=None,
+        results_dir=tmp_path / "b",
+        warm_start=tmp_path / "a",
+        make_objective=fakes.quick,
+    )
+    warm = [t for t in later.study.trials if TrialRecord.of(t).warm_start_from]
+    assert warm and all(t.params["x"] <= 0.5 for t in warm)
+    assert all(t.distributions["x"].high == 0.5 for t in warm)
+
+
+@pytest.mark.parametrize("source", ["missing", "itself"])
+def test_a_bad_warm_start_is_refused_before_anything_is_written(tmp_path, source):
+    where = tmp_path / "nowhere" if source == "missing" else tmp_path
+    message = "no study 'fake_space'" if source == "missing" else "this sweep's own study"
+    with pytest.raises(UsageError, match=message):
+        run_sweep(
+            fakes.SPACE,
+            n_trials=1,
+            workers=None,
+            results_dir=tmp_path,
+            warm_start=where,
+            make_objective=fakes.quick,
+        )
+    assert not (tmp_path / "fake_space").exists()
+
+
+def test_registry_points_follow_the_declared_optimizers():
+    space = Space(
+        build_model=fakes.build_model,
+        load_data=fakes.load_data,
+        training=Training(optimizers=("adagrad", "momentum"), schedules=("cosine",)),
+    )
+    (point,) = starting_points(space)
+    assert (point["optimizer"], point["lr_schedule"]) == ("momentum", "cosine")
+    assert complete(space, {}, "registry")["optimizer"] == "adagrad"  # the first choice
