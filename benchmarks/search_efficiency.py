@@ -44,10 +44,11 @@ if str(ROOT) not in sys.path:
 TOOLS = ("sweeper", "optuna", "kerastuner", "random")
 BEFORE = "sweeper-before"  # with --before DIR: another checkout's sweeper, for before/after
 TASKS = ("mnist", "fashion")
-# Targets sit where a sound configuration lands after a few epochs on the subset (the
-# first) and where only the best few of a search land (the second): on 3,000 training
-# images a good CNN reaches ~97.5 % on MNIST and ~86 % on Fashion-MNIST validation.
-TARGETS = {"mnist": (0.97, 0.975), "fashion": (0.84, 0.86)}
+# Targets, on 3,000 training images in a 45-second search: the lower is what one sound
+# configuration reaches in one full trial (Adam at its default: 96 % MNIST, 81-84 %
+# Fashion-MNIST); the upper is what only the best draws of a search reach (the median best
+# over all tools and seeds was 96.8 % and 83.2 %).
+TARGETS = {"mnist": (0.96, 0.97), "fashion": (0.81, 0.83)}
 
 
 # --- the peers, as their users write them ------------------------------------------------
