@@ -97,10 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--pruner",
-        default="hyperband",
+        default="median",
         choices=list(PRUNERS),
         metavar="NAME",
-        help=f"Optuna pruner: {', '.join(PRUNERS)} (default: hyperband)",
+        help=f"Optuna pruner: {', '.join(PRUNERS)} (default: median)",
     )
     run.add_argument(
         "--seed",

@@ -26,6 +26,15 @@ def test_tpe_models_the_results_after_a_start_up_sized_to_the_budget():
     assert tpe._multivariate and tpe._group and tpe._constant_liar
 
 
+def test_the_default_pruner_stops_below_median_trials_from_the_second_trial():
+    from sweeper import SweepConfig
+
+    assert SweepConfig().pruner == "median"
+    median = make_pruner("median", 9)
+    assert isinstance(median, optuna.pruners.MedianPruner)
+    assert (median._n_startup_trials, median._n_warmup_steps) == (1, 1)
+
+
 def test_optuna_objects_pass_through():
     sampler, pruner = optuna.samplers.RandomSampler(), optuna.pruners.NopPruner()
     assert make_sampler(sampler, 0) is sampler and make_pruner(pruner, 5) is pruner
