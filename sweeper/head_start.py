@@ -52,13 +52,14 @@ def registry_points(training: Training) -> list[dict[str, Any]]:
     return [{"optimizer": name, **common, **OPTIMIZERS[name].start} for name in chosen]
 
 
-def complete(space: Space, point: Mapping[str, Any], origin: str) -> dict[str, Any]:
+def complete(space: Space, point: Mapping[str, Any], origin: str | None = None) -> dict[str, Any]:
     """A full configuration from a partial one: each active parameter it does not name takes
-    its range's middle, and a value out of range is moved into it when it came from the
-    registry (``origin`` "registry") or refused when the user gave it."""
+    its range's middle. ``origin`` names where a user's point came from, for the error that
+    refuses a value out of range; None: the registry's own point, whose values are moved into
+    the space's ranges instead."""
     params = {p.name: p for p in space.all_params}
     unknown = sorted(set(point) - set(params))
-    if unknown and origin != "registry":
+    if unknown and origin is not None:
         raise SpaceError(
             f"{origin}: unknown parameter {unknown[0]!r}; the space has {', '.join(params)}"
         )
@@ -68,7 +69,7 @@ def complete(space: Space, point: Mapping[str, Any], origin: str) -> dict[str, A
             continue
         value = point.get(param.name, param.center())
         problem = param.problem_with(value)
-        if problem is not None and origin == "registry":
+        if problem is not None and origin is None:
             value = _nearest(param, value)
         elif problem is not None:
             raise SpaceError(f"{origin}: {param.name}={value!r} {problem}")
@@ -89,7 +90,7 @@ def starting_points(space: Space) -> list[dict[str, Any]]:
             complete(space, point, f"starting point {i + 1} of space {space.name!r}")
             for i, point in enumerate(space.starting_points)
         ]
-    return [complete(space, point, "registry") for point in registry_points(space.training)]
+    return [complete(space, point) for point in registry_points(space.training)]
 
 
 def load_points(path: str | Path) -> list[dict[str, Any]]:

@@ -222,4 +222,4 @@ def test_registry_points_follow_the_declared_optimizers():
     )
     (point,) = starting_points(space)
     assert (point["optimizer"], point["lr_schedule"]) == ("momentum", "cosine")
-    assert complete(space, {}, "registry")["optimizer"] == "adagrad"  # the first choice
+    assert complete(space, {})["optimizer"] == "adagrad"  # the first choice
