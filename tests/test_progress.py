@@ -90,3 +90,13 @@ def test_live_view_estimates_from_epochs_and_shows_lost_trials_as_such():
     assert "1/4 trials" in text  # the lost trial does not count against the budget
     assert "1 complete  0 pruned  0 failed  1 lost to a stopped worker (retried)" in text
     assert "left at most" in text  # estimated from the epoch already run
+
+
+def test_warm_started_trials_count_for_the_best_but_not_against_the_budget():
+    console = Console(record=True, width=120, force_terminal=False)
+    progress = RichProgress("digits_space", "val_accuracy", "maximize", 8, console)
+    warm = make_trial(0, TrialState.COMPLETE, 0.95, warm_start_from="results-old")
+    progress.sweep_started([warm, make_trial(1, TrialState.COMPLETE, 0.5)], budget=4)
+    assert sum(progress.counts.values()) == 1  # the earlier sweep's trial is not one of the 4
+    assert progress.best is warm
+    progress.sweep_finished()
