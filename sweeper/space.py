@@ -8,6 +8,7 @@ space gets the same, tested, Keras objects for them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,8 @@ from sweeper.params import Categorical, Float, Param
 from sweeper.schedules import SCHEDULES
 
 DIRECTIONS = ("maximize", "minimize")
+# A space's name is its study's name and its results folder's: one path component.
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 def _check_names(kind: str, names: Sequence[str], known: Mapping[str, Any] | Sequence[str]):
@@ -123,9 +126,11 @@ class Space:
 
     ``build_model(params, data)`` returns an uncompiled ``keras.Model``: the library compiles
     it with the trial's optimizer. ``load_data(data_dir)`` returns a ``sweeper.Dataset``.
-    ``starting_points``: configurations a new sweep tries first ({parameter: value}, partial
-    ones completed with each range's middle); None: one from the optimizer registry (Adam at
-    1e-3, when the space declares it); []: none, the sampler from the first trial.
+    ``name`` names its study and its results folder; a module's space may leave it out (the
+    module's name is used). ``starting_points``: configurations a new sweep tries first
+    ({parameter: value}, partial ones completed with each range's middle); None: one from the
+    optimizer registry (Adam at 1e-3, when the space declares it); []: none, the sampler from
+    the first trial.
     """
 
     build_model: Callable[[Mapping[str, Any], Any], Any]
@@ -149,6 +154,11 @@ class Space:
         for attr in ("build_model", "load_data"):
             if not callable(getattr(self, attr)):
                 raise SpaceError(f"{attr} must be a function, but got {getattr(self, attr)!r}")
+        if self.name and not (isinstance(self.name, str) and NAME.fullmatch(self.name)):
+            raise SpaceError(
+                f"space name {self.name!r} cannot name a study and a folder; use letters, "
+                "digits, '_', '-' and '.', starting with a letter or digit"
+            )
         if self.direction not in DIRECTIONS:
             raise SpaceError(
                 f"direction must be 'maximize' or 'minimize', but got {self.direction!r}"

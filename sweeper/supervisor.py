@@ -16,8 +16,10 @@ import multiprocessing
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import time
+import types
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
@@ -270,7 +272,8 @@ class Supervisor:
             name=f"sweeper-worker-{self._next_id}",
             daemon=True,
         )
-        with _sigint_ignored():  # the child starts ignoring Ctrl-C until its own handler is in
+        # The child starts ignoring Ctrl-C until its own handler is in.
+        with _sigint_ignored(), _main_hidden():
             process.start()
         child_end.close()
         assert process.pid is not None  # started
@@ -365,6 +368,21 @@ class Supervisor:
 def _send(worker: _Worker, message) -> None:
     with suppress(OSError):  # a worker that died just now: its sentinel tells the loop
         worker.conn.send(message)
+
+
+@contextmanager
+def _main_hidden():
+    """Show "spawn" an empty ``__main__``, so the child does not import the caller's again.
+
+    multiprocessing re-runs the main script in each child, to find what was defined there; a
+    script without ``if __name__ == "__main__":`` would start its sweep again in every worker.
+    A worker needs nothing from it: the space arrives by value (``pickle_space``)."""
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
 
 
 @contextmanager

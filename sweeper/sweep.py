@@ -8,7 +8,6 @@ when it is built, then the data), so bad input never changes an existing study.
 from __future__ import annotations
 
 import logging
-import pickle
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,7 @@ from sweeper.results import ResultsDir
 from sweeper.space import Space
 from sweeper.study import FailureStreak, open_storage, open_study, probe_storage
 from sweeper.supervisor import Supervisor
-from sweeper.worker import WorkerSpec
+from sweeper.worker import WorkerSpec, pickle_space
 
 log = logging.getLogger("sweeper")
 
@@ -79,6 +78,11 @@ def run_sweep(
     """
     if config is not None and settings:
         raise UsageError("pass settings either as a SweepConfig or as keywords, not both")
+    if not space.name:
+        raise UsageError(
+            "this search space has no name, and its study and results folder are named "
+            'after it; give it one: Space(..., name="my_space")'
+        )
     config = (config or SweepConfig.of(**settings)).resolve(space)
     slots = config.placement.slots()  # a bad GPU plan fails here, before any I/O
     probe_storage(config.storage)  # an unreachable database: now, not after workers start
@@ -113,7 +117,7 @@ def run_sweep(
     try:
         if slots:
             spec = WorkerSpec(
-                space=_pickled(space),
+                space=pickle_space(space),
                 space_source=space.source,
                 config=config,
                 slot=slots[0],
@@ -171,18 +175,6 @@ def _run_here(
             owner=owner_record(0, "this process"),
             streak=FailureStreak(config.max_consecutive_failures),
         )
-
-
-def _pickled(space: Space) -> bytes:
-    """The space as worker processes receive it."""
-    try:
-        return pickle.dumps(space)
-    except Exception as exc:
-        raise UsageError(
-            f"search space {space.name!r} was built in code and cannot be sent to worker "
-            f"processes ({exc}); put it in a module and load it with load_space(), or run "
-            "with workers=None"
-        ) from exc
 
 
 def _log_to(path: Path) -> logging.Handler:

@@ -14,19 +14,21 @@ it when the worker fails.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+import cloudpickle
 import optuna
 import psutil
 
 from sweeper.config import Placement, SweepConfig
 from sweeper.data import load_dataset
 from sweeper.devices import WorkerSlot
-from sweeper.errors import SweeperError
+from sweeper.errors import SweeperError, UsageError
 from sweeper.files import output_to
 from sweeper.loader import load_space
 from sweeper.loop import MakeObjective, StopFlag, build_objective, run_trials
@@ -47,9 +49,9 @@ MIN_TRIALS_TO_MEASURE = 8
 
 @dataclass(frozen=True)
 class WorkerSpec:
-    """Everything a worker needs, picklable. The space travels pickled, as the caller has it
-    (changes made in code included), with the module it was loaded from, which the worker
-    imports first so the space's functions can be found."""
+    """Everything a worker needs, picklable. The space travels pickled (``pickle_space``), as
+    the caller has it (changes made in code included), with the module it was loaded from,
+    which the worker imports first so the space's functions can be found."""
 
     space: bytes
     space_source: str
@@ -59,6 +61,41 @@ class WorkerSpec:
     log_path: str = os.devnull  # where its output goes until the supervisor names another
     make_objective: MakeObjective | None = None  # None: KerasObjective.for_sweep
     deadline: float | None = None  # time.time() at which the sweep's time is up
+
+
+def pickle_space(space: Space) -> bytes:
+    """The space as worker processes receive it. cloudpickle sends what workers cannot import
+    (functions and classes defined in a notebook, a REPL, ``python -`` or a script's
+    ``__main__``) by value, and what they can import by reference, as pickle would."""
+    try:
+        return cloudpickle.dumps(space)
+    except Exception as exc:
+        raise UsageError(
+            f"search space {space.name!r} cannot be sent to worker processes: its "
+            f"{_unpicklable_part(space)} holds something that cannot be pickled "
+            f"({_short(exc)}); create open files, locks and connections inside the function "
+            "that uses them, or run with workers=None"
+        ) from exc
+
+
+def _unpicklable_part(space: Space) -> str:
+    """The field (or the parameter, or the function) that stops the space from pickling."""
+    for field in dataclasses.fields(space):
+        value = getattr(space, field.name)
+        items = value if isinstance(value, list | tuple) else [value]
+        for index, item in enumerate(items):
+            try:
+                cloudpickle.dumps(item)
+            except Exception:
+                where = f"{field.name}[{index}]" if item is not value else field.name
+                label = getattr(item, "__qualname__", None) or getattr(item, "name", None)
+                return f"{where} ({label})" if label else where
+    return "contents"
+
+
+def _short(exc: Exception, limit: int = 160) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class PipeObserver(SweepObserver):
