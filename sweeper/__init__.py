@@ -2,7 +2,8 @@
 
 Declare a space (``Space``, ``Training``, ``Categorical``, ``Float``, ``Int``), then
 ``sweeper.run("mnist_space")``: what ``python -m sweeper run mnist_space`` does (sweep,
-leaderboard, re-trained winner). ``run_sweep`` is the sweep stage alone.
+leaderboard, re-trained winner). ``run_sweep`` is the sweep stage alone; ``load`` reopens a
+sweep, finished or running, from its results folder or storage.
 Importing this package does not import Keras; ``KerasObjective`` loads it on first use.
 """
 
@@ -25,6 +26,7 @@ from sweeper.report import leaderboard, write_leaderboard
 from sweeper.results import ResultsDir
 from sweeper.space import Space, Training
 from sweeper.sweep import SweepResult, run_sweep
+from sweeper.view import SweepView, load
 
 __all__ = [
     "Categorical",
@@ -43,6 +45,7 @@ __all__ = [
     "SpaceError",
     "SweepConfig",
     "SweepResult",
+    "SweepView",
     "SweeperError",
     "Training",
     "TrialFailed",
@@ -50,6 +53,7 @@ __all__ = [
     "UsageError",
     "available_spaces",
     "leaderboard",
+    "load",
     "load_mnist_arrays",
     "load_space",
     "run",

@@ -25,7 +25,7 @@ from sweeper.record import TrialRecord
 TOP_CURVES = 5  # completed trials whose learning curves are drawn in colour
 
 
-class _NoPlot(Exception):
+class NoPlot(Exception):
     """The plot cannot be drawn from this study yet; the message says why."""
 
 
@@ -42,13 +42,13 @@ def _objective(study: optuna.Study) -> str:
 
 def _history(study: optuna.Study, frame: pd.DataFrame):
     if not _complete(study):
-        raise _NoPlot("no trial has completed yet")
+        raise NoPlot("no trial has completed yet")
     return optuna.visualization.plot_optimization_history(study, target_name=_objective(study))
 
 
 def _importances(study: optuna.Study, frame: pd.DataFrame):
     if len(_complete(study)) < 2:
-        raise _NoPlot("parameter importances need at least two completed trials")
+        raise NoPlot("parameter importances need at least two completed trials")
     evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)  # the same page each time
     return optuna.visualization.plot_param_importances(
         study, evaluator=evaluator, target_name=_objective(study)
@@ -57,7 +57,7 @@ def _importances(study: optuna.Study, frame: pd.DataFrame):
 
 def _parallel(study: optuna.Study, frame: pd.DataFrame):
     if not _complete(study):
-        raise _NoPlot("no trial has completed yet")
+        raise NoPlot("no trial has completed yet")
     return optuna.visualization.plot_parallel_coordinate(study, target_name=_objective(study))
 
 
@@ -101,7 +101,7 @@ def _learning_curves(study: optuna.Study, frame: pd.DataFrame):
                 )
             )
     if not fig.data:
-        raise _NoPlot("no trial has finished an epoch yet")
+        raise NoPlot("no trial has finished an epoch yet")
     epochs = max(len(trace.x) for trace in fig.data)
     fig.update_layout(
         xaxis_title="epoch",
@@ -115,7 +115,7 @@ class Plot(NamedTuple):
     key: str  # the plot's element id is plot-<key>
     title: str
     caption: str
-    build: Callable[[optuna.Study, pd.DataFrame], Any]  # a plotly figure, or raises _NoPlot
+    build: Callable[[optuna.Study, pd.DataFrame], Any]  # a plotly figure, or raises NoPlot
     wide: bool = False  # spans the page's width
 
 
@@ -156,7 +156,7 @@ def _plot_section(study: optuna.Study, frame: pd.DataFrame) -> tuple[str, bool]:
     for plot in PLOTS:
         try:
             fig = plot.build(study, frame)
-        except _NoPlot as exc:
+        except NoPlot as exc:
             body = f'<p class="noplot">{html.escape(str(exc))}.</p>'
         except Exception as exc:  # noqa: BLE001 - one bad plot must not lose the whole report
             body = (

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import optuna
-from optuna.trial import FrozenTrial
 
 from sweeper.config import SweepConfig
 from sweeper.files import stderr_to
@@ -21,29 +20,18 @@ from sweeper.report import write_leaderboard
 from sweeper.results import ResultsDir
 from sweeper.space import Space
 from sweeper.sweep import SweepResult, run_sweep
+from sweeper.view import SweepView
 
 if TYPE_CHECKING:
     from sweeper.retrain import Winner
 
 
 @dataclass(frozen=True)
-class RunResult:
+class RunResult(SweepView):
     """What a run left: the sweep (study, counts, times) and the winner, if re-trained."""
 
     sweep: SweepResult
     winner: Winner | None
-
-    @property
-    def study(self) -> optuna.Study:
-        return self.sweep.study
-
-    @property
-    def results(self) -> ResultsDir:
-        return self.sweep.results
-
-    @property
-    def best_trial(self) -> FrozenTrial | None:
-        return self.sweep.best_trial
 
 
 def run(
@@ -62,13 +50,13 @@ def run(
     swept = run_sweep(space, config, observer=observer, **settings)
     best = swept.best_trial
     if not retrain or best is None:
-        return RunResult(swept, None)
+        return RunResult(swept.study, swept.results, swept, None)
     observer.winner_started(best.number)
     try:
         winner = retrain_winner(space, swept.study, swept.results, data_dir=swept.config.data_dir)
     finally:
         observer.winner_finished()
-    return RunResult(swept, winner)
+    return RunResult(swept.study, swept.results, swept, winner)
 
 
 def retrain_winner(

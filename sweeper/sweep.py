@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
 from sweeper.config import SweepConfig
 from sweeper.data import load_dataset
@@ -26,36 +26,23 @@ from sweeper.progress import SweepObserver
 from sweeper.record import TrialRecord
 from sweeper.recovery import owner_record, recover
 from sweeper.report import write_leaderboard
-from sweeper.results import ResultsDir
 from sweeper.space import Space
 from sweeper.study import FailureStreak, open_storage, open_study, probe_storage
 from sweeper.supervisor import Supervisor
+from sweeper.view import SweepView
 from sweeper.worker import WorkerSpec, pickle_space
 
 log = logging.getLogger("sweeper")
 
 
 @dataclass(frozen=True)
-class SweepResult:
-    study: optuna.Study
-    results: ResultsDir
+class SweepResult(SweepView):
+    """What ``run_sweep`` did (and, as a ``SweepView``, the sweep it left)."""
+
     config: SweepConfig  # resolved against the space
     trials_run: int  # by this call
     wall_time_s: float
     fit_time_s: float  # of the trials run by this call
-
-    @property
-    def results_dir(self) -> Path:
-        return self.results.path
-
-    @property
-    def leaderboard(self) -> Path:
-        return self.results.leaderboard_csv
-
-    @property
-    def best_trial(self) -> FrozenTrial | None:
-        complete = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        return self.study.best_trial if complete else None
 
 
 def run_sweep(

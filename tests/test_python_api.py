@@ -8,6 +8,7 @@ variable that worker processes inherit, so a test can find any worker left behin
 
 import dataclasses
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -141,4 +142,66 @@ def test_a_space_that_cannot_be_sent_to_workers_names_the_function_at_fault(tmp_
     assert "cannot be sent to worker processes: its load_data (" in message
     assert "load_data)" in message and "'_thread.lock'" in message
     assert "\n" not in message and message.endswith("or run with workers=None")
+    assert not any(tmp_path.iterdir())
+
+
+# --- what a sweep hands back, and sweeper.load --------------------------------------------
+
+
+def fake_sweep(results_dir: Path, n_trials: int) -> sweeper.SweepResult:
+    import fakes  # the loop's rules without Keras (tests/fakes.py)
+
+    return sweeper.run_sweep(
+        fakes.SPACE,
+        n_trials=n_trials,
+        workers=None,
+        results_dir=results_dir,
+        make_objective=fakes.quick,
+    )
+
+
+def test_the_result_gives_the_leaderboard_best_parameters_and_plots(tmp_path):
+    result = fake_sweep(tmp_path, n_trials=12)
+    frame = result.leaderboard
+    on_disk = pd.read_csv(result.results.leaderboard_csv)
+    assert list(frame["trial"]) == list(on_disk["trial"]) and len(frame) == 12
+    best = max(result.study.trials, key=lambda t: t.value)
+    assert result.best_params == best.params == {"x": best.value}
+    assert frame.iloc[0]["trial"] == best.number
+    for kind in ("history", "importance", "parallel"):
+        figure = result.plot(kind)
+        assert figure.data, kind  # something drawn
+    # The fake objective records no learning curve: the plot says why it has nothing to draw.
+    with pytest.raises(sweeper.SweeperError, match="no curves plot .*finished an epoch yet"):
+        result.plot("curves")
+    with pytest.raises(sweeper.UsageError, match="unknown plot 'loss'; choose from history"):
+        result.plot("loss")
+    assert result.winner_card is None and result.winner_model is None  # not re-trained
+
+
+def test_the_notebook_display_is_the_top_of_the_leaderboard(tmp_path):
+    result = fake_sweep(tmp_path, n_trials=12)
+    shown = result._repr_html_()
+    rows = re.findall(r"<tr>\s*<td>(\d+)</td>\s*<td>(\d+)</td>", shown)  # rank, trial
+    assert [int(trial) for _, trial in rows] == list(result.leaderboard["trial"].head(10))
+    assert "<strong>fake_space</strong>: 12 trials (12 complete)" in shown
+    assert f"best val_accuracy {result.best_trial.value:.4g}" in shown
+    assert "2 more trials in" in shown and "leaderboard.html" in shown
+    assert "&lt;NA&gt;" not in shown and "<td>nan</td>" not in shown.lower()
+
+
+def test_load_reopens_a_sweep_and_sees_trials_added_after_it_opened(tmp_path):
+    fake_sweep(tmp_path, n_trials=3)
+    by_folder = sweeper.load(str(tmp_path / "fake_space"))
+    import fakes
+
+    by_space = sweeper.load(fakes.SPACE, results_dir=tmp_path)
+    assert len(by_folder.leaderboard) == len(by_space.leaderboard) == 3
+    fake_sweep(tmp_path, n_trials=5)  # the sweep goes on elsewhere: the views read afresh
+    assert len(by_folder.leaderboard) == 5 and by_folder.best_params == by_space.best_params
+
+
+def test_load_of_a_sweep_that_never_ran_is_an_error_and_creates_nothing(tmp_path):
+    with pytest.raises(sweeper.SweeperError, match="no study 'digits_space' in"):
+        sweeper.load("digits_space", results_dir=tmp_path)
     assert not any(tmp_path.iterdir())
