@@ -7,6 +7,14 @@ sweep, finished or running, from its results folder or storage.
 Importing this package does not import Keras; ``KerasObjective`` loads it on first use.
 """
 
+import warnings
+
+with warnings.catch_warnings():
+    # Optuna imports tqdm.auto, which warns in a Jupyter kernel without ipywidgets; sweeper
+    # draws its own progress there, so the warning would only confuse.
+    warnings.filterwarnings("ignore", message="IProgress not found")
+    import tqdm.auto  # noqa: F401
+
 from sweeper.config import Placement, SweepConfig
 from sweeper.data import Dataset, load_mnist_arrays, split_validation
 from sweeper.errors import (

@@ -15,18 +15,18 @@ import optuna
 from sweeper.config import SweepConfig
 from sweeper.files import stderr_to
 from sweeper.loader import load_space
-from sweeper.progress import SweepObserver
+from sweeper.progress import SweepObserver, progress_for
 from sweeper.report import write_leaderboard
 from sweeper.results import ResultsDir
 from sweeper.space import Space
-from sweeper.sweep import SweepResult, run_sweep
+from sweeper.sweep import SweepResult, run_sweep, sweep_config
 from sweeper.view import SweepView
 
 if TYPE_CHECKING:
     from sweeper.retrain import Winner
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class RunResult(SweepView):
     """What a run left: the sweep (study, counts, times) and the winner, if re-trained."""
 
@@ -39,15 +39,20 @@ def run(
     config: SweepConfig | None = None,
     *,
     observer: SweepObserver | None = None,
+    progress: bool | None = None,
     retrain: bool = True,
     **settings: Any,
 ) -> RunResult:
     """Sweep ``space`` (a ``Space``, a name in ``search_spaces/`` or a .py path), write the
     leaderboard, then re-train the best trial on train + validation data, test it and save
-    it (unless ``retrain=False``, or no trial completed). Settings as for ``run_sweep``."""
+    it (unless ``retrain=False``, or no trial completed). Settings, ``observer`` and
+    ``progress`` as for ``run_sweep``."""
     space = load_space(space) if isinstance(space, str) else space
-    observer = observer or SweepObserver()
-    swept = run_sweep(space, config, observer=observer, **settings)
+    config = sweep_config(space, config, settings)
+    observer = observer or progress_for(
+        progress, space.name, space.objective, space.direction, config.epochs
+    )
+    swept = run_sweep(space, config, observer=observer)
     best = swept.best_trial
     if not retrain or best is None:
         return RunResult(swept.study, swept.results, swept, None)

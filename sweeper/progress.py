@@ -1,16 +1,21 @@
-"""Live sweep progress in the terminal (rich): counts, best so far, each worker's trial, time.
+"""Live sweep progress (rich): counts, best so far, each worker's trial, time.
 
 ``SweepObserver`` is the interface the sweep loop (or the supervisor of worker processes)
-calls; it does nothing, so library users get a quiet sweep. ``RichProgress`` draws it.
+calls; it does nothing, so a script's sweep is quiet. ``RichProgress`` draws it in a terminal,
+``NotebookProgress`` in a Jupyter cell; ``progress_for`` picks one for the Python API.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import time
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
+import optuna
 from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console, Group
 from rich.live import Live
@@ -83,7 +88,7 @@ class RichProgress(SweepObserver):
         for trial in trials:
             self._count(trial)
         self.started = time.monotonic()
-        self._live.start()
+        self._show()
 
     def worker_changed(self, worker: int, device: str, status: str) -> None:
         self.workers[worker] = {"device": device, "status": status}
@@ -101,13 +106,19 @@ class RichProgress(SweepObserver):
         self._count(trial)
         self.finished_here += 1
         self._worker(worker).update(status="idle")
-        self.console.print(describe_trial(trial, self.objective), highlight=False)
+        self._print_line(describe_trial(trial, self.objective))
 
     def _worker(self, worker: int) -> dict[str, Any]:
         return self.workers.setdefault(worker, {"device": ""})
 
     def sweep_finished(self) -> None:
         self._live.stop()
+
+    def _show(self) -> None:
+        self._live.start()
+
+    def _print_line(self, line: str) -> None:
+        self.console.print(line, highlight=False)
 
     def winner_started(self, trial: int) -> None:
         self._status = self.console.status(f"re-training the winner, trial {trial}")
@@ -180,6 +191,112 @@ class RichProgress(SweepObserver):
         logs = worker["logs"]
         metric = f"  {self.objective}={logs[self.objective]:.4f}" if self.objective in logs else ""
         return f"{device}trial {worker['trial']}  epoch {worker['epoch']}/{self.max_epochs}{metric}"
+
+
+class NotebookProgress(RichProgress):
+    """The same panel in a Jupyter cell: one output, updated in place (an IPython display
+    handle) at most twice a second, with the last few finished trials under it, so the cell
+    stays the same size however long the sweep. (rich's own live display needs ipywidgets in
+    Jupyter, and a saved notebook keeps none of its output.)"""
+
+    RECENT = 5  # finished trials shown under the panel
+    MIN_INTERVAL_S = 0.5
+
+    def __init__(self, space_name: str, objective: str, direction: str, max_epochs: int) -> None:
+        # The panel is drawn into this console's buffer, then sent to the cell as text + HTML.
+        console = Console(file=io.StringIO(), width=110, record=True, force_jupyter=False)
+        super().__init__(space_name, objective, direction, max_epochs, console)
+        self.recent: deque[str] = deque(maxlen=self.RECENT)
+        self.note = ""  # e.g. the winner re-training
+        self._handle: Any = None
+        self._shown_at = 0.0
+
+    def _show(self) -> None:
+        from IPython.display import display
+
+        self._handle = display(self._bundle(), raw=True, display_id=True)
+        self._shown_at = time.monotonic()
+
+    def _print_line(self, line: str) -> None:
+        self.recent.append(line)
+        self._refresh(force=True)
+
+    def worker_changed(self, worker: int, device: str, status: str) -> None:
+        super().worker_changed(worker, device, status)
+        self._refresh()
+
+    def trial_started(self, number: int, worker: int = 0) -> None:
+        super().trial_started(number, worker)
+        self._refresh()
+
+    def epoch_ended(self, number, epoch, logs, worker: int = 0) -> None:
+        super().epoch_ended(number, epoch, logs, worker)
+        self._refresh()
+
+    def sweep_finished(self) -> None:
+        self.workers.clear()  # the final panel: counts and best, no idle workers
+        self._refresh(force=True)
+
+    def winner_started(self, trial: int) -> None:
+        self.note = f"re-training the winner, trial {trial}"
+        self._refresh(force=True)
+
+    def winner_finished(self) -> None:
+        self.note = ""
+        self._refresh(force=True)
+
+    def _refresh(self, force: bool = False) -> None:
+        if self._handle is None:
+            return
+        if force or time.monotonic() - self._shown_at >= self.MIN_INTERVAL_S:
+            self._handle.update(self._bundle(), raw=True)
+            self._shown_at = time.monotonic()
+
+    def _bundle(self) -> dict[str, str]:
+        self.console.print(self._render())
+        for line in [*self.recent, self.note] if self.note else self.recent:
+            self.console.print(line, highlight=False)
+        text = self.console.export_text(clear=False)
+        page = self.console.export_html(inline_styles=True, code_format=_PRE)
+        return {"text/plain": text, "text/html": page}
+
+
+_PRE = '<pre style="font-family: monospace; line-height: 1.35; margin: 0">{code}</pre>'
+
+
+def in_notebook() -> bool:
+    """Whether this process is a Jupyter kernel (Jupyter, VS Code, Colab): rich's check."""
+    return Console().is_jupyter
+
+
+def progress_for(
+    progress: bool | None, name: str, objective: str, direction: str, max_epochs: int
+) -> SweepObserver:
+    """The live view for a sweep run from Python: in a notebook's cell, or (``True``) in the
+    terminal; ``None`` shows it in notebooks only, so scripts stay quiet."""
+    if progress is None:
+        progress = in_notebook()
+    if not progress:
+        return SweepObserver()
+    if in_notebook():
+        return NotebookProgress(name, objective, direction, max_epochs)
+    return RichProgress(name, objective, direction, max_epochs)
+
+
+@contextmanager
+def quiet_optuna(observer: SweepObserver) -> Iterator[None]:
+    """While a live view draws the sweep, Optuna's INFO lines (a study created, each trial
+    finished) would repeat it around the view, in a cell or a terminal: hold them back to
+    warnings until the sweep ends. sweep.log keeps a line per trial."""
+    if not isinstance(observer, RichProgress):
+        yield
+        return
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(max(level, optuna.logging.WARNING))
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(level)
 
 
 def format_params(params: Mapping[str, Any]) -> str:

@@ -22,7 +22,7 @@ from sweeper.errors import SweeperError, UsageError, not_writable
 from sweeper.head_start import open_source
 from sweeper.journal import storage_damage
 from sweeper.loop import BudgetGate, MakeObjective, StopFlag, build_objective, run_trials
-from sweeper.progress import SweepObserver
+from sweeper.progress import SweepObserver, progress_for, quiet_optuna
 from sweeper.record import TrialRecord
 from sweeper.recovery import owner_record, recover
 from sweeper.report import write_leaderboard
@@ -35,7 +35,7 @@ from sweeper.worker import WorkerSpec, pickle_space
 log = logging.getLogger("sweeper")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class SweepResult(SweepView):
     """What ``run_sweep`` did (and, as a ``SweepView``, the sweep it left)."""
 
@@ -50,12 +50,15 @@ def run_sweep(
     config: SweepConfig | None = None,
     *,
     observer: SweepObserver | None = None,
+    progress: bool | None = None,
     make_objective: MakeObjective | None = None,
     **settings: Any,
 ) -> SweepResult:
     """Run (or resume) the space's study until it holds the budget's trials in total.
 
     Settings come as a ``SweepConfig``, or as its field names (``n_trials=20, workers=2``).
+    ``observer`` hears the loop's events; without one, ``progress`` says whether the live view
+    shows (None: in a Jupyter notebook only, see ``progress_for``).
     ``make_objective(space, data, config, observer, stop_flag)`` gives the callable that
     trains one trial (default: ``KerasObjective.for_sweep``); it must be picklable by
     reference for workers. Tests pass a fake one, to check the loop's rules without Keras.
@@ -75,7 +78,9 @@ def run_sweep(
     probe_storage(config.storage)  # an unreachable database: now, not after workers start
     warm_source = open_source(space, config)  # a bad --warm-start too, before any write
     results = config.results(space.name)
-    observer = observer or SweepObserver()
+    observer = observer or progress_for(
+        progress, space.name, space.objective, space.direction, config.epochs
+    )
     opened: list[tuple[optuna.Study, logging.Handler]] = []
 
     def open_and_recover() -> optuna.Study:
@@ -101,27 +106,41 @@ def run_sweep(
         return study
 
     started = time.monotonic()
-    try:
-        if slots:
-            spec = WorkerSpec(
-                space=pickle_space(space),
-                space_source=space.source,
-                config=config,
-                slot=slots[0],
-                make_objective=make_objective,
-            )
-            finished = Supervisor(spec, slots, results, open_and_recover, observer).run()
-        else:
-            finished = _run_here(space, config, open_and_recover, observer, make_objective)
-    finally:
-        observer.sweep_finished()
-        if opened:
-            study, handler = opened[0]
-            write_leaderboard(study, results)
-            log.removeHandler(handler)
-            handler.close()
+    with quiet_optuna(observer):
+        try:
+            if slots:
+                spec = WorkerSpec(
+                    space=pickle_space(space),
+                    space_source=space.source,
+                    config=config,
+                    slot=slots[0],
+                    make_objective=make_objective,
+                )
+                finished = Supervisor(spec, slots, results, open_and_recover, observer).run()
+            else:
+                finished = _run_here(space, config, open_and_recover, observer, make_objective)
+        finally:
+            observer.sweep_finished()
+            if opened:
+                study, handler = opened[0]
+                write_leaderboard(study, results)
+                log.removeHandler(handler)
+                handler.close()
     fit = sum(TrialRecord.of(t).fit_time_s or 0.0 for t in finished)
     return SweepResult(study, results, config, len(finished), time.monotonic() - started, fit)
+
+
+def sweep_config(space: Space, config: SweepConfig | None, settings: dict[str, Any]) -> SweepConfig:
+    """The sweep's settings, given as a ``SweepConfig`` or as keywords, resolved against the
+    space; a space without a name is refused here, before anything is written."""
+    if not space.name:
+        raise UsageError(
+            "this search space has no name, and its study and results folder are named "
+            'after it; give it one: Space(..., name="my_space")'
+        )
+    if config is not None and settings:
+        raise UsageError("pass settings either as a SweepConfig or as keywords, not both")
+    return (config or SweepConfig.of(**settings)).resolve(space)
 
 
 def check_journal(space: Space, config: SweepConfig) -> None:

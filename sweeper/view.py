@@ -26,12 +26,20 @@ from sweeper.space import Space
 SHOWN_ROWS = 10  # of the leaderboard, in a notebook's display of a sweep
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class SweepView:
     """A space's study and results folder, read on demand."""
 
     study: optuna.Study
     results: ResultsDir
+
+    def __repr__(self) -> str:
+        best = self.best_trial
+        shown = "" if best is None else f", best {best.value:.4g} (trial {best.number})"
+        return (
+            f"<{type(self).__name__} {self.study.study_name!r}: "
+            f"{len(self.study.get_trials(deepcopy=False))} trials{shown}, in {self.results}>"
+        )
 
     @property
     def results_dir(self) -> Path:
