@@ -4,6 +4,7 @@ Real processes, real signals, a real journal file: the sweeps run as `python -m 
 subprocess when a test needs to signal or kill them.
 """
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -72,14 +73,14 @@ def wait_for_running_trials(tmp_path, proc, count, min_epochs=2, timeout=180):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()[1][-2000:]
+        trials = []
         if (tmp_path / "digits_space" / "study.journal").exists():
-            running = [
-                t
-                for t in load_study(tmp_path).get_trials(states=(TrialState.RUNNING,))
-                if len(t.intermediate_values) >= min_epochs
-            ]
-            if len(running) >= count:
-                return running
+            # The file is there before the record that creates the study.
+            with contextlib.suppress(KeyError):
+                trials = load_study(tmp_path).get_trials(states=(TrialState.RUNNING,))
+        running = [t for t in trials if len(t.intermediate_values) >= min_epochs]
+        if len(running) >= count:
+            return running
         time.sleep(0.1)
     raise AssertionError("no trial got going in time")
 
