@@ -30,11 +30,23 @@ def check_model_fits_data(space: Space, data: Dataset) -> None:
 
     sampler = optuna.samplers.RandomSampler(seed=0)
     params = space.suggest(optuna.create_study(sampler=sampler).ask())
+    if space.hypermodel is not None and set(params) <= {p.name for p in space.all_params}:
+        raise SpaceError(
+            f"search space {space.name!r}: its hypermodel asks hp for no hyperparameter, so "
+            "there is nothing of its own to sweep; declare them with hp.Choice, hp.Int, "
+            "hp.Float or hp.Boolean"
+        )
     # No clear_session() around it: every trial starts with one, and this model goes with it.
     try:
-        model = space.build_model(params, data)
+        model = space.build(params, data)
     except Exception:  # noqa: BLE001 - that configuration fails its own trial, with its reason
         return
+    if space.training is None and not getattr(model, "compiled", True):
+        raise SpaceError(
+            f"search space {space.name!r}: its hypermodel returns a model it has not compiled; "
+            "compile it in build_model(hp), or give the space training=Training(...) so "
+            "sweeper compiles it"
+        )
     problem = _input_problem(model, data) or _output_problem(space, model, data)
     if problem is not None:
         raise SpaceError(f"search space {space.name!r}: {problem}")
@@ -64,7 +76,7 @@ def _input_problem(model: Any, data: Dataset) -> str | None:
 
 
 def _output_problem(space: Space, model: Any, data: Dataset) -> str | None:
-    loss = _loss_name(space.loss)
+    loss = _loss_name(space.loss if space.training is not None else getattr(model, "loss", None))
     kind = CLASS_LOSSES.get(loss or "")
     shape = _single_shape(model, "output_shape")
     if kind is None or not shape or shape[-1] is None:

@@ -90,6 +90,8 @@ def starting_points(space: Space) -> list[dict[str, Any]]:
             complete(space, point, f"starting point {i + 1} of space {space.name!r}")
             for i, point in enumerate(space.starting_points)
         ]
+    if space.training is None:  # a hypermodel compiling its own: the registry has no say
+        return []
     return [complete(space, point) for point in registry_points(space.training)]
 
 

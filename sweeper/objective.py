@@ -105,6 +105,12 @@ def compile_model(
     the learning-rate schedule needs (ReduceLROnPlateau, waiting ``patience`` epochs, by
     default the space's). An unbuildable configuration raises ``TrialFailed`` with the reason.
     """
+    try:
+        model = space.build(params, data)
+    except Exception as exc:  # noqa: BLE001 - an unbuildable configuration is one bad trial
+        raise TrialFailed(f"model could not be built: {describe_failure(exc)}") from exc
+    if space.training is None:  # a hypermodel that compiles its own: optimizer, loss, metrics
+        return model, []
     budget = StepBudget(
         n_examples=len(data.x_train),
         batch_size=params["batch_size"],
@@ -113,10 +119,6 @@ def compile_model(
         mode=space.keras_mode,
         patience=space.patience if patience is None else patience,
     )
-    try:
-        model = space.build_model(params, data)
-    except Exception as exc:  # noqa: BLE001 - an unbuildable configuration is one bad trial
-        raise TrialFailed(f"model could not be built: {describe_failure(exc)}") from exc
     learning_rate, schedule_callbacks = build_learning_rate(params, budget)
     model.compile(
         optimizer=build_optimizer(learning_rate, params),
@@ -139,6 +141,20 @@ def steps_per_execution(budget: StepBudget) -> int:
     if keras.config.backend() == "torch":
         return 1
     return max(1, min(EXAMPLES_PER_EXECUTION // budget.batch_size, budget.steps_per_epoch))
+
+
+def fit_model(space: Space, trial: optuna.trial.BaseTrial, params, model, x, y, **kwargs) -> None:
+    """``model.fit``, or the hypermodel's ``fit`` (KerasTuner's ``HyperModel.fit``), whose
+    ``hp`` draws what it asks for from ``trial`` (a ``FixedTrial`` when re-training). The
+    batch size is the space's ``Training`` one; without ``Training``, the hypermodel's."""
+    if space.training is not None:
+        kwargs["batch_size"] = params["batch_size"]
+    if space.hypermodel is None:
+        model.fit(x, y, **kwargs)
+        return
+    from sweeper.hypermodel import TrialHyperParameters, fit
+
+    fit(space.hypermodel, TrialHyperParameters(trial, params), model, x, y, **kwargs)
 
 
 class KerasObjective:
@@ -211,11 +227,14 @@ class KerasObjective:
             )
             fit_started = time.perf_counter()
             try:
-                model.fit(
+                fit_model(
+                    self.space,
+                    trial,
+                    params,
+                    model,
                     self.data.x_train,
                     self.data.y_train,
                     validation_data=(self.data.x_val, self.data.y_val),
-                    batch_size=params["batch_size"],
                     epochs=self.max_epochs,
                     # History after the schedule's callbacks, so it records the learning
                     # rate ReduceLROnPlateau logs (retrain replays it); before pruning, so a

@@ -30,7 +30,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sweeper.data import Dataset, load_dataset
 from sweeper.errors import SweeperError, TrialFailed, UsageError
 from sweeper.files import atomic_path, write_text
-from sweeper.objective import StopOnNaN, compile_model
+from sweeper.objective import StopOnNaN, compile_model, fit_model
 from sweeper.record import TrialRecord
 from sweeper.results import ResultsDir, as_results
 from sweeper.space import Space
@@ -140,12 +140,16 @@ def retrain(
     except TrialFailed as exc:
         raise SweeperError(f"trial {trial.number} cannot be re-trained: {exc}") from exc
     started = time.perf_counter()
-    history = model.fit(
+    history = keras.callbacks.History()
+    fit_model(
+        space,
+        optuna.trial.FixedTrial(trial.params, number=trial.number),
+        params,
+        model,
         full.x_train,
         full.y_train,
-        batch_size=params["batch_size"],
         epochs=epochs,
-        callbacks=[StopOnNaN(), *_replayed_rates(schedule_callbacks, trial)],
+        callbacks=[history, StopOnNaN(), *_replayed_rates(schedule_callbacks, trial)],
         verbose=0,
     )
     fit_time = time.perf_counter() - started
@@ -159,7 +163,11 @@ def retrain(
     test_metrics = None
     if len(data.x_test):
         scores = model.evaluate(
-            data.x_test, data.y_test, batch_size=params["batch_size"], return_dict=True, verbose=0
+            data.x_test,
+            data.y_test,
+            batch_size=params.get("batch_size"),
+            return_dict=True,
+            verbose=0,
         )
         test_metrics = {name: float(value) for name, value in scores.items()}
 

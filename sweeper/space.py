@@ -126,6 +126,9 @@ class Space:
 
     ``build_model(params, data)`` returns an uncompiled ``keras.Model``: the library compiles
     it with the trial's optimizer. ``load_data(data_dir)`` returns a ``sweeper.Dataset``.
+    ``hypermodel`` instead of ``build_model``: a KerasTuner ``build_model(hp)`` or
+    ``HyperModel``, run as it is (``sweeper.hypermodel``); with ``training=None`` it compiles
+    its own model, loss and metrics included.
     ``name`` names its study and its results folder; a module's space may leave it out (the
     module's name is used). ``starting_points``: configurations a new sweep tries first
     ({parameter: value}, partial ones completed with each range's middle); None: one from the
@@ -133,10 +136,11 @@ class Space:
     the first trial.
     """
 
-    build_model: Callable[[Mapping[str, Any], Any], Any]
-    load_data: Callable[[Any], Any]
+    build_model: Callable[[Mapping[str, Any], Any], Any] | None = None
+    # Required; a default only so that build_model may be left out for a hypermodel.
+    load_data: Callable[[Any], Any] = None  # type: ignore[assignment]
     params: Sequence[Param] = ()
-    training: Training = field(default_factory=Training)
+    training: Training | None = field(default_factory=Training)
     loss: Any = "sparse_categorical_crossentropy"
     metrics: Sequence[Any] = ("accuracy",)
     objective: str = "val_accuracy"
@@ -145,15 +149,18 @@ class Space:
     patience: int = 3
     n_trials: int = 20
     starting_points: Sequence[Mapping[str, Any]] | None = None
+    hypermodel: Any = None
     name: str = ""
     description: str = ""
     # Where load_space() found it (a name or a .py path): worker processes load it from there.
     source: str = ""
 
     def __post_init__(self) -> None:
-        for attr in ("build_model", "load_data"):
-            if not callable(getattr(self, attr)):
-                raise SpaceError(f"{attr} must be a function, but got {getattr(self, attr)!r}")
+        self._check_builder()
+        if not callable(self.load_data):
+            raise SpaceError(f"load_data must be a function, but got {self.load_data!r}")
+        if self.training is not None and not isinstance(self.training, Training):
+            raise SpaceError(f"training must be a Training(...) or None, but got {self.training!r}")
         if self.name and not (isinstance(self.name, str) and NAME.fullmatch(self.name)):
             raise SpaceError(
                 f"space name {self.name!r} cannot name a study and a folder; use letters, "
@@ -186,7 +193,8 @@ class Space:
 
     @property
     def all_params(self) -> list[Param]:
-        return [*self.training.params(), *self.params]
+        """The declared parameters (a hypermodel's own are known only as it runs)."""
+        return [*(self.training.params() if self.training else []), *self.params]
 
     @property
     def keras_mode(self) -> str:
@@ -194,16 +202,48 @@ class Space:
         return "max" if self.direction == "maximize" else "min"
 
     def suggest(self, trial: BaseTrial) -> dict[str, Any]:
-        """Sample the trial's active parameters, in declaration order."""
+        """Sample the trial's active parameters, in declaration order; then a hypermodel's,
+        as it asks for them."""
         sampled: dict[str, Any] = {}
         for param in self.all_params:
             if param.is_active(sampled):
                 sampled[param.name] = param.suggest(trial)
+        if self.hypermodel is not None:
+            from sweeper.hypermodel import sample  # KerasTuner, and so Keras, load only now
+
+            sampled.update(sample(self.hypermodel, trial))
         return sampled
+
+    def build(self, params: Mapping[str, Any], data: Any):
+        """The model for one configuration: ``build_model``'s, or the hypermodel's."""
+        if self.hypermodel is not None:
+            from sweeper.hypermodel import build
+
+            return build(self.hypermodel, params)
+        assert self.build_model is not None  # checked when the space was made
+        return self.build_model(params, data)
+
+    def _check_builder(self) -> None:
+        if (self.build_model is None) == (self.hypermodel is None):
+            raise SpaceError(
+                "give a space either build_model(params, data) or a KerasTuner hypermodel "
+                "(build_model(hp) or HyperModel), not "
+                + ("both" if self.build_model is not None else "neither")
+            )
+        if self.build_model is not None and not callable(self.build_model):
+            raise SpaceError(f"build_model must be a function, but got {self.build_model!r}")
+        model = self.hypermodel
+        if model is not None and not (callable(model) or callable(getattr(model, "build", None))):
+            raise SpaceError(
+                "hypermodel must be a keras_tuner.HyperModel or a build_model(hp) function, "
+                f"but got {model!r}"
+            )
 
     def _check_objective(self) -> None:
         if not isinstance(self.objective, str) or not self.objective:
             raise SpaceError(f"objective must be a metric name, but got {self.objective!r}")
+        if self.training is None:
+            return  # the hypermodel compiles its metrics: Keras names them as the trial runs
         names = [m for m in self.metrics if isinstance(m, str)]
         if len(names) < len(self.metrics):
             return  # metric objects: their names are known only once Keras runs them

@@ -1,0 +1,116 @@
+"""KerasTuner hypermodels as sweeper spaces: a ``build_model(hp)`` (or a ``HyperModel``, with its
+``fit(hp, model, ...)`` override) runs unchanged, its ``hp.*`` calls answered by Optuna.
+
+KerasTuner's own ``HyperParameters`` does the bookkeeping (names, name scopes, conditional
+scopes, which parameters are active); only where a new active parameter gets its value does
+``TrialHyperParameters`` ask the Optuna trial instead of taking the default. Optuna's
+define-by-run search takes the space as the hypermodel reveals it, branches and loops
+included, just as KerasTuner's oracles do. Replaying a trial (the winner's re-training) hands
+the hypermodel a plain ``HyperParameters`` holding the trial's values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import keras_tuner as kt
+import optuna
+from keras_tuner.src.engine.hyperparameters import hp_types
+
+from sweeper.errors import SpaceError
+
+
+class TrialHyperParameters(kt.HyperParameters):
+    """KerasTuner's ``hp``, each active parameter's value drawn from an Optuna trial. Asking
+    the trial again for a name it has drawn returns the same value, so the ``hp`` of a
+    trial's build and the one of its ``fit`` agree."""
+
+    def __init__(
+        self, trial: optuna.trial.BaseTrial, known: Mapping[str, Any] | None = None
+    ) -> None:
+        super().__init__()
+        self.trial = trial
+        self.values.update(known or {})  # drawn before (the build's, for its fit)
+        self.drawn: dict[str, Any] = {}  # what the trial was asked for, in order
+
+    def _register(self, hyperparameter, overwrite=False):
+        hp = hyperparameter
+        if self.is_active(hp) and hp.name not in self.values:
+            value = suggest(self.trial, hp)
+            self.values[hp.name] = value
+            if not isinstance(hp, hp_types.Fixed):
+                self.drawn[hp.name] = value
+        return super()._register(hp, overwrite=False)
+
+
+def suggest(trial: optuna.trial.BaseTrial, hp) -> Any:
+    """The Optuna counterpart of one KerasTuner hyperparameter."""
+    if isinstance(hp, hp_types.Fixed):
+        return hp.value
+    if isinstance(hp, hp_types.Boolean):
+        return trial.suggest_categorical(hp.name, [False, True])
+    if isinstance(hp, hp_types.Choice):
+        return trial.suggest_categorical(hp.name, list(hp.values))
+    if isinstance(hp, hp_types.Int | hp_types.Float):
+        return _suggest_number(trial, hp)
+    raise SpaceError(
+        f"hyperparameter {hp.name!r} is a {type(hp).__name__}, which sweeper cannot draw"
+    )
+
+
+def _suggest_number(trial: optuna.trial.BaseTrial, hp) -> Any:
+    is_int = isinstance(hp, hp_types.Int)
+    low, high, step = hp.min_value, hp.max_value, hp.step
+    if hp.sampling == "linear":
+        if is_int:
+            return trial.suggest_int(hp.name, low, high, step=step or 1)
+        return trial.suggest_float(hp.name, low, high, step=step)
+    if step is not None:  # a geometric grid (KerasTuner's own): its values, as choices
+        grid = [hp._get_value_by_index(i) for i in range(hp._get_n_values())]
+        return trial.suggest_categorical(hp.name, [int(v) if is_int else v for v in grid])
+    if hp.sampling == "log":
+        if is_int:
+            return trial.suggest_int(hp.name, low, high, log=True)
+        return trial.suggest_float(hp.name, low, high, log=True)
+    raise SpaceError(
+        f"hyperparameter {hp.name!r} samples {hp.sampling!r}, which Optuna has no "
+        "counterpart for; use sampling='linear' or 'log', or give it a step"
+    )
+
+
+def sample(hypermodel: Any, trial: optuna.trial.BaseTrial) -> dict[str, Any]:
+    """Draw a trial's hypermodel parameters: the hypermodel builds once with the trial's ``hp``
+    and the model is dropped (the trial builds its own from the values, ``build``). One extra
+    build per trial, milliseconds beside its training, keeps the one build path that
+    re-training replays."""
+    hp = TrialHyperParameters(trial)
+    _build(hypermodel, hp)
+    return hp.drawn
+
+
+def fixed(params: Mapping[str, Any]) -> kt.HyperParameters:
+    """A ``HyperParameters`` that answers with a trial's values (and defaults for the rest)."""
+    hp = kt.HyperParameters()
+    hp.values.update(params)
+    return hp
+
+
+def build(hypermodel: Any, params: Mapping[str, Any]):
+    """The hypermodel's model for a trial's values."""
+    return _build(hypermodel, fixed(params))
+
+
+def fit(hypermodel: Any, hp: kt.HyperParameters, model, *args, **kwargs) -> None:
+    """``HyperModel.fit`` when the hypermodel has one (its ``batch_size`` and the like), else
+    ``model.fit``: as KerasTuner's tuners train a trial."""
+    if isinstance(hypermodel, kt.HyperModel):
+        hypermodel.fit(hp, model, *args, **kwargs)
+    else:
+        model.fit(*args, **kwargs)
+
+
+def _build(hypermodel: Any, hp: kt.HyperParameters):
+    if isinstance(hypermodel, kt.HyperModel):
+        return hypermodel.build(hp)
+    return hypermodel(hp)
