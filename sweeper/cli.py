@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import optuna
@@ -20,6 +21,7 @@ from rich.table import Table
 from sweeper.config import SweepConfig
 from sweeper.devices import parse_gpus
 from sweeper.errors import SettingError, SweeperError, UsageError, not_writable
+from sweeper.files import stderr_to
 from sweeper.head_start import load_points
 from sweeper.journal import repair, storage_damage
 from sweeper.loader import available_spaces, load_space
@@ -472,6 +474,14 @@ def _show(args: argparse.Namespace, console: Console) -> int:
             param.describe_range(),
             param.describe_when() or "always",
         )
+    if space.hypermodel is not None:
+        with stderr_to(Path(os.devnull)):  # Keras loads: the hypermodel builds once
+            from sweeper.hypermodel import describe
+
+            rows = describe(space.hypermodel)
+        for row in rows:
+            table.add_row(*row)
+        table.caption = "the hypermodel's own as its default build asks for them"
     console.print(table)
     from sweeper.head_start import starting_points
 

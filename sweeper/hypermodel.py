@@ -18,7 +18,7 @@ import keras_tuner as kt
 import optuna
 from keras_tuner.src.engine.hyperparameters import hp_types
 
-from sweeper.errors import SpaceError
+from sweeper.errors import SpaceError, describe_failure
 
 
 class TrialHyperParameters(kt.HyperParameters):
@@ -114,3 +114,32 @@ def _build(hypermodel: Any, hp: kt.HyperParameters):
     if isinstance(hypermodel, kt.HyperModel):
         return hypermodel.build(hp)
     return hypermodel(hp)
+
+
+def describe(hypermodel: Any) -> list[tuple[str, str, str, str]]:
+    """(name, kind, range, active when) of each hyperparameter a default build asks for, as
+    KerasTuner records them; branches the defaults do not take may ask for more."""
+    hp = kt.HyperParameters()
+    try:
+        _build(hypermodel, hp)
+    except Exception as exc:
+        raise SpaceError(
+            f"the hypermodel fails to build with its defaults ({describe_failure(exc)}); fix it"
+        ) from exc
+    rows = []
+    for param in hp.space:
+        config = param.get_config()
+        if isinstance(param, hp_types.Fixed):
+            shown = f"fixed {param.value!r}"
+        elif isinstance(param, hp_types.Boolean):
+            shown = "False, True"
+        elif isinstance(param, hp_types.Choice):
+            shown = ", ".join(map(str, param.values))
+        else:
+            step = f" step {config['step']}" if config.get("step") else ""
+            shown = f"{config['min_value']}..{config['max_value']}{step} {config['sampling']}"
+        when = " and ".join(
+            f"{c.name} in {list(c.values)}" for c in param.conditions if hasattr(c, "values")
+        )
+        rows.append((param.name, type(param).__name__, shown, when or "always"))
+    return rows

@@ -232,3 +232,18 @@ def generated_images(data_dir=None):
     return sweeper.Dataset(
         x[:200], y[:200], x[200:250], y[200:250], x[250:], y[250:], num_classes=10
     )
+
+
+def test_show_lists_the_hyperparameters_a_default_build_asks_for(tmp_path, capsys):
+    from sweeper.cli import main
+
+    path = tmp_path / "digits_hm.py"
+    path.write_text(
+        HYPERMODEL_SPACE.replace('hp.Boolean("dropout")', 'hp.Boolean("dropout", True)')
+    )
+    assert main(["show", str(path)]) == 0
+    shown = capsys.readouterr().out
+    assert "16..64 step 16 linear" in shown and "0.001..0.1" in shown and "log" in shown
+    assert "dropout in [True]" in shown  # the conditional rate, as KerasTuner scopes it
+    assert "the hypermodel's own as its default build asks for them" in shown
+    assert "batch_size" not in shown  # asked for only by fit, which show does not run
