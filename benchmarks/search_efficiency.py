@@ -1,9 +1,11 @@
 """Search efficiency: how soon, and how good, a model each tool finds on the same budget.
 
-Four tools, one sitting, the same space and data (benchmarks/spaces/tasks.py), equal wall-clock
+Five tools, one sitting, the same space and data (benchmarks/spaces/tasks.py), equal wall-clock
 budgets, several seeds:
 
 - sweeper: ``python -m sweeper run SPACE --timeout B --seed S``, no other flags;
+- sweeper-kerastuner: the same with ``--engine kerastuner --algorithm hyperband``: KerasTuner's
+  Hyperband oracle choosing sweeper's trials;
 - optuna: the documented hand-written loop: TPE, HyperbandPruner, KerasPruningCallback and
   EarlyStopping in ``study.optimize(timeout=B)``;
 - kerastuner: ``keras_tuner.Hyperband`` over a HyperModel (batch size in ``HyperModel.fit``),
@@ -20,7 +22,7 @@ Prints, per task: trials, epochs, best validation accuracy, time to each target 
 winner's test accuracy, per seed and as medians (with min..max), and writes a
 best-so-far-vs-time plot per task as one self-contained HTML file.
 
-    python benchmarks/search_efficiency.py                      # defaults: < 30 min, 2 cores
+    python benchmarks/search_efficiency.py                      # defaults: ~37 min, 2 cores
     python benchmarks/search_efficiency.py --tasks mnist --tools sweeper optuna --seeds 0 1 2
 """
 
@@ -41,7 +43,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-TOOLS = ("sweeper", "optuna", "kerastuner", "random")
+PEERS = ("optuna", "kerastuner", "random")
+# sweeper's KerasTuner engine (its Hyperband oracle), beside the hand-written KerasTuner run:
+# what the engine choice costs or gains.
+ENGINE_TOOL = "sweeper-kerastuner"
+TOOLS = ("sweeper", ENGINE_TOOL, *PEERS)
 BEFORE = "sweeper-before"  # with --before DIR: another checkout's sweeper, for before/after
 TASKS = ("mnist", "fashion")
 # Targets, on 3,000 training images in a 45-second search: the lower is what one sound
@@ -292,23 +298,30 @@ def run_peer(tool: str, task: str, seed: int, budget: float, out: Path) -> None:
 
 
 def run_sweeper(
-    task: str, seed: int, budget: float, folder: Path, env: dict, cwd: Path = ROOT
+    task: str,
+    seed: int,
+    budget: float,
+    folder: Path,
+    env: dict,
+    cwd: Path = ROOT,
+    engine: tuple[str, ...] = (),
 ) -> dict:
-    """``sweeper run`` as a user types it; its trials and winner read back from its results.
-    ``python -m`` imports sweeper from ``cwd`` first."""
+    """``sweeper run`` as a user types it (``engine``: its --engine flags, if any); its trials
+    and winner read back from its results. ``python -m`` imports sweeper from ``cwd`` first."""
     import optuna
 
     from sweeper.record import TrialRecord
 
     space_file = ROOT / "benchmarks" / "spaces" / f"{task}_subset.py"
-    command = [sys.executable, "-m", "sweeper", "run", str(space_file)]
+    command = [sys.executable, "-m", "sweeper", "run", str(space_file), *engine]
     command += ["--timeout", str(budget), "--seed", str(seed), "--results-dir", str(folder)]
     _check(subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True))
-    results = folder / f"{task}_subset"
+    name = f"{task}_subset" + ("-kerastuner-hyperband" if engine else "")
+    results = folder / name
     storage = optuna.storages.JournalStorage(
         optuna.storages.journal.JournalFileBackend(str(results / "study.journal"))
     )
-    study = optuna.load_study(study_name=f"{task}_subset", storage=storage)
+    study = optuna.load_study(study_name=name, storage=storage)
     events, epochs = [], 0
     for trial in study.trials:
         epochs += TrialRecord.of(trial).epochs_run or 0
@@ -340,6 +353,9 @@ def run_one(tool: str, task: str, seed: int, args) -> dict:
         launched = time.time()
         if tool == "sweeper":
             record = run_sweeper(task, seed, args.budget, Path(tmp), env)
+        elif tool == ENGINE_TOOL:
+            engine = ("--engine", "kerastuner", "--algorithm", "hyperband")
+            record = run_sweeper(task, seed, args.budget, Path(tmp), env, engine=engine)
         elif tool == BEFORE:  # sweeper from another checkout; the task spaces from this one
             record = run_sweeper(task, seed, args.budget, Path(tmp), env, Path(args.before))
         else:
@@ -493,7 +509,7 @@ def main() -> None:
         help=f"also run '{BEFORE}': the sweeper of another checkout (e.g. a git worktree)",
     )
     parser.add_argument("--out", default=str(ROOT / "results" / "search_efficiency"))
-    parser.add_argument("--peer", choices=TOOLS[1:], help=argparse.SUPPRESS)
+    parser.add_argument("--peer", choices=PEERS, help=argparse.SUPPRESS)
     parser.add_argument("--task", choices=TASKS, help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -24,11 +24,13 @@ from sweeper.errors import SettingError, SweeperError, UsageError, not_writable
 from sweeper.files import stderr_to
 from sweeper.head_start import load_points
 from sweeper.journal import repair, storage_damage
+from sweeper.kerastuner_engine import ALGORITHMS, ENGINES
 from sweeper.loader import available_spaces, load_space
 from sweeper.progress import format_duration, format_params
 from sweeper.record import FINISHED
 from sweeper.report import leaderboard, write_leaderboard
 from sweeper.results import ResultsDir
+from sweeper.space import Space
 from sweeper.study import PRUNERS, SAMPLERS, journal_path, load_existing_study
 
 if TYPE_CHECKING:
@@ -83,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="total trial budget (default: the space's); trials already in the study count",
     )
+    _engine_arguments(run)
     run.add_argument(
         "--timeout",
         type=_positive_float,
@@ -239,9 +242,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _engine_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--engine",
+        default="optuna",
+        choices=ENGINES,
+        help="what chooses each trial's values: optuna (its sampler and pruner), or "
+        "kerastuner (its oracle; a study of its own, <space>-kerastuner-<algorithm>)",
+    )
+    parser.add_argument(
+        "--algorithm",
+        default="hyperband",
+        choices=ALGORITHMS,
+        help="KerasTuner's oracle, with --engine kerastuner (default: hyperband)",
+    )
+
+
 def _study_arguments(parser: argparse.ArgumentParser) -> None:
     """Where an existing study is: the same options, meaning the same, as for `run`."""
     parser.add_argument("space", help="a space name from `sweeper spaces`, or a path to a .py file")
+    _engine_arguments(parser)
     parser.add_argument(
         "--storage",
         metavar="URL",
@@ -277,6 +297,8 @@ def _config(args: argparse.Namespace) -> SweepConfig:
         enqueue=load_points(args.enqueue) if args.enqueue else (),
         starting_points=not args.no_starting_points,
         warm_start=args.warm_start,
+        engine=args.engine,
+        algorithm=args.algorithm,
         workers=None if args.in_process else args.workers,
         gpus=None if args.gpus is None else parse_gpus(args.gpus),
         trials_per_gpu=args.trials_per_gpu,
@@ -288,8 +310,9 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     from sweeper.pipeline import run
     from sweeper.progress import RichProgress
 
-    space = load_space(args.space)
-    config = _config(args).resolve(space)
+    config = _config(args)
+    space = config.engine_space(load_space(args.space))
+    config = config.resolve(space)
     progress = RichProgress(space.name, space.objective, space.direction, config.epochs, console)
     result = run(space, config, observer=progress, retrain=not args.no_retrain)
     swept = result.sweep
@@ -318,8 +341,14 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _study_space(args: argparse.Namespace) -> Space:
+    """The space whose study `report`, `repair` and `retrain` read: the engine's own."""
+    engine = SweepConfig(engine=args.engine, algorithm=args.algorithm)
+    return engine.engine_space(load_space(args.space))
+
+
 def _report(args: argparse.Namespace, console: Console) -> int:
-    name = load_space(args.space).name
+    name = _study_space(args).name
     results = ResultsDir.of(args.results_dir, name)
     study = load_existing_study(name, args.storage, results.path, args.space)
     damage = storage_damage(args.storage, results.path)
@@ -336,7 +365,7 @@ def _report(args: argparse.Namespace, console: Console) -> int:
 
 
 def _repair(args: argparse.Namespace, console: Console) -> int:
-    name = load_space(args.space).name
+    name = _study_space(args).name
     results = ResultsDir.of(args.results_dir, name)
     path = journal_path(args.storage, results.path)
     if path is None:
@@ -367,7 +396,7 @@ def _repair(args: argparse.Namespace, console: Console) -> int:
 def _retrain(args: argparse.Namespace, console: Console) -> int:
     from sweeper.pipeline import retrain_winner
 
-    space = load_space(args.space)
+    space = _study_space(args)
     results = ResultsDir.of(args.results_dir, space.name)
     study = load_existing_study(space.name, args.storage, results.path, args.space)
     with console.status("re-training the winner"):

@@ -115,6 +115,10 @@ class SweepConfig:
     enqueue: tuple[Mapping[str, Any], ...] = ()
     starting_points: bool = True
     warm_start: str | Path | None = None
+    # What chooses each trial's values: Optuna's sampler and pruner, or a KerasTuner oracle
+    # (sweeper.kerastuner_engine) in their place, with its own study and results folder.
+    engine: str = "optuna"
+    algorithm: str = "hyperband"  # the KerasTuner oracle, with engine="kerastuner"
     placement: Placement = field(default_factory=Placement)
 
     def __post_init__(self) -> None:
@@ -140,6 +144,35 @@ class SweepConfig:
             raise SettingError("enqueue", "must be a list of {parameter: value} dicts")
         if self.warm_start is not None and "://" in str(self.warm_start):
             check_storage_url(str(self.warm_start))
+        self._check_engine()
+
+    def _check_engine(self) -> None:
+        from sweeper.kerastuner_engine import ALGORITHMS, ENGINES
+
+        if self.engine not in ENGINES:
+            raise SettingError(
+                "engine", f"must be one of {', '.join(ENGINES)}, not {self.engine!r}"
+            )
+        if self.algorithm not in ALGORITHMS:
+            raise SettingError(
+                "algorithm", f"must be one of {', '.join(ALGORITHMS)}, not {self.algorithm!r}"
+            )
+        if self.engine == "kerastuner" and self.placement.workers not in (None, 1):
+            raise SettingError(
+                "workers",
+                f"is {self.placement.workers!r}, but the KerasTuner engine runs one worker: its "
+                "oracle lives in the process that trains (KerasTuner's own chief/worker mode "
+                "hangs when a worker dies); use 1, or the Optuna engine for parallel workers",
+            )
+
+    def engine_space(self, space: Space) -> Space:
+        """The space as this engine sweeps it: under a KerasTuner oracle, a study (and results
+        folder) of its own, ``<space>-kerastuner-<algorithm>``, beside the Optuna one, and no
+        starting points (the oracle picks its own first trials)."""
+        suffix = f"-kerastuner-{self.algorithm}"
+        if self.engine == "optuna" or space.name.endswith(suffix):
+            return space
+        return dataclasses.replace(space, name=space.name + suffix, starting_points=[])
 
     @classmethod
     def of(cls, **settings: Any) -> SweepConfig:
@@ -195,6 +228,7 @@ class SweepConfig:
             "enqueued": len(self.enqueue),
             "starting_points": self.starting_points,
             "warm_start": None if self.warm_start is None else _shown(self.warm_start),
+            "engine": self.engine if self.engine == "optuna" else f"kerastuner-{self.algorithm}",
             "workers": self.placement.workers,
             "trials_per_process": self.placement.trials_per_process,
             "memory_growth": self.placement.memory_growth,

@@ -21,7 +21,7 @@ from optuna_integration.keras import KerasPruningCallback
 from sweeper.data import Dataset
 from sweeper.errors import FatalTrialError, TrialFailed, describe_failure
 from sweeper.optimizers import build_optimizer
-from sweeper.record import SEED, STOPPED_BY, outcome_attrs
+from sweeper.record import EPOCH_BUDGET, SEED, STOPPED_BY, outcome_attrs
 from sweeper.schedules import StepBudget, build_learning_rate
 from sweeper.space import Space
 
@@ -214,6 +214,8 @@ class KerasObjective:
     def __call__(self, trial: optuna.Trial) -> float:
         started = time.perf_counter()
         params = self.space.suggest(trial)
+        # KerasTuner's Hyperband sizes each trial; any other engine trains up to max_epochs.
+        epochs = min(int(trial.user_attrs.get(EPOCH_BUDGET, self.max_epochs)), self.max_epochs)
         seed = trial_seed(self.seed, trial.number)
         trial.set_user_attr(SEED, seed)
         keras.backend.clear_session()  # also runs gc.collect(): the last trial's graphs go
@@ -222,9 +224,7 @@ class KerasObjective:
         history = keras.callbacks.History()
         fit_time = 0.0
         try:
-            model, callbacks = compile_model(
-                self.space, params, self.data, self.max_epochs, self.patience
-            )
+            model, callbacks = compile_model(self.space, params, self.data, epochs, self.patience)
             fit_started = time.perf_counter()
             try:
                 fit_model(
@@ -235,7 +235,7 @@ class KerasObjective:
                     self.data.x_train,
                     self.data.y_train,
                     validation_data=(self.data.x_val, self.data.y_val),
-                    epochs=self.max_epochs,
+                    epochs=epochs,
                     # History after the schedule's callbacks, so it records the learning
                     # rate ReduceLROnPlateau logs (retrain replays it); before pruning, so a
                     # pruned trial keeps its last epoch.

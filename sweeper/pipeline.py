@@ -49,6 +49,7 @@ def run(
     ``progress`` as for ``run_sweep``."""
     space = load_space(space) if isinstance(space, str) else space
     config = sweep_config(space, config, settings)
+    space = config.engine_space(space)
     observer = observer or progress_for(
         progress, space.name, space.objective, space.direction, config.epochs
     )

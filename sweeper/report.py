@@ -37,7 +37,7 @@ FIXED_COLUMNS = [
     "seed",
 ]
 # After the parameters: why a trial ended as it did, where it came from.
-NOTE_COLUMNS = ["fail_reason", "stopped_by", "warm_start_from"]
+NOTE_COLUMNS = ["fail_reason", "stopped_by", "warm_start_from", "engine"]
 _STATE_ORDER = {TrialState.COMPLETE: 0, TrialState.PRUNED: 1, TrialState.FAIL: 2}
 
 
@@ -76,6 +76,7 @@ def _row(trial: FrozenTrial, maximize: bool) -> dict:
     row["fail_reason"] = record.fail_reason
     row["stopped_by"] = record.stopped_by
     row["warm_start_from"] = record.warm_start_from
+    row["engine"] = record.engine
     return row
 
 

@@ -220,10 +220,19 @@ def derive_seed(seed: int, n_existing: int, worker: int = 0) -> int:
     return int(np.random.SeedSequence([seed, n_existing, worker]).generate_state(1)[0] >> 1)
 
 
-def seed_search(study: optuna.Study, config: SweepConfig, worker: int = 0) -> int:
+def seed_search(study: optuna.Study, config: SweepConfig, space: Space, worker: int = 0) -> int:
     """Give this session's ``worker`` its sampler (seeded for it) and the pruner; returns the
-    sampler seed. Samplers and pruners live in the process, not in the storage."""
+    sampler seed. Samplers and pruners live in the process, not in the storage. Under the
+    KerasTuner engine its oracle is the sampler, and it prunes nothing: Hyperband gives each
+    trial its epochs instead."""
     seed = derive_seed(config.seed, len(study.trials), worker)
+    if config.engine == "kerastuner":
+        from sweeper.kerastuner_engine import KerasTunerSampler
+
+        folder = config.results(space.name).path / "kerastuner"
+        study.sampler = KerasTunerSampler(space, config.algorithm, config.epochs, seed, folder)
+        study.pruner = optuna.pruners.NopPruner()
+        return seed
     study.sampler = make_sampler(config.sampler, seed, config.budget)
     study.pruner = make_pruner(config.pruner, config.epochs)
     return seed
@@ -248,7 +257,7 @@ def open_study(
             f"study {space.name!r} in this storage was created to {study.direction.name.lower()}"
             f", but the space says {space.direction}; use another --results-dir or --storage"
         )
-    seed_search(study, config)
+    seed_search(study, config, space)
     begin(study, space, config, warm_source)
     settings = {
         **config.record(),

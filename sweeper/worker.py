@@ -200,7 +200,7 @@ def _serve(spec: WorkerSpec, observer: PipeObserver, flag: StopFlag) -> None:
     _move_output(spec.log_path, begin[1])  # the results folder exists now
     storage = open_storage(config.storage, config.results(space.name).path)
     study = optuna.load_study(study_name=space.name, storage=storage)
-    sampler_seed = seed_search(study, config, spec.worker_id)
+    sampler_seed = seed_search(study, config, space, spec.worker_id)
     owner = owner_record(spec.worker_id, spec.slot.label, sampler_seed)
     gate = SupervisorGate(observer, config.placement)
     # The supervisor counts failures in a row across all workers: no streak here.

@@ -1,0 +1,179 @@
+"""KerasTuner as the search engine: its oracle (Hyperband, Bayesian optimization or random
+search) chooses each trial's values, in the place of Optuna's sampler and pruner.
+
+The oracle sits behind Optuna's sampler interface (``KerasTunerSampler``), so everything
+else is sweeper's own, as with any sampler: the one trial loop, the worker and its recovery,
+the trial record, the leaderboard and the winner. The space's parameters become KerasTuner
+hyperparameters (``to_hyperparameters``; conditions become conditional scopes), and the
+shared training parameters are built by the same library code as under Optuna.
+
+Hyperband tells each trial how many epochs it may train (``tuner/epochs``). KerasTuner's
+own tuner continues a promoted trial from its parent's checkpoint; sweeper trains it from
+scratch for its whole budget, so that every trial's record replays as it is (the winner's
+re-training trains its best epochs from scratch too). That costs more epochs per promotion.
+
+The oracle keeps its state in ``results/<space>-kerastuner-<algorithm>/kerastuner/`` and
+reloads it when the sweep resumes or its worker is replaced. KerasTuner loads only in the
+process that trains: the supervisor never builds the oracle.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.trial import FrozenTrial, TrialState
+
+from sweeper.errors import SpaceError
+from sweeper.params import Categorical, Float, Int, Param
+from sweeper.record import ENGINE, EPOCH_BUDGET
+
+if TYPE_CHECKING:
+    from sweeper.space import Space
+
+ENGINES = ("optuna", "kerastuner")
+ALGORITHMS = ("hyperband", "bayesian", "random")
+TUNER_ID = "sweeper"  # the one "tuner" that asks this process' oracle for trials
+HYPERBAND_FACTOR = 3  # KerasTuner's default
+
+
+def to_hyperparameters(space: Space):
+    """The space's declared parameters as KerasTuner hyperparameters, each condition a
+    (nested) conditional scope on its parent."""
+    import keras_tuner as kt
+
+    hp = kt.HyperParameters()
+    for param in space.all_params:
+        with contextlib.ExitStack() as scopes:
+            for parent, values in (param.when or {}).items():
+                scopes.enter_context(hp.conditional_scope(parent, list(values)))
+            _declare(hp, param)
+    return hp
+
+
+def _declare(hp, param: Param) -> None:
+    try:
+        if isinstance(param, Categorical):
+            hp.Choice(param.name, list(param.choices))
+        elif isinstance(param, Int):
+            log = "log" if param.log else "linear"
+            hp.Int(
+                param.name,
+                param.low,
+                param.high,
+                step=None if param.log else param.step,
+                sampling=log,
+            )
+        elif isinstance(param, Float):
+            log = "log" if param.log else "linear"
+            hp.Float(param.name, param.low, param.high, step=param.step, sampling=log)
+        else:
+            raise TypeError(f"a {type(param).__name__} has no KerasTuner counterpart")
+    except (TypeError, ValueError) as exc:
+        raise SpaceError(
+            f"parameter {param.name!r} cannot be declared to KerasTuner ({exc}); use the "
+            "Optuna engine for this space"
+        ) from exc
+
+
+class KerasTunerSampler(optuna.samplers.BaseSampler):
+    """Optuna's sampler interface over a KerasTuner oracle: ``before_trial`` asks the oracle
+    for a trial, each ``suggest_*`` gets its value, ``after_trial`` reports the outcome.
+    A value the oracle did not give (a configuration enqueued by hand) is drawn at random."""
+
+    def __init__(self, space: Space, algorithm: str, max_epochs: int, seed: int, directory: Path):
+        self.space, self.algorithm, self.max_epochs, self.seed = space, algorithm, max_epochs, seed
+        self.directory = directory
+        self._oracle: Any = None  # built on first use, in the process that trains
+        self._fallback = optuna.samplers.RandomSampler(seed=seed)
+        self._running: dict[int, Any] = {}  # Optuna trial number -> KerasTuner trial
+
+    @property
+    def oracle(self):
+        if self._oracle is None:
+            self._oracle = self._open_oracle()
+        return self._oracle
+
+    def _open_oracle(self):
+        import keras_tuner as kt
+
+        objective = kt.Objective(
+            self.space.objective, direction="max" if self.space.direction == "maximize" else "min"
+        )
+        common = {
+            "objective": objective,
+            "hyperparameters": to_hyperparameters(self.space),
+            "seed": self.seed,
+            "tune_new_entries": False,
+            "allow_new_entries": False,
+            "max_retries_per_trial": 0,  # sweeper retries lost trials itself
+            "max_consecutive_failed_trials": 10**6,  # and stops after failures in a row
+        }
+        if self.algorithm == "hyperband":
+            oracle = kt.oracles.HyperbandOracle(
+                max_epochs=self.max_epochs,
+                factor=HYPERBAND_FACTOR,
+                hyperband_iterations=10**6,  # the sweep's budget ends it, not the oracle
+                **common,
+            )
+        elif self.algorithm == "bayesian":
+            oracle = kt.oracles.BayesianOptimizationOracle(max_trials=None, **common)
+        else:
+            oracle = kt.oracles.RandomSearchOracle(max_trials=None, **common)
+        oracle.verbose = 0  # its trial tables would go to the terminal or the worker's log
+        oracle._set_project_dir(str(self.directory), "oracle")
+        if (self.directory / "oracle" / "oracle.json").is_file():
+            oracle.reload()  # a resumed sweep, or a fresh worker: the oracle goes on
+            # reload() queues every trial it had marked ongoing for a retry, ended ones too:
+            # KerasTuner's "repeated trials after a resume". sweeper retries lost trials
+            # itself, so the oracle retries none.
+            oracle._retry_queue = []
+        return oracle
+
+    # --- Optuna's sampler interface -------------------------------------------------------
+
+    def infer_relative_search_space(self, study, trial) -> dict[str, BaseDistribution]:
+        return {}
+
+    def sample_relative(self, study, trial, search_space) -> dict[str, Any]:
+        return {}
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        chosen = self.oracle.create_trial(TUNER_ID)
+        if chosen.status != "RUNNING":  # the oracle has nothing left to try: draw at random
+            return
+        self._running[trial.number] = chosen
+        attrs = {ENGINE: f"kerastuner-{self.algorithm}"}
+        epochs = chosen.hyperparameters.values.get("tuner/epochs")
+        if epochs is not None:
+            attrs[EPOCH_BUDGET] = int(epochs)
+        for key, value in attrs.items():
+            study._storage.set_trial_user_attr(trial._trial_id, key, value)
+            trial.user_attrs[key] = value  # the Trial's own cached copy, which it reads
+
+    def sample_independent(
+        self, study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
+    ) -> Any:
+        chosen = self._running.get(trial.number)
+        value = None if chosen is None else chosen.hyperparameters.values.get(param_name)
+        if value is not None and param_distribution._contains(
+            param_distribution.to_internal_repr(value)
+        ):
+            return value
+        return self._fallback.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study, trial: FrozenTrial, state: TrialState, values) -> None:
+        chosen = self._running.pop(trial.number, None)
+        if chosen is None:
+            return
+        chosen.hyperparameters.values.update(trial.params)  # what the trial really ran
+        if state == TrialState.COMPLETE and values:
+            self.oracle.update_trial(chosen.trial_id, {self.space.objective: values[0]})
+            chosen.status = "COMPLETED"
+        else:  # failed, pruned, or interrupted: the oracle learns nothing from it
+            chosen.status = "FAILED"
+        self.oracle.end_trial(chosen)
+        self.oracle.save()  # end_trial saved before it let go of the trial: not ongoing now
