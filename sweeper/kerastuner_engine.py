@@ -146,7 +146,7 @@ class KerasTunerSampler(optuna.samplers.BaseSampler):
         if chosen.status != "RUNNING":  # the oracle has nothing left to try: draw at random
             return
         self._running[trial.number] = chosen
-        attrs = {ENGINE: f"kerastuner-{self.algorithm}"}
+        attrs: dict[str, Any] = {ENGINE: f"kerastuner-{self.algorithm}"}
         epochs = chosen.hyperparameters.values.get("tuner/epochs")
         if epochs is not None:
             attrs[EPOCH_BUDGET] = int(epochs)
