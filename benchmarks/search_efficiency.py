@@ -427,6 +427,7 @@ def _acc(values: list[float]) -> str:
 
 COLORS = {
     "sweeper": "#1b7837",
+    ENGINE_TOOL: "#762a83",
     "optuna": "#2166ac",
     "kerastuner": "#b2182b",
     "random": "#888888",
