@@ -49,18 +49,40 @@ class Dataset:
 
 
 def split_validation(
-    x: np.ndarray, y: np.ndarray, fraction: float, seed: int
+    x: np.ndarray, y: np.ndarray, fraction: float, seed: int, stratify: bool | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """A seeded, stratified hold-out split: (x_train, y_train, x_val, y_val).
+    """A seeded hold-out split: (x_train, y_train, x_val, y_val).
 
-    The seed belongs to the space, not the trial, so every trial sees the same split.
+    ``stratify``: keep each class' share in both parts. None (the default) stratifies class
+    labels (integers, strings, booleans, one-hot rows) whose every class has two examples or
+    more, and not a continuous target (floats: a regression). The seed belongs to the space,
+    not the trial, so every trial sees the same split.
     """
     from sklearn.model_selection import train_test_split
 
+    labels = _class_labels(y)
+    if stratify is None:
+        stratify = labels is not None and int(np.unique(labels, return_counts=True)[1].min()) > 1
+    elif stratify and labels is None:
+        raise DataError(
+            f"cannot stratify a continuous target (y is {y.dtype}); call split_validation "
+            "with stratify=False for a regression"
+        )
     x_train, x_val, y_train, y_val = train_test_split(
-        x, y, test_size=fraction, random_state=seed, stratify=y
+        x, y, test_size=fraction, random_state=seed, stratify=labels if stratify else None
     )
     return x_train, y_train, x_val, y_val
+
+
+def _class_labels(y: np.ndarray) -> np.ndarray | None:
+    """One class per example, or None for a continuous target."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] > 1:  # one-hot (or multi-hot) rows: their argmax
+        return y.argmax(axis=1)
+    if y.ndim > 1 and y.shape[1:] != (1,) * (y.ndim - 1):
+        return None
+    y = y.reshape(len(y))
+    return y if y.dtype.kind in "iubUSO" else None
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path | None:
