@@ -66,14 +66,8 @@ def run_sweep(
     they are retried); after ``max_consecutive_failures`` failures in a row the sweep stops,
     since something is wrong with every configuration.
     """
-    if config is not None and settings:
-        raise UsageError("pass settings either as a SweepConfig or as keywords, not both")
-    if not space.name:
-        raise UsageError(
-            "this search space has no name, and its study and results folder are named "
-            'after it; give it one: Space(..., name="my_space")'
-        )
-    config = (config or SweepConfig.of(**settings)).resolve(space)
+    config = sweep_config(space, config, settings)
+    space = config.engine_space(space)
     slots = config.placement.slots()  # a bad GPU plan fails here, before any I/O
     probe_storage(config.storage)  # an unreachable database: now, not after workers start
     warm_source = open_source(space, config)  # a bad --warm-start too, before any write

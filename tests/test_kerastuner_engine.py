@@ -6,8 +6,10 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import keras_tuner as kt
+import optuna
 import pandas as pd
 import pytest
 from conftest import DIGITS_SOURCE
@@ -15,7 +17,7 @@ from optuna.trial import TrialState
 
 import sweeper
 from sweeper import Categorical, Float, Int, Space, Training
-from sweeper.kerastuner_engine import to_hyperparameters
+from sweeper.kerastuner_engine import KerasTunerSampler, to_hyperparameters
 from sweeper.study import count_finished
 
 
@@ -163,3 +165,73 @@ def test_engine_settings_it_cannot_run_are_one_line_and_write_nothing(tmp_path, 
     errors = [line for line in done.stderr.splitlines() if "error:" in line]
     assert len(errors) == 1 and expected in errors[0], done.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_run_sweep_with_the_engine_keeps_to_its_own_study(tmp_path):
+    import fakes  # the loop without Keras training (tests/fakes.py)
+
+    result = sweeper.run_sweep(
+        fakes.SPACE,
+        engine="kerastuner",
+        algorithm="random",
+        n_trials=3,
+        workers=None,
+        results_dir=tmp_path,
+        make_objective=fakes.quick,
+    )
+    assert result.results.path == tmp_path / "fake_space-kerastuner-random"
+    assert set(result.leaderboard["engine"]) == {"kerastuner-random"}
+    assert not (tmp_path / "fake_space").exists()  # the Optuna engine's folder untouched
+
+
+def test_report_finds_the_engines_study_by_its_flags(tmp_path, capsys):
+    import fakes
+
+    from sweeper.cli import main
+
+    sweeper.run_sweep(
+        fakes.SPACE,
+        engine="kerastuner",
+        algorithm="random",
+        n_trials=2,
+        workers=None,
+        results_dir=tmp_path,
+        make_objective=fakes.quick,
+    )
+    space_file = str(Path(fakes.__file__))
+    flags = ["--results-dir", str(tmp_path)]
+    assert main(["report", space_file, *flags]) == 1  # the Optuna engine's study: none
+    assert "no study 'fake_space'" in capsys.readouterr().err
+    engine = ["--engine", "kerastuner", "--algorithm", "random"]
+    assert main(["report", space_file, *engine, *flags]) == 0
+    assert (tmp_path / "fake_space-kerastuner-random" / "leaderboard.html").is_file()
+
+
+def test_a_reloaded_oracle_repeats_no_trial_it_has_ended(tmp_path, digits_space):
+    """KerasTuner's reload() queues the trials it had saved as ongoing for a retry, an ended
+    one included; a resumed sweep must not run that trial again."""
+    study = optuna.create_study(direction="maximize")
+
+    def one_trial(sampler):
+        study.sampler = sampler
+        trial = study.ask()
+        params = digits_space.suggest(trial)
+        study.tell(trial, params["learning_rate"])
+        return sampler.oracle.trials[sampler.oracle.start_order[-1]].trial_id
+
+    def sampler():
+        return KerasTunerSampler(digits_space, "random", 4, 0, tmp_path)
+
+    first = [one_trial(sampler()) for _ in range(3)]  # each a fresh process' oracle, reloaded
+    assert len(set(first)) == 3
+    assert len({tuple(sorted(t.params.items())) for t in study.trials}) == 3
+
+
+@pytest.mark.parametrize(
+    "settings, setting",
+    [({"engine": "nevergrad"}, "engine"), ({"algorithm": "grid"}, "algorithm")],
+)
+def test_engine_settings_from_python_name_the_setting(settings, setting):
+    with pytest.raises(sweeper.SettingError) as caught:
+        sweeper.SweepConfig(**settings)
+    assert caught.value.setting == setting and "must be one of" in str(caught.value)
