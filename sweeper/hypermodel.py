@@ -82,7 +82,7 @@ def _suggest_number(trial: optuna.trial.BaseTrial, hp) -> Any:
 def sample(hypermodel: Any, trial: optuna.trial.BaseTrial) -> dict[str, Any]:
     """Draw a trial's hypermodel parameters: the hypermodel builds once with the trial's ``hp``
     and the model is dropped (the trial builds its own from the values, ``build``). One extra
-    build per trial, milliseconds beside its training, keeps the one build path that
+    build per trial (not measured against training) keeps the one build path that
     re-training replays."""
     hp = TrialHyperParameters(trial)
     _build(hypermodel, hp)

@@ -55,21 +55,15 @@ def to_hyperparameters(space: Space):
 
 
 def _declare(hp, param: Param) -> None:
+    sampling = "log" if getattr(param, "log", False) else "linear"
     try:
         if isinstance(param, Categorical):
             hp.Choice(param.name, list(param.choices))
-        elif isinstance(param, Int):
-            log = "log" if param.log else "linear"
-            hp.Int(
-                param.name,
-                param.low,
-                param.high,
-                step=None if param.log else param.step,
-                sampling=log,
-            )
+        elif isinstance(param, Int):  # KerasTuner's step on a log scale multiplies: none
+            step = None if param.log else param.step
+            hp.Int(param.name, param.low, param.high, step=step, sampling=sampling)
         elif isinstance(param, Float):
-            log = "log" if param.log else "linear"
-            hp.Float(param.name, param.low, param.high, step=param.step, sampling=log)
+            hp.Float(param.name, param.low, param.high, step=param.step, sampling=sampling)
         else:
             raise TypeError(f"a {type(param).__name__} has no KerasTuner counterpart")
     except (TypeError, ValueError) as exc:
