@@ -247,3 +247,18 @@ def test_show_lists_the_hyperparameters_a_default_build_asks_for(tmp_path, capsy
     assert "dropout in [True]" in shown  # the conditional rate, as KerasTuner scopes it
     assert "the hypermodel's own as its default build asks for them" in shown
     assert "batch_size" not in shown  # asked for only by fit, which show does not run
+
+
+def test_show_of_a_hypermodel_that_cannot_build_is_one_line(tmp_path):
+    path = tmp_path / "broken_hm.py"
+    path.write_text(NOT_COMPILED.replace('units = hp.Int("units", 16, 32)', "units = 1 / 0"))
+    done = subprocess.run(
+        [sys.executable, "-m", "sweeper", "show", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode in (1, 2), done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("sweeper:")]
+    assert len(errors) == 1 and "fails to build with its defaults (ZeroDivisionError" in errors[0]
+    assert "Traceback" not in done.stderr

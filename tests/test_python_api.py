@@ -215,3 +215,11 @@ def test_a_script_gets_a_quiet_sweep_unless_it_asks_for_the_live_view():
     assert type(progress_for(False, *args)) is sweeper.progress.SweepObserver
     shown = progress_for(True, *args)
     assert isinstance(shown, RichProgress) and not isinstance(shown, NotebookProgress)
+
+
+def test_a_sweep_shows_itself_in_one_line(tmp_path):
+    result = fake_sweep(tmp_path, n_trials=3)
+    best = result.best_trial
+    shown = repr(result)
+    assert shown.startswith("<SweepResult 'fake_space': 3 trials, best ")
+    assert f"(trial {best.number})" in shown and "Study object" not in shown
