@@ -16,7 +16,13 @@ with warnings.catch_warnings():
     import tqdm.auto  # noqa: F401
 
 from sweeper.config import Placement, SweepConfig
-from sweeper.data import Dataset, load_mnist_arrays, split_validation
+from sweeper.data import (
+    Dataset,
+    load_fashion_mnist_arrays,
+    load_mnist_arrays,
+    read_idx,
+    split_validation,
+)
 from sweeper.errors import (
     DataError,
     FatalTrialError,
@@ -62,8 +68,10 @@ __all__ = [
     "available_spaces",
     "leaderboard",
     "load",
+    "load_fashion_mnist_arrays",
     "load_mnist_arrays",
     "load_space",
+    "read_idx",
     "run",
     "run_sweep",
     "split_validation",

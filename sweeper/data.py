@@ -5,7 +5,11 @@ A sweep loads its data once per process and hands the same arrays to every trial
 
 from __future__ import annotations
 
+import gzip
+import math
 import os
+import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +22,24 @@ if TYPE_CHECKING:
     from sweeper.space import Space
 
 DATA_DIR_ENV = "SWEEPER_DATA_DIR"
+# Where Debian's package dataset-fashion-mnist installs the four gzipped IDX files.
+FASHION_MNIST_DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+FASHION_MNIST_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+# IDX type codes; multi-byte values are big-endian.
+_IDX_DTYPES: dict[int, np.dtype] = {
+    0x08: np.dtype("u1"),
+    0x09: np.dtype("i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+_IDX_FIX = "replace it with an intact copy"
 
 
 @dataclass(frozen=True, eq=False)  # arrays: compare by identity, not element-wise
@@ -115,6 +137,112 @@ def load_mnist_arrays(data_dir: str | os.PathLike | None = None):
             f"MNIST not found: {looked} and the download failed ({type(exc).__name__}); "
             f"put mnist.npz in a folder and pass --data-dir or set {DATA_DIR_ENV}"
         ) from exc
+
+
+def read_idx(path: str | os.PathLike, fix: str = _IDX_FIX) -> np.ndarray:
+    """The array an IDX file holds (MNIST's format), plain or gzipped, in native byte order.
+
+    ``fix``: what the error tells the user to do about a damaged file.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"cannot read IDX file {path} ({exc.strerror or exc}); {fix}") from exc
+    if raw[:2] == b"\x1f\x8b":  # gzip's magic: trust the bytes, not the file name
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:  # bad header, truncated stream, bad CRC
+            raise DataError(
+                f"IDX file {path} is not a valid gzip stream (truncated or corrupt); {fix}"
+            ) from exc
+    if len(raw) < 4 or raw[:2] != b"\0\0":
+        raise DataError(f"{path} is not an IDX file (bad magic number); {fix}")
+    dtype, ndim = _IDX_DTYPES.get(raw[2]), raw[3]
+    if dtype is None:
+        raise DataError(f"IDX file {path} has an unknown data type code 0x{raw[2]:02x}; {fix}")
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"IDX file {path} is truncated (its header is incomplete); {fix}")
+    shape = struct.unpack_from(f">{ndim}I", raw, 4)
+    expected = header + math.prod(shape) * dtype.itemsize
+    if len(raw) != expected:
+        what = "is truncated" if len(raw) < expected else "has trailing bytes"
+        raise DataError(
+            f"IDX file {path} {what}: {len(raw) - header} data bytes where its dimensions "
+            f"{'x'.join(map(str, shape))} need {expected - header}; {fix}"
+        )
+    # astype copies: a writable array in native byte order, not a view of the file's bytes
+    return np.frombuffer(raw, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def _idx_files(folder: Path) -> list[Path] | None:
+    """The four Fashion-MNIST IDX files in ``folder``, gzipped or not; None unless all four."""
+    found = []
+    for name in FASHION_MNIST_FILES:
+        candidates = [folder / f"{name}.gz", folder / name]
+        path = next((c for c in candidates if c.is_file()), None)
+        if path is None:
+            return None
+        found.append(path)
+    return found
+
+
+def _check_fashion(x: np.ndarray, y: np.ndarray, images: str, labels: str, fix: str) -> None:
+    """Fail now on data a 10-class 28x28 model cannot use, not mid-sweep."""
+    if x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != (28, 28):
+        shape = "x".join(map(str, x.shape))
+        raise DataError(f"{images} holds {x.dtype} {shape}, not 28x28 uint8 images; {fix}")
+    if y.dtype != np.uint8 or y.ndim != 1 or len(y) != len(x) or (y.size and y.max() > 9):
+        raise DataError(
+            f"{labels} does not hold one label 0..9 for each of the {len(x)} images in "
+            f"{images}; {fix}"
+        )
+
+
+def _download_fashion_mnist():
+    import keras
+
+    return keras.datasets.fashion_mnist.load_data()
+
+
+def load_fashion_mnist_arrays(data_dir: str | os.PathLike | None = None):
+    """Fashion-MNIST as ((x_train, y_train), (x_test, y_test)), uint8, Keras' layout.
+
+    Looks for the four IDX files (gzipped or not) in Debian's dataset-fashion-mnist folder,
+    then in the data directory's ``fashion-mnist/`` subfolder or the data directory itself
+    (MNIST's files have the same names: keep them apart), then falls back to Keras' download.
+    """
+    folder = resolve_data_dir(data_dir)
+    sources = [(FASHION_MNIST_DEBIAN_DIR, "reinstall the Debian package dataset-fashion-mnist")]
+    if folder is not None:
+        fix = "replace it with an intact copy, or delete it so the data is downloaded again"
+        sources += [(folder / "fashion-mnist", fix), (folder, fix)]
+    for candidate, fix in sources:
+        files = _idx_files(candidate)
+        if files is None:
+            continue
+        x_train, y_train, x_test, y_test = (read_idx(f, fix) for f in files)
+        _check_fashion(x_train, y_train, str(files[0]), str(files[1]), fix)
+        _check_fashion(x_test, y_test, str(files[2]), str(files[3]), fix)
+        return (x_train, y_train), (x_test, y_test)
+    try:
+        (x_train, y_train), (x_test, y_test) = _download_fashion_mnist()
+    except Exception as exc:  # any download failure means the same thing to the user
+        looked = [str(FASHION_MNIST_DEBIAN_DIR)]
+        looked += [str(folder / "fashion-mnist"), str(folder)] if folder else []
+        data_dir_note = "" if folder else f" (${DATA_DIR_ENV} is not set)"
+        raise DataError(
+            f"Fashion-MNIST not found: no IDX files in {', '.join(looked)}{data_dir_note} and "
+            f"the download failed ({type(exc).__name__}); install the Debian package "
+            "dataset-fashion-mnist, or put its four IDX files in a folder and pass --data-dir "
+            f"or set {DATA_DIR_ENV}"
+        ) from exc
+    fix = "delete Keras' cached copy (~/.keras/datasets/fashion-mnist) so it is downloaded again"
+    for split, x, y in (("training", x_train, y_train), ("test", x_test, y_test)):
+        where = f"Keras' Fashion-MNIST download ({split} set)"
+        _check_fashion(x, y, f"{where} images", f"{where} labels", fix)
+    return (x_train, y_train), (x_test, y_test)
 
 
 def load_dataset(space: Space, data_dir: str | os.PathLike | None) -> Dataset:
