@@ -21,6 +21,7 @@ from optuna_integration.keras import KerasPruningCallback
 from sweeper.data import Dataset
 from sweeper.errors import FatalTrialError, TrialFailed, describe_failure
 from sweeper.optimizers import build_optimizer
+from sweeper.options import build_loss, class_weights, dtype_policy, float32_outputs
 from sweeper.record import EPOCH_BUDGET, SEED, STOPPED_BY, outcome_attrs
 from sweeper.schedules import StepBudget, build_learning_rate
 from sweeper.space import Space
@@ -105,10 +106,12 @@ def compile_model(
     the learning-rate schedule needs (ReduceLROnPlateau, waiting ``patience`` epochs, by
     default the space's). An unbuildable configuration raises ``TrialFailed`` with the reason.
     """
-    try:
-        model = space.build(params, data)
-    except Exception as exc:  # noqa: BLE001 - an unbuildable configuration is one bad trial
-        raise TrialFailed(f"model could not be built: {describe_failure(exc)}") from exc
+    with dtype_policy(params):  # mixed precision: layers take the policy when created
+        try:
+            model = space.build(params, data)
+        except Exception as exc:  # noqa: BLE001 - an unbuildable configuration is one bad trial
+            raise TrialFailed(f"model could not be built: {describe_failure(exc)}") from exc
+        model = float32_outputs(model, params)
     if space.training is None:  # a hypermodel that compiles its own: optimizer, loss, metrics
         return model, []
     budget = StepBudget(
@@ -122,9 +125,10 @@ def compile_model(
     learning_rate, schedule_callbacks = build_learning_rate(params, budget)
     model.compile(
         optimizer=build_optimizer(learning_rate, params),
-        loss=space.loss,
+        loss=build_loss(params, space.loss),
         metrics=list(space.metrics),
-        steps_per_execution=steps_per_execution(budget),
+        steps_per_execution=params.get("steps_per_execution") or steps_per_execution(budget),
+        jit_compile=params.get("jit_compile", "auto"),
     )
     return model, schedule_callbacks
 
@@ -146,9 +150,11 @@ def steps_per_execution(budget: StepBudget) -> int:
 def fit_model(space: Space, trial: optuna.trial.BaseTrial, params, model, x, y, **kwargs) -> None:
     """``model.fit``, or the hypermodel's ``fit`` (KerasTuner's ``HyperModel.fit``), whose
     ``hp`` draws what it asks for from ``trial`` (a ``FixedTrial`` when re-training). The
-    batch size is the space's ``Training`` one; without ``Training``, the hypermodel's."""
+    batch size and class weights are the space's ``Training`` ones; without ``Training``,
+    the hypermodel's."""
     if space.training is not None:
         kwargs["batch_size"] = params["batch_size"]
+        kwargs["class_weight"] = class_weights(params, space.training.fixed_class_weight, y)
     if space.hypermodel is None:
         model.fit(x, y, **kwargs)
         return

@@ -36,12 +36,12 @@ class OptimizerSpec:
     fixed: Mapping[str, Any] = field(default_factory=dict)
     start: Mapping[str, Any] = field(default_factory=dict)
 
-    def build(self, learning_rate: Any, params: Mapping[str, Any], clip: dict[str, float]):
+    def build(self, learning_rate: Any, params: Mapping[str, Any], common: dict[str, Any]):
         import keras
 
         sampled = {extra.name: params[extra.name] for extra in self.extras}
         optimizer_class = getattr(keras.optimizers, self.keras_class)
-        return optimizer_class(learning_rate=learning_rate, **self.fixed, **sampled, **clip)
+        return optimizer_class(learning_rate=learning_rate, **self.fixed, **{**common, **sampled})
 
 
 # The starting settings are the optimizers' well-worn ones: Keras' default learning rates for
@@ -72,6 +72,11 @@ def clipping_kwargs(params: Mapping[str, Any]) -> dict[str, float]:
 
 
 def build_optimizer(learning_rate: Any, params: Mapping[str, Any]) -> Any:
-    """The Keras optimizer a trial's parameters describe."""
+    """The Keras optimizer a trial's parameters describe, with the training options every
+    optimizer takes (weight decay, gradient accumulation)."""
+    from sweeper.options import optimizer_kwargs
+
     spec = OPTIMIZERS[params["optimizer"]]
-    return spec.build(learning_rate, params, clipping_kwargs(params))
+    return spec.build(
+        learning_rate, params, {**optimizer_kwargs(params), **clipping_kwargs(params)}
+    )

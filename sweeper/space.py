@@ -17,6 +17,7 @@ from optuna.trial import BaseTrial
 
 from sweeper.errors import SpaceError
 from sweeper.optimizers import CLIP_THRESHOLD, CLIPPING_MODES, OPTIMIZERS
+from sweeper.options import LOSSES, Options, loss_spec
 from sweeper.params import Categorical, Float, Param
 from sweeper.schedules import SCHEDULES
 
@@ -44,6 +45,16 @@ class Training:
     """The shared hyperparameters every space sweeps, with their ranges.
 
     ``extras`` overrides the range of a conditional extra, e.g. ``{"momentum": (0.8, 0.99)}``.
+
+    Training options, each fixed (one value) or swept (a list of choices; for the real-valued
+    ones a ``(low, high)`` pair), applied by the library to every model
+    (``sweeper.options``): ``precision`` ("float32", "mixed_float16", "mixed_bfloat16");
+    ``jit_compile`` (True, False, "auto"); ``steps_per_execution`` ("auto": sweeper's choice
+    for the batch size); ``gradient_accumulation_steps``; ``weight_decay`` (every optimizer;
+    AdamW's own range otherwise); ``label_smoothing`` (cross-entropy losses); ``class_weight``
+    ("balanced", "none", or {class: weight}); ``losses`` (the loss as a parameter, e.g.
+    ``("mse", "mae", "huber")``, in place of the space's ``loss``). A fixed value that is not
+    the default is recorded with each trial like a swept one.
     """
 
     optimizers: Sequence[str] = tuple(OPTIMIZERS)
@@ -54,6 +65,14 @@ class Training:
     batch_sizes: Sequence[int] = (32, 64, 128)
     dropout: tuple[float, float] | None = (0.0, 0.5)
     extras: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    precision: str | Sequence[str] = "float32"
+    jit_compile: bool | str | Sequence[bool | str] = "auto"
+    steps_per_execution: int | str | Sequence[int] = "auto"
+    gradient_accumulation_steps: int | Sequence[int] = 1
+    weight_decay: float | tuple[float, float] | None = None
+    label_smoothing: float | tuple[float, float] = 0.0
+    class_weight: str | Sequence[str] | Mapping[int, float] | None = None
+    losses: Sequence[str] | None = None
 
     def __post_init__(self) -> None:
         _check_names("optimizer", self.optimizers, OPTIMIZERS)
@@ -67,7 +86,7 @@ class Training:
             raise SpaceError(
                 f"batch_sizes must be a list of positive integers, but got {self.batch_sizes!r}"
             )
-        specs: list[Any] = [*OPTIMIZERS.values(), *SCHEDULES.values()]
+        specs: list[Any] = [*OPTIMIZERS.values(), *SCHEDULES.values(), *LOSSES.values()]
         known = {p.name for spec in specs for p in spec.extras}
         for name in self.extras:
             if name not in known:
@@ -79,10 +98,17 @@ class Training:
 
     def params(self) -> list[Param]:
         """The shared parameters in sampling order, each extra conditioned on its owners."""
+        options = self.options.params()
+        # A weight decay declared for every optimizer replaces AdamW's own extra.
+        declared = {p.name for p in options}
         params: list[Param] = [
             Categorical("optimizer", tuple(self.optimizers)),
             _range("learning_rate", self.learning_rate, log=True),
-            *self._extras("optimizer", self.optimizers, OPTIMIZERS),
+            *(
+                p
+                for p in self._extras("optimizer", self.optimizers, OPTIMIZERS)
+                if p.name not in declared
+            ),
             Categorical("lr_schedule", tuple(self.schedules)),
             *self._extras("lr_schedule", self.schedules, SCHEDULES),
             Categorical("batch_size", tuple(self.batch_sizes)),
@@ -93,7 +119,26 @@ class Training:
             params.append(_range("clip_threshold", self.clip_threshold, log=True, clipping=clipped))
         if self.dropout is not None:
             params.append(_range("dropout", self.dropout))
-        return params
+        return params + options
+
+    @property
+    def fixed_class_weight(self) -> Mapping[int, float] | None:
+        """The space's own {class: weight}, which is not a parameter."""
+        return self.class_weight if isinstance(self.class_weight, Mapping) else None
+
+    @property
+    def options(self) -> Options:
+        return Options(
+            precision=self.precision,
+            jit_compile=self.jit_compile,
+            steps_per_execution=self.steps_per_execution,
+            gradient_accumulation_steps=self.gradient_accumulation_steps,
+            weight_decay=self.weight_decay,
+            label_smoothing=self.label_smoothing,
+            class_weight=self.class_weight,
+            losses=self.losses,
+            extras=self.extras,
+        )
 
     def _extras(self, parent: str, chosen: Sequence[str], registry: Mapping) -> list[Param]:
         owners: dict[str, list[str]] = {}
@@ -179,6 +224,7 @@ class Space:
             raise SpaceError(f"patience must be an integer >= 0, but got {self.patience!r}")
         self._check_objective()
         self._check_params()
+        self._check_smoothing()
         if self.starting_points is not None:
             if isinstance(self.starting_points, Mapping) or not all(
                 isinstance(point, Mapping) for point in self.starting_points
@@ -253,6 +299,18 @@ class Space:
                 f"objective {self.objective!r} is not a metric this space reports; choose from "
                 f"{', '.join(reported)}"
             )
+
+    def _check_smoothing(self) -> None:
+        if self.training is None or not self.training.label_smoothing:
+            return
+        for loss in self.training.options.loss_names(self.loss):
+            spec = loss_spec(loss)
+            if spec is None or not spec.smoothable:
+                smoothable = ", ".join(n for n, s in LOSSES.items() if s.smoothable)
+                raise SpaceError(
+                    f"Training(label_smoothing=...) needs a cross-entropy loss, but loss "
+                    f"{loss!r} takes none; use one of {smoothable}, or drop label_smoothing"
+                )
 
     def _check_params(self) -> None:
         seen: dict[str, Param] = {}
