@@ -28,6 +28,9 @@ def check_model_fits_data(space: Space, data: Dataset) -> None:
     """Raise ``SpaceError`` naming both shapes when the space's model cannot take its data."""
     import optuna
 
+    problem = _class_weight_problem(space, data)
+    if problem is not None:
+        raise SpaceError(f"search space {space.name!r}: {problem}")
     sampler = optuna.samplers.RandomSampler(seed=0)
     params = space.suggest(optuna.create_study(sampler=sampler).ask())
     if space.hypermodel is not None and set(params) <= {p.name for p in space.all_params}:
@@ -50,6 +53,22 @@ def check_model_fits_data(space: Space, data: Dataset) -> None:
     problem = _input_problem(model, data) or _output_problem(space, model, data)
     if problem is not None:
         raise SpaceError(f"search space {space.name!r}: {problem}")
+
+
+def _class_weight_problem(space: Space, data: Dataset) -> str | None:
+    training = space.training
+    if training is None or training.class_weight in (None, "none", ("none",), ["none"]):
+        return None
+    from sweeper.data import class_labels
+
+    labels = class_labels(data.y_train)
+    if labels is not None and labels.dtype.kind in "iub":
+        return None
+    return (
+        f"Training(class_weight=...) weighs classes, but the data's labels are "
+        f"{data.y_train.dtype} (a continuous target or named classes); drop class_weight, "
+        "or label the classes 0, 1, ..."
+    )
 
 
 def _single_shape(model: Any, attr: str) -> tuple | None:

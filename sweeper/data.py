@@ -82,7 +82,7 @@ def split_validation(
     """
     from sklearn.model_selection import train_test_split
 
-    labels = _class_labels(y)
+    labels = class_labels(y)
     if stratify is None:
         stratify = labels is not None and int(np.unique(labels, return_counts=True)[1].min()) > 1
     elif stratify and labels is None:
@@ -96,7 +96,7 @@ def split_validation(
     return x_train, y_train, x_val, y_val
 
 
-def _class_labels(y: np.ndarray) -> np.ndarray | None:
+def class_labels(y: np.ndarray) -> np.ndarray | None:
     """One class per example, or None for a continuous target."""
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] > 1:  # one-hot (or multi-hot) rows: their argmax

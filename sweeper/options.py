@@ -308,9 +308,9 @@ def class_weights(
         return dict(fixed)
     if params.get("class_weight", "none") == "none":
         return None
-    from sweeper.data import _class_labels
+    from sweeper.data import class_labels
 
-    labels = _class_labels(y)
+    labels = class_labels(y)
     if labels is None or labels.dtype.kind not in "iub":
         raise TrialFailed(
             "class_weight='balanced' needs integer class labels (or one-hot rows), but y is "

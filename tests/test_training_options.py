@@ -13,7 +13,7 @@ import pytest
 from conftest import BASE_PARAMS
 
 import sweeper
-from sweeper import Dataset, SpaceError, Training
+from sweeper import Dataset, Int, Space, SpaceError, Training
 from sweeper.objective import KerasObjective, compile_model
 from sweeper.options import build_loss, class_weights
 
@@ -203,3 +203,22 @@ def test_the_winner_retrains_with_every_option(digits_space, tmp_path):
     data = space.load_data()
     scores = model.evaluate(data.x_test, data.y_test, return_dict=True, verbose=0)
     assert scores["accuracy"] == pytest.approx(card["test_metrics"]["accuracy"], abs=1e-6)
+
+
+def test_class_weights_on_a_regression_stop_the_sweep_before_it_starts(tmp_path):
+    from test_minimize import build_mlp, load_diabetes
+
+    space = Space(
+        params=[Int("units", 8, 16)],
+        training=Training(**MINIMAL, class_weight="balanced"),
+        build_model=build_mlp,
+        load_data=load_diabetes,
+        loss="mse",
+        metrics=["mae"],
+        objective="val_mae",
+        direction="minimize",
+        name="weighted_regression",
+    )
+    with pytest.raises(SpaceError, match="class_weight=.... weighs classes, but the data's"):
+        sweeper.run_sweep(space, n_trials=1, workers=None, results_dir=tmp_path)
+    assert not (tmp_path / "weighted_regression").exists()
