@@ -199,6 +199,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--no-retrain", action="store_true", help="do not re-train and test the winner at the end"
     )
+    run.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="write each trial's TensorBoard logs, its hyperparameters as HParams, into "
+        "RESULTS_DIR/<space>/tensorboard (view: tensorboard --logdir that folder)",
+    )
     run.set_defaults(handler=_run)
 
     spaces = commands.add_parser("spaces", help="list the search spaces")
@@ -299,6 +305,7 @@ def _config(args: argparse.Namespace) -> SweepConfig:
         warm_start=args.warm_start,
         engine=args.engine,
         algorithm=args.algorithm,
+        tensorboard=args.tensorboard,
         workers=None if args.in_process else args.workers,
         gpus=None if args.gpus is None else parse_gpus(args.gpus),
         trials_per_gpu=args.trials_per_gpu,

@@ -119,6 +119,9 @@ class SweepConfig:
     # (sweeper.kerastuner_engine) in their place, with its own study and results folder.
     engine: str = "optuna"
     algorithm: str = "hyperband"  # the KerasTuner oracle, with engine="kerastuner"
+    # Per-trial TensorBoard logs with HParams, in results/<space>/tensorboard/ (off: they cost
+    # disk and a little time every epoch).
+    tensorboard: bool = False
     placement: Placement = field(default_factory=Placement)
 
     def __post_init__(self) -> None:
@@ -145,6 +148,25 @@ class SweepConfig:
         if self.warm_start is not None and "://" in str(self.warm_start):
             check_storage_url(str(self.warm_start))
         self._check_engine()
+        self._check_tensorboard()
+
+    def _check_tensorboard(self) -> None:
+        import importlib.util
+
+        if not isinstance(self.tensorboard, bool):
+            raise SettingError("tensorboard", f"must be True or False, not {self.tensorboard!r}")
+        missing = [
+            name
+            for name in ("tensorflow", "tensorboard")
+            if self.tensorboard and importlib.util.find_spec(name) is None
+        ]
+        if missing:
+            raise SettingError(
+                "tensorboard",
+                f"needs {' and '.join(missing)}, not installed here (the logs are written "
+                f"with TensorFlow's summary writer); pip install {' '.join(missing)}, or run "
+                "without it",
+            )
 
     def _check_engine(self) -> None:
         from sweeper.kerastuner_engine import ALGORITHMS, ENGINES
@@ -229,6 +251,7 @@ class SweepConfig:
             "starting_points": self.starting_points,
             "warm_start": None if self.warm_start is None else _shown(self.warm_start),
             "engine": self.engine if self.engine == "optuna" else f"kerastuner-{self.algorithm}",
+            "tensorboard": self.tensorboard,
             "workers": self.placement.workers,
             "trials_per_process": self.placement.trials_per_process,
             "memory_growth": self.placement.memory_growth,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import keras
@@ -181,6 +182,7 @@ class KerasObjective:
         on_epoch: EpochHook | None = None,
         callbacks: Sequence[keras.callbacks.Callback] = (),
         flag: StopFlag | None = None,
+        tensorboard: Path | None = None,
     ) -> None:
         self.space = space
         self.data = data
@@ -191,6 +193,12 @@ class KerasObjective:
         self.callbacks = list(callbacks)
         # The sweep's stop-on-signal and deadline check, when a sweep runs it.
         self.stop_check = StopOnRequest(flag) if flag is not None else None
+        # Where each trial writes its TensorBoard logs, if anywhere (sweeper.tensorboard).
+        self.tensorboard = tensorboard
+        if tensorboard is not None:
+            from sweeper.tensorboard import write_experiment
+
+            write_experiment(tensorboard, space)
 
     @classmethod
     def for_sweep(
@@ -215,6 +223,7 @@ class KerasObjective:
             seed=config.seed,
             on_epoch=observer.epoch_ended,
             flag=flag,
+            tensorboard=config.results(space.name).tensorboard if config.tensorboard else None,
         )
 
     def __call__(self, trial: optuna.Trial) -> float:
@@ -245,7 +254,7 @@ class KerasObjective:
                     # History after the schedule's callbacks, so it records the learning
                     # rate ReduceLROnPlateau logs (retrain replays it); before pruning, so a
                     # pruned trial keeps its last epoch.
-                    callbacks=[*callbacks, history, *self._callbacks(trial)],
+                    callbacks=[*callbacks, history, *self._callbacks(trial, params)],
                     verbose=0,
                 )
             finally:
@@ -260,9 +269,15 @@ class KerasObjective:
             if self.stop_check is not None and self.stop_check.cut:
                 trial.set_user_attr(STOPPED_BY, "timeout")
 
-    def _callbacks(self, trial: optuna.Trial) -> list:
+    def _callbacks(self, trial: optuna.Trial, params: Mapping[str, Any]) -> list:
         space = self.space
+        logs = []
+        if self.tensorboard is not None:
+            from sweeper.tensorboard import trial_callbacks
+
+            logs = trial_callbacks(self.tensorboard, trial.number, params)
         return [
+            *logs,
             StopOnNaN(),
             _TrialMonitor(space.objective, trial.number, self.on_epoch),
             keras.callbacks.EarlyStopping(

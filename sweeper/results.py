@@ -42,6 +42,11 @@ class ResultsDir:
         return self.path / "winner.json"
 
     @property
+    def tensorboard(self) -> Path:
+        """Per-trial TensorBoard logs, when the sweep writes them (``--tensorboard``)."""
+        return self.path / "tensorboard"
+
+    @property
     def workers(self) -> Path:
         """Worker processes' own output (TensorFlow's start-up lines, crashes)."""
         return self.path / "workers"
