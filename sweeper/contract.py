@@ -59,10 +59,9 @@ def _class_weight_problem(space: Space, data: Dataset) -> str | None:
     training = space.training
     if training is None or training.class_weight in (None, "none", ("none",), ["none"]):
         return None
-    from sweeper.data import class_labels
+    from sweeper.options import class_indices
 
-    labels = class_labels(data.y_train)
-    if labels is not None and labels.dtype.kind in "iub":
+    if class_indices(data.y_train) is not None:
         return None
     return (
         f"Training(class_weight=...) weighs classes, but the data's labels are "

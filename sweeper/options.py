@@ -308,12 +308,10 @@ def class_weights(
         return dict(fixed)
     if params.get("class_weight", "none") == "none":
         return None
-    from sweeper.data import class_labels
-
-    labels = class_labels(y)
-    if labels is None or labels.dtype.kind not in "iub":
+    labels = class_indices(y)
+    if labels is None:
         raise TrialFailed(
-            "class_weight='balanced' needs integer class labels (or one-hot rows), but y is "
+            "class_weight needs class labels 0, 1, ... (or one-hot rows), but y is "
             f"{np.asarray(y).dtype}; drop class_weight for a regression"
         )
     classes, counts = np.unique(labels, return_counts=True)
@@ -322,3 +320,17 @@ def class_weights(
     }
     # Keras wants a weight for every index up to the largest class.
     return {c: weights.get(c, 1.0) for c in range(int(classes.max()) + 1)}
+
+
+def class_indices(y: np.ndarray) -> np.ndarray | None:
+    """The class index of each example, as Keras' class_weight reads them: integer labels,
+    one-hot rows, or 0/1 floats (a sigmoid's targets); None for anything else."""
+    from sweeper.data import class_labels
+
+    labels = class_labels(y)
+    if labels is None:  # floats: whole non-negative values are classes too
+        flat = np.asarray(y).reshape(len(y), -1)
+        if flat.shape[1] != 1 or not np.all((flat >= 0) & (flat == np.round(flat))):
+            return None
+        labels = flat[:, 0].astype(np.int64)
+    return labels if labels.dtype.kind in "iub" and labels.min() >= 0 else None

@@ -104,6 +104,8 @@ def test_balanced_class_weights_weigh_the_rare_class_up():
     assert weights == pytest.approx({0: 100 / (2 * 90), 1: 100 / (2 * 10)})
     one_hot = np.eye(2)[y]
     assert class_weights({"class_weight": "balanced"}, None, one_hot) == weights
+    sigmoid_targets = y.astype("float32")[:, None]  # 0/1 floats, as binary cross-entropy takes
+    assert class_weights({"class_weight": "balanced"}, None, sigmoid_targets) == weights
     assert class_weights({"class_weight": "none"}, None, y) is None
     assert class_weights({}, {0: 1.0, 1: 3.0}, y) == {0: 1.0, 1: 3.0}
 
