@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import optuna
 import pandas as pd
@@ -31,7 +31,13 @@ from sweeper.record import FINISHED
 from sweeper.report import leaderboard, write_leaderboard
 from sweeper.results import ResultsDir
 from sweeper.space import Space
-from sweeper.study import PRUNERS, SAMPLERS, journal_path, load_existing_study
+from sweeper.study import (
+    PRUNERS,
+    SAMPLERS,
+    count_finished,
+    journal_path,
+    load_existing_study,
+)
 
 if TYPE_CHECKING:
     from sweeper.retrain import Winner
@@ -163,41 +169,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="where datasets such as mnist.npz are "
         "(default: $SWEEPER_DATA_DIR, else Keras' download cache)",
     )
-    run.add_argument(
-        "--workers",
-        type=_workers,
-        default=1,
-        metavar="N|auto",
-        help="worker processes sharing the study (default: 1); auto: one per "
-        "GPU (times --trials-per-gpu), or one per CPU core",
-    )
-    run.add_argument(
-        "--gpus",
-        metavar="IDS",
-        help="GPUs to use, e.g. 0,1, or none for CPU "
-        "only (default: all that nvidia-smi or CUDA_VISIBLE_DEVICES show)",
-    )
-    run.add_argument(
-        "--trials-per-gpu",
-        type=_positive_int,
-        metavar="K",
-        help="workers that share one GPU (default: spread evenly)",
-    )
-    run.add_argument(
-        "--trials-per-process",
-        type=_positive_int,
-        metavar="N",
-        help="restart a worker after N trials; 1 runs every trial in a fresh "
-        "process (default: once what it keeps per trial adds up to 10%% of its size)",
-    )
-    run.add_argument(
-        "--in-process",
-        action="store_true",
-        help="train in this process, without worker processes (no dead-worker "
-        "recovery; memory grows a few MiB a trial)",
-    )
+    _placement_arguments(run)
     run.add_argument(
         "--no-retrain", action="store_true", help="do not re-train and test the winner at the end"
+    )
+    run.add_argument(
+        "--heartbeat",
+        type=_positive_int,
+        default=60,
+        metavar="SECONDS",
+        help="on a database storage, how often a running trial records that it is alive; "
+        "one silent for twice this is failed and retried once (default: 60)",
     )
     run.add_argument(
         "--tensorboard",
@@ -206,6 +188,38 @@ def build_parser() -> argparse.ArgumentParser:
         "RESULTS_DIR/<space>/tensorboard (view: tensorboard --logdir that folder)",
     )
     run.set_defaults(handler=_run)
+
+    worker = commands.add_parser(
+        "worker",
+        help="join a sweep on a database as more workers, until its budget is met",
+        description="Join a sweep that `run SPACE --storage URL` started: train its trials, "
+        "with the settings it recorded, until its budget is met. No leaderboard or winner "
+        "at the end: run `report` and `retrain` where you read the results.",
+    )
+    worker.add_argument("space", help="a space name from `sweeper spaces`, or a path to a .py file")
+    worker.add_argument(
+        "--storage", required=True, metavar="URL", help="the sweep's database (postgresql://...)"
+    )
+    worker.add_argument(
+        "--timeout",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="stop joining after this long (the running trial keeps what it reached)",
+    )
+    worker.add_argument(
+        "--results-dir",
+        default="results",
+        metavar="DIR",
+        help="this machine's logs go to DIR/<space>/ (default: results)",
+    )
+    worker.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="where datasets such as mnist.npz are (default: $SWEEPER_DATA_DIR, else Keras' "
+        "download cache)",
+    )
+    _placement_arguments(worker)
+    worker.set_defaults(handler=_worker)
 
     spaces = commands.add_parser("spaces", help="list the search spaces")
     spaces.set_defaults(handler=_spaces)
@@ -248,6 +262,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _placement_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where trials run: the same options for `run` and `worker`."""
+    parser.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        metavar="N|auto",
+        help="worker processes sharing the study (default: 1); auto: one per "
+        "GPU (times --trials-per-gpu), or one per CPU core",
+    )
+    parser.add_argument(
+        "--gpus",
+        metavar="IDS",
+        help="GPUs to use, e.g. 0,1, or none for CPU "
+        "only (default: all that nvidia-smi or CUDA_VISIBLE_DEVICES show)",
+    )
+    parser.add_argument(
+        "--trials-per-gpu",
+        type=_positive_int,
+        metavar="K",
+        help="workers that share one GPU (default: spread evenly)",
+    )
+    parser.add_argument(
+        "--trials-per-process",
+        type=_positive_int,
+        metavar="N",
+        help="restart a worker after N trials; 1 runs every trial in a fresh "
+        "process (default: once what it keeps per trial adds up to 10%% of its size)",
+    )
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="train in this process, without worker processes (no dead-worker "
+        "recovery; memory grows a few MiB a trial)",
+    )
+
+
 def _engine_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--engine",
@@ -281,7 +332,7 @@ def _study_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _config(args: argparse.Namespace) -> SweepConfig:
+def _placement(args: argparse.Namespace) -> dict[str, Any]:
     if args.in_process and (
         args.workers != 1 or args.gpus or args.trials_per_gpu or args.trials_per_process
     ):
@@ -289,6 +340,15 @@ def _config(args: argparse.Namespace) -> SweepConfig:
             "--in-process runs no workers; drop it, or drop --workers, --gpus, "
             "--trials-per-gpu and --trials-per-process"
         )
+    return {
+        "workers": None if args.in_process else args.workers,
+        "gpus": None if args.gpus is None else parse_gpus(args.gpus),
+        "trials_per_gpu": args.trials_per_gpu,
+        "trials_per_process": args.trials_per_process,
+    }
+
+
+def _config(args: argparse.Namespace) -> SweepConfig:
     return SweepConfig.of(
         n_trials=args.trials,
         timeout=args.timeout,
@@ -306,10 +366,8 @@ def _config(args: argparse.Namespace) -> SweepConfig:
         engine=args.engine,
         algorithm=args.algorithm,
         tensorboard=args.tensorboard,
-        workers=None if args.in_process else args.workers,
-        gpus=None if args.gpus is None else parse_gpus(args.gpus),
-        trials_per_gpu=args.trials_per_gpu,
-        trials_per_process=args.trials_per_process,
+        heartbeat=args.heartbeat,
+        **_placement(args),
     )
 
 
@@ -345,6 +403,29 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         _show_winner(result.winner, console)
     elif best is None and not args.no_retrain:
         console.print("no trial completed, so there is no winner to re-train")
+    return 0
+
+
+def _worker(args: argparse.Namespace, console: Console) -> int:
+    from sweeper.progress import RichProgress
+    from sweeper.sweep import joined_config, run_sweep
+
+    space = load_space(args.space)
+    config = joined_config(
+        space,
+        args.storage,
+        timeout=args.timeout,
+        results_dir=args.results_dir,
+        data_dir=args.data_dir,
+        **_placement(args),
+    )
+    progress = RichProgress(space.name, space.objective, space.direction, config.epochs, console)
+    swept = run_sweep(space, config, observer=progress, leaderboard=False)
+    counted = count_finished(swept.study)
+    console.print(
+        f"{swept.trials_run} trials run here in {format_duration(swept.wall_time_s)}; the "
+        f"study has {counted} of its {swept.config.budget} trials"
+    )
     return 0
 
 

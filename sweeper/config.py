@@ -122,6 +122,9 @@ class SweepConfig:
     # Per-trial TensorBoard logs with HParams, in results/<space>/tensorboard/ (off: they cost
     # disk and a little time every epoch).
     tensorboard: bool = False
+    # On a database storage, trials record a heartbeat this often (seconds); one silent for
+    # two intervals (its machine or process gone) is failed and retried once.
+    heartbeat: int = 60
     placement: Placement = field(default_factory=Placement)
 
     def __post_init__(self) -> None:
@@ -130,6 +133,7 @@ class SweepConfig:
         _at_least("patience", self.patience, 0)
         _at_least("max_consecutive_failures", self.max_consecutive_failures, 1)
         _at_least("seed", self.seed, 0)
+        _at_least("heartbeat", self.heartbeat, 1)
         if self.timeout is not None and (
             isinstance(self.timeout, bool)
             or not isinstance(self.timeout, int | float)
@@ -252,6 +256,7 @@ class SweepConfig:
             "warm_start": None if self.warm_start is None else _shown(self.warm_start),
             "engine": self.engine if self.engine == "optuna" else f"kerastuner-{self.algorithm}",
             "tensorboard": self.tensorboard,
+            "heartbeat": self.heartbeat,
             "workers": self.placement.workers,
             "trials_per_process": self.placement.trials_per_process,
             "memory_growth": self.placement.memory_growth,

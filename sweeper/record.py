@@ -33,7 +33,10 @@ EPOCH_BUDGET = "epoch_budget"  # int: the epochs a KerasTuner Hyperband trial ma
 # Failure reasons that mean the machinery lost the trial, not that its configuration failed.
 WORKER_DIED = "worker died"
 INTERRUPTED = "interrupted"
-LOST_REASONS = (WORKER_DIED, INTERRUPTED)
+# On a database, a trial whose heartbeat stopped (its machine or process vanished) is failed
+# by Optuna itself, which gives no reason: sweeper fails every trial it fails with one.
+NO_HEARTBEAT = "worker died (no heartbeat)"
+LOST_REASONS = (WORKER_DIED, INTERRUPTED, NO_HEARTBEAT)
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
@@ -96,7 +99,7 @@ class TrialRecord:
             metrics=attrs.get(METRICS) or {},
             wall_time_s=attrs.get(WALL_TIME_S),
             fit_time_s=attrs.get(FIT_TIME_S),
-            fail_reason=attrs.get(FAIL_REASON),
+            fail_reason=fail_reason(trial),
             owner=attrs.get(OWNER),
             retry_of=attrs.get(RETRY_OF),
             stopped_by=attrs.get(STOPPED_BY),
@@ -110,8 +113,16 @@ class TrialRecord:
         return self.state == TrialState.FAIL and self.fail_reason in LOST_REASONS
 
 
+def fail_reason(trial: FrozenTrial) -> str | None:
+    """Why a trial failed: its recorded reason, or, for one Optuna failed, no heartbeat."""
+    reason = trial.user_attrs.get(FAIL_REASON)
+    if reason is None and trial.state == TrialState.FAIL:
+        return NO_HEARTBEAT
+    return reason
+
+
 def is_lost(trial: FrozenTrial) -> bool:
-    return trial.state == TrialState.FAIL and trial.user_attrs.get(FAIL_REASON) in LOST_REASONS
+    return trial.state == TrialState.FAIL and fail_reason(trial) in LOST_REASONS
 
 
 def is_warm(trial: FrozenTrial) -> bool:

@@ -83,6 +83,14 @@ def enqueue_retries(study: optuna.Study) -> list[int]:
     return queued
 
 
+def retry_lost(study: optuna.Study, trial: FrozenTrial) -> None:
+    """Optuna's callback for a trial it failed because its heartbeat stopped: queue its retry,
+    once. (Optuna's RetryHeartbeatStaleTrialCallback would queue one too, but outside the
+    bookkeeping every other lost trial goes through: its retries carry no ``retry_of``, and
+    ``enqueue_retries`` would queue a second.)"""
+    enqueue_retries(study)
+
+
 def recover(study: optuna.Study) -> tuple[list[int], list[int]]:
     """On (re)opening a study: fail orphaned RUNNING trials and queue every lost trial's retry.
 

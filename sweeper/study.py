@@ -8,11 +8,12 @@ one box can share it (SQLite locks under parallel writers). ``--storage`` takes 
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import optuna
@@ -160,9 +161,33 @@ def journal_path(url: str | None, folder: Path) -> Path | None:
     return None
 
 
-def open_storage(url: str | None, folder: Path) -> BaseStorage:
+# Connections each process keeps open to a database: a worker uses one at a time (its trial
+# loop, or the heartbeat beside it), and PostgreSQL allows 100 in all by default.
+POOL_SIZE, POOL_OVERFLOW = 2, 2
+# Optuna 4.9 renamed RDBStorage's failed_trial_callback; take whichever this one has.
+STALE_CALLBACK = (
+    "heartbeat_stale_trial_callback"
+    if "heartbeat_stale_trial_callback" in inspect.signature(RDBStorage).parameters
+    else "failed_trial_callback"
+)
+
+
+def with_driver(url: str) -> str:
+    """``postgresql://`` names SQLAlchemy's default driver, psycopg2; the ``postgres`` extra
+    installs psycopg 3. Use it when psycopg2 is absent, so the plain URL works."""
+    scheme = next((s for s in ("postgresql://", "postgres://") if url.startswith(s)), None)
+    if scheme is None or importlib.util.find_spec("psycopg2") is not None:
+        return url
+    if importlib.util.find_spec("psycopg") is None:
+        return url  # neither: opening it says which driver to install
+    return "postgresql+psycopg://" + url[len(scheme) :]
+
+
+def open_storage(url: str | None, folder: Path, heartbeat: int | None = None) -> BaseStorage:
     """The study storage: the default journal file in the space's results ``folder``, a
-    journal path, or a database URL."""
+    journal path, or a database URL. On a database, a RUNNING trial records a heartbeat every
+    ``heartbeat`` seconds; one silent for two of them is failed (by any process of the sweep,
+    as it asks for its next trial) and retried once (``recovery.retry_lost``)."""
     path = journal_path(url, folder)
     if path is not None:
         try:
@@ -171,8 +196,20 @@ def open_storage(url: str | None, folder: Path) -> BaseStorage:
         except OSError as exc:  # a read-only file system, a folder not ours
             raise not_writable(path.parent, exc) from exc
     assert url is not None
-    with _database_errors(url):
-        return RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+    from sweeper.recovery import retry_lost
+
+    engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if not url.startswith("sqlite"):
+        engine_kwargs |= {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW}
+    with _database_errors(url), warnings.catch_warnings():
+        # Optuna flags heartbeats experimental since 2.9; nothing for our users to act on.
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return RDBStorage(
+            with_driver(url),
+            engine_kwargs=engine_kwargs,
+            heartbeat_interval=heartbeat,
+            **{STALE_CALLBACK: retry_lost if heartbeat else None},  # type: ignore[arg-type]
+        )
 
 
 def probe_storage(url: str | None) -> None:
@@ -185,7 +222,7 @@ def probe_storage(url: str | None) -> None:
         from sqlalchemy import create_engine
         from sqlalchemy.pool import NullPool
 
-        engine = create_engine(url, poolclass=NullPool)
+        engine = create_engine(with_driver(url), poolclass=NullPool)
         try:
             engine.connect().close()
         finally:

@@ -27,11 +27,11 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
 import optuna
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 
 from sweeper.devices import WorkerSlot
 from sweeper.errors import SweeperError
-from sweeper.loop import StopFlag
+from sweeper.loop import StopFlag, fail_stale_trials
 from sweeper.progress import SweepObserver, log_trial
 from sweeper.record import FINISHED, INTERRUPTED, WORKER_DIED, counted
 from sweeper.recovery import enqueue_retries, fail_lost, owned_by
@@ -73,8 +73,13 @@ class Budget:
 
     @staticmethod
     def _usage(trials: list[FrozenTrial], tickets: Iterable[int | None]) -> tuple[int, int]:
+        """(counted trials, trials in flight): this supervisor's workers', and those other
+        processes run on the same study (other machines, on a database)."""
+        tickets = list(tickets)
         finished = {t.number for t in trials if t.state in FINISHED}
-        return counted(trials), sum(n is None or n not in finished for n in tickets)
+        ours = sum(n is None or n not in finished for n in tickets)
+        others = sum(t.state == TrialState.RUNNING and t.number not in tickets for t in trials)
+        return counted(trials), ours + others
 
 
 def last_line(path: Path | None) -> str:
@@ -187,6 +192,8 @@ class Supervisor:
             self._ready(worker)
         elif kind == "want":
             worker.wants = True
+        elif kind == "declined":  # another machine took the place: the worker will ask again
+            worker.ticket, worker.trial = False, None
         elif kind == "started":
             worker.trial = payload[0]
             self.observer.trial_started(payload[0], worker=worker.slot.index)
@@ -242,7 +249,11 @@ class Supervisor:
                 else self.budget.verdict(self.study.get_trials(deepcopy=False), self._tickets())
             )
             if verdict is None:
-                return  # the budget may still free up: trials in flight can be lost
+                # The budget may still free up: trials in flight can be lost. Those of other
+                # machines are found lost by their stopped heartbeat (on a database).
+                assert self.study is not None
+                fail_stale_trials(self.study)
+                return
             worker.wants = False
             worker.ticket = verdict == "go"
             _send(worker, verdict)

@@ -26,6 +26,7 @@ from sweeper.progress import SweepObserver, progress_for, quiet_optuna
 from sweeper.record import TrialRecord
 from sweeper.recovery import owner_record, recover
 from sweeper.report import write_leaderboard
+from sweeper.results import ResultsDir
 from sweeper.space import Space
 from sweeper.study import FailureStreak, open_storage, open_study, probe_storage
 from sweeper.supervisor import Supervisor
@@ -52,6 +53,7 @@ def run_sweep(
     observer: SweepObserver | None = None,
     progress: bool | None = None,
     make_objective: MakeObjective | None = None,
+    leaderboard: bool = True,
     **settings: Any,
 ) -> SweepResult:
     """Run (or resume) the space's study until it holds the budget's trials in total.
@@ -64,7 +66,8 @@ def run_sweep(
     reference for workers. Tests pass a fake one, to check the loop's rules without Keras.
     Failed trials count against the budget (trials lost to a dead or stopped worker do not:
     they are retried); after ``max_consecutive_failures`` failures in a row the sweep stops,
-    since something is wrong with every configuration.
+    since something is wrong with every configuration. ``leaderboard=False``: write none at
+    the end (workers that joined from elsewhere leave it to whoever reports).
     """
     config = sweep_config(space, config, settings)
     space = config.engine_space(space)
@@ -80,7 +83,7 @@ def run_sweep(
     def open_and_recover() -> optuna.Study:
         check_journal(space, config)
         try:
-            storage = open_storage(config.storage, results.path)
+            storage = open_storage(config.storage, results.path, config.heartbeat)
             study = open_study(space, storage, config, warm_source)
             results.path.mkdir(parents=True, exist_ok=True)  # a database does not create it
             opened.append((study, _log_to(results.log)))
@@ -117,11 +120,59 @@ def run_sweep(
             observer.sweep_finished()
             if opened:
                 study, handler = opened[0]
-                write_leaderboard(study, results)
+                if leaderboard:
+                    write_leaderboard(study, results)
                 log.removeHandler(handler)
                 handler.close()
     fit = sum(TrialRecord.of(t).fit_time_s or 0.0 for t in finished)
     return SweepResult(study, results, config, len(finished), time.monotonic() - started, fit)
+
+
+# What workers that join a sweep take from its study, as the `run` that created it recorded.
+JOINED_SETTINGS = (
+    "n_trials",
+    "sampler",
+    "pruner",
+    "seed",
+    "max_epochs",
+    "patience",
+    "max_consecutive_failures",
+    "tensorboard",
+    "heartbeat",
+)
+
+
+def join_sweep(
+    space: Space,
+    storage: str,
+    *,
+    observer: SweepObserver | None = None,
+    progress: bool | None = None,
+    **settings: Any,
+) -> SweepResult:
+    """More workers for a sweep that ``run`` started on a shared ``storage`` (a database):
+    they train until its budget is met, and write no leaderboard. ``settings``: where they
+    run (``workers``, ``gpus``...), ``results_dir``, ``data_dir``, ``timeout``."""
+    config = joined_config(space, storage, **settings)
+    return run_sweep(space, config, observer=observer, progress=progress, leaderboard=False)
+
+
+def joined_config(space: Space, storage: str, **settings: Any) -> SweepConfig:
+    """The configuration workers join a sweep with: the settings its study recorded (budget,
+    sampler, pruner, epochs...), with this machine's placement and folders."""
+    from sweeper.study import load_existing_study
+
+    results_dir = settings.get("results_dir", "results")
+    study = load_existing_study(space.name, storage, ResultsDir.of(results_dir, space.name).path)
+    recorded = study.user_attrs
+    if recorded.get("engine", "optuna") != "optuna":
+        raise UsageError(
+            f"study {space.name!r} is swept by a KerasTuner oracle, which lives in the one "
+            "process that trains; workers cannot join it (use the Optuna engine for that)"
+        )
+    joined = {key: recorded[key] for key in JOINED_SETTINGS if recorded.get(key) is not None}
+    config = SweepConfig.of(**joined, storage=storage, starting_points=False, **settings)
+    return config.resolve(space)
 
 
 def sweep_config(space: Space, config: SweepConfig | None, settings: dict[str, Any]) -> SweepConfig:
@@ -174,6 +225,7 @@ def _run_here(
             observer=observer,
             owner=owner_record(0, "this process"),
             streak=FailureStreak(config.max_consecutive_failures),
+            budget=config.budget,
         )
 
 

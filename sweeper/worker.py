@@ -143,6 +143,9 @@ class SupervisorGate:
         self.observer.send(("want",))
         return self.observer.conn.recv() == "go" and not self.observer.flag.requested
 
+    def declined(self) -> None:
+        self.observer.send(("declined",))  # the supervisor takes its place in the budget back
+
 
 def should_retire(placement: Placement, rss: list[int]) -> bool:
     """Whether a worker that has run ``len(rss)`` trials, with ``rss`` its resident memory
@@ -198,13 +201,15 @@ def _serve(spec: WorkerSpec, observer: PipeObserver, flag: StopFlag) -> None:
     if not isinstance(begin, tuple) or flag.requested:
         return
     _move_output(spec.log_path, begin[1])  # the results folder exists now
-    storage = open_storage(config.storage, config.results(space.name).path)
+    storage = open_storage(config.storage, config.results(space.name).path, config.heartbeat)
     study = optuna.load_study(study_name=space.name, storage=storage)
     sampler_seed = seed_search(study, config, space, spec.worker_id)
     owner = owner_record(spec.worker_id, spec.slot.label, sampler_seed)
     gate = SupervisorGate(observer, config.placement)
     # The supervisor counts failures in a row across all workers: no streak here.
-    run_trials(study, objective, gate, flag=flag, observer=observer, owner=owner)
+    run_trials(
+        study, objective, gate, flag=flag, observer=observer, owner=owner, budget=config.budget
+    )
 
 
 def _move_output(staging: str, final: str) -> None:

@@ -129,3 +129,21 @@ def failed_results(tmp_path_factory, digits_space):
     study.enqueue_trial(NAN_PARAMS)
     run_sweep(digits_space, n_trials=1, max_epochs=1, results_dir=results, workers=None)
     return results
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server on loopback for the session (tests/pg_server.py)."""
+    import pg_server
+
+    if pg_server.binaries() is None:
+        pytest.skip("PostgreSQL is not installed (Debian: apt-get install postgresql)")
+    server = pg_server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres):
+    """The URL of a fresh, empty database on that server (its password in it)."""
+    return postgres.create_database()

@@ -1,0 +1,172 @@
+"""Many machines on one PostgreSQL study, against a real server on loopback (tests/pg_server.py):
+`sweeper worker` processes joining a `run`, the exact budget across them, a worker killed
+with SIGKILL failed by its stopped heartbeat and retried once, the report, and the password
+kept out of every output and file. Each process here stands in for a machine."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from conftest import copy_results
+from optuna.trial import TrialState
+from pg_server import PASSWORD
+
+from sweeper import SweepConfig, load_space
+from sweeper.cli import main
+from sweeper.record import FAIL_REASON, NO_HEARTBEAT, OWNER, RETRY_OF, counted
+from sweeper.study import load_existing_study, open_storage, open_study
+
+ROOT = Path(__file__).parents[1]
+
+
+def sweeper_process(*argv: str, log: Path) -> subprocess.Popen:
+    """``python -m sweeper ...`` as another machine would run it, its output into ``log``."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with open(log, "w") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "sweeper", *argv], stdout=out, stderr=subprocess.STDOUT, env=env
+        )
+
+
+def study_of(url: str, name: str = "digits_space") -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=open_storage(url, Path(".")))
+
+
+def wait_for(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def study_exists(url: str) -> bool:
+    return "digits_space" in optuna.get_all_study_names(open_storage(url, Path(".")))
+
+
+def test_a_run_and_three_workers_finish_the_exact_budget(postgres_url, tmp_path):
+    budget = "14"
+    logs = [tmp_path / f"machine-{i}.log" for i in range(4)]
+    common = ["--storage", postgres_url, "--in-process"]
+    run = sweeper_process(
+        "run", "digits_space", *common, "--trials", budget, "--max-epochs", "3",
+        "--no-retrain", "--results-dir", str(tmp_path / "results-0"), log=logs[0],
+    )  # fmt: skip
+    wait_for(lambda: study_exists(postgres_url), 120, "the run to create its study")
+    workers = [
+        sweeper_process(
+            "worker",
+            "digits_space",
+            *common,
+            "--results-dir",
+            str(tmp_path / f"results-{i}"),
+            log=logs[i],
+        )  # fmt: skip
+        for i in (1, 2, 3)
+    ]
+    for process, log in zip([run, *workers], logs, strict=True):
+        assert process.wait(timeout=600) == 0, log.read_text()[-3000:]
+
+    trials = study_of(postgres_url).get_trials(deepcopy=False)
+    assert counted(trials) == len(trials) == int(budget)  # not one trial over, none lost
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    machines = {t.user_attrs[OWNER]["pid"] for t in trials}
+    assert len(machines) >= 3, "the workers joined and trained"
+    for log in logs:
+        assert PASSWORD not in log.read_text()
+    assert "trials run here" in logs[1].read_text()
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert PASSWORD.encode() not in path.read_bytes(), path
+    # The workers left the leaderboard to the run: only the run's folder has one.
+    assert [p.parent.name for p in tmp_path.rglob("leaderboard.csv")] == ["digits_space"]
+    assert (tmp_path / "results-0" / "digits_space" / "leaderboard.csv").is_file()
+
+
+def test_a_killed_worker_is_failed_by_its_heartbeat_and_retried_once(postgres_url, tmp_path):
+    space = load_space("digits_space")
+    config = SweepConfig(
+        n_trials=3, max_epochs=40, patience=40, pruner="none", heartbeat=1, storage=postgres_url
+    ).resolve(space)
+    open_study(space, open_storage(postgres_url, tmp_path, config.heartbeat), config)
+
+    doomed = sweeper_process(
+        "worker", "digits_space", "--storage", postgres_url, "--in-process",
+        "--results-dir", str(tmp_path / "a"), log=tmp_path / "a.log",
+    )  # fmt: skip
+
+    def training():  # a trial of the doomed worker, some epochs in
+        running = study_of(postgres_url).get_trials(states=(TrialState.RUNNING,))
+        return [t for t in running if len(t.intermediate_values) >= 2]
+
+    [victim] = wait_for(training, 180, "the worker to be mid-trial")
+    # A second machine joins (its start-up finds nothing to recover: the first is alive),
+    # and waits for a place or takes one; then the first vanishes, with no goodbye.
+    rescuer = sweeper_process(
+        "worker", "digits_space", "--storage", postgres_url, "--in-process",
+        "--results-dir", str(tmp_path / "b"), log=tmp_path / "b.log",
+    )  # fmt: skip
+    wait_for(lambda: len(study_of(postgres_url).trials) >= 2, 180, "the second worker's trial")
+    doomed.send_signal(signal.SIGKILL)
+    doomed.wait()
+    assert rescuer.wait(timeout=600) == 0, (tmp_path / "b.log").read_text()[-3000:]
+
+    trials = study_of(postgres_url).get_trials(deepcopy=False)
+    lost = trials[victim.number]
+    assert lost.state == TrialState.FAIL and FAIL_REASON not in lost.user_attrs
+    assert load_existing_study("digits_space", postgres_url, tmp_path).trials  # reads fine
+    from sweeper.record import TrialRecord
+
+    assert TrialRecord.of(lost).fail_reason == NO_HEARTBEAT
+    retries = [t for t in trials if t.user_attrs.get(RETRY_OF) == victim.number]
+    assert len(retries) == 1 and retries[0].params == lost.params
+    assert retries[0].state == TrialState.COMPLETE
+    assert counted(trials) == 3 and not [t for t in trials if t.state == TrialState.RUNNING]
+
+
+def test_report_on_postgres_writes_the_journals_leaderboard(mixed_results, postgres_url, tmp_path):
+    journal = copy_results(mixed_results, tmp_path / "journal")
+    optuna.copy_study(
+        from_study_name="digits_space",
+        from_storage=open_storage(None, journal / "digits_space"),
+        to_storage=open_storage(postgres_url, tmp_path),
+    )
+    on_db = tmp_path / "db"
+    assert main(["report", "digits_space", "--results-dir", str(journal)]) == 0
+    argv = ["report", "digits_space", "--results-dir", str(on_db), "--storage", postgres_url]
+    assert main(argv) == 0
+    csv = "digits_space/leaderboard.csv"
+    assert (on_db / csv).read_text() == (journal / csv).read_text()
+    assert PASSWORD not in (on_db / "digits_space/leaderboard.html").read_text()
+
+
+@pytest.mark.parametrize(
+    ("command", "says"),
+    [
+        (["worker", "digits_space"], "no study 'digits_space' in postgresql://sweeper:***@"),
+        (["report", "digits_space"], "no study 'digits_space' in postgresql://sweeper:***@"),
+    ],
+)
+def test_a_study_not_there_is_one_line(postgres_url, command, says, capsys):
+    assert main([*command, "--storage", postgres_url]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and says in err, err
+    assert PASSWORD not in err
+
+
+def test_wrong_credentials_are_one_line_without_the_password(postgres, capsys, tmp_path):
+    url = postgres.url(password="not-" + PASSWORD)
+    argv = ["run", "digits_space", "--storage", url, "--trials", "1", "--in-process"]
+    assert main([*argv, "--results-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0, err
+    assert "cannot open storage postgresql://sweeper:***@127.0.0.1" in err
+    assert "password authentication failed" in err and PASSWORD not in err
+    assert not (tmp_path / "digits_space").exists()
