@@ -18,7 +18,7 @@ from sweeper.space import Space
 CLASS_LOSSES = {"sparse_categorical_crossentropy": "sparse", "categorical_crossentropy": "onehot"}
 
 
-def _loss_name(loss: Any) -> str | None:
+def loss_name(loss: Any) -> str | None:
     if isinstance(loss, str):
         return loss
     return getattr(loss, "name", None) or getattr(loss, "__name__", None)
@@ -50,7 +50,7 @@ def check_model_fits_data(space: Space, data: Dataset) -> None:
             "compile it in build_model(hp), or give the space training=Training(...) so "
             "sweeper compiles it"
         )
-    problem = _input_problem(model, data) or _output_problem(space, model, data)
+    problem = input_problem(model, data) or output_problem(space, model, data)
     if problem is not None:
         raise SpaceError(f"search space {space.name!r}: {problem}")
 
@@ -78,7 +78,7 @@ def _single_shape(model: Any, attr: str) -> tuple | None:
     return tuple(shape) if isinstance(shape, tuple) else None  # several inputs/outputs: skip
 
 
-def _input_problem(model: Any, data: Dataset) -> str | None:
+def input_problem(model: Any, data: Dataset) -> str | None:
     shape = _single_shape(model, "input_shape")
     if shape is None:
         return None
@@ -93,8 +93,8 @@ def _input_problem(model: Any, data: Dataset) -> str | None:
     )
 
 
-def _output_problem(space: Space, model: Any, data: Dataset) -> str | None:
-    loss = _loss_name(space.loss if space.training is not None else getattr(model, "loss", None))
+def output_problem(space: Space, model: Any, data: Dataset) -> str | None:
+    loss = loss_name(space.loss if space.training is not None else getattr(model, "loss", None))
     kind = CLASS_LOSSES.get(loss or "")
     shape = _single_shape(model, "output_shape")
     if kind is None or not shape or shape[-1] is None:
