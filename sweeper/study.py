@@ -244,9 +244,13 @@ def _database_errors(url: str) -> Iterator[None]:
         ) from exc
     except Exception as exc:  # connection refused, bad credentials, unknown dialect...
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SweeperError(
-            f"cannot open storage {shown}: {reason}; check the URL and server"
-        ) from exc
+        fix = "check the URL and server"
+        if "too many clients" in reason or "remaining connection slots" in reason:
+            fix = (
+                "the server's max_connections is reached; stop some workers, raise it, or put "
+                "PgBouncer in front (README: Many machines)"
+            )
+        raise SweeperError(f"cannot open storage {shown}: {reason}; {fix}") from exc
 
 
 def derive_seed(seed: int, n_existing: int, worker: int = 0) -> int:

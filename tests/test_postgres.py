@@ -170,3 +170,32 @@ def test_wrong_credentials_are_one_line_without_the_password(postgres, capsys, t
     assert "cannot open storage postgresql://sweeper:***@127.0.0.1" in err
     assert "password authentication failed" in err and PASSWORD not in err
     assert not (tmp_path / "digits_space").exists()
+
+
+def test_a_server_out_of_connections_is_one_line(postgres, postgres_url, capsys, tmp_path):
+    import psycopg
+    from pg_server import MAX_CONNECTIONS, USER
+
+    held = []
+    try:  # take every connection the server has (a few are reserved for superusers)
+        for _ in range(MAX_CONNECTIONS):
+            held.append(
+                psycopg.connect(
+                    host="127.0.0.1",
+                    port=postgres.port,
+                    user=USER,
+                    password=PASSWORD,
+                    dbname="postgres",
+                )  # fmt: skip
+            )
+    except psycopg.OperationalError:
+        pass
+    try:
+        argv = ["run", "digits_space", "--storage", postgres_url, "--in-process"]
+        assert main([*argv, "--results-dir", str(tmp_path)]) == 1
+    finally:
+        for conn in held:
+            conn.close()
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0, err
+    assert "max_connections is reached" in err and PASSWORD not in err
