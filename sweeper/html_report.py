@@ -10,6 +10,7 @@ always written.
 from __future__ import annotations
 
 import html
+import random
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
@@ -46,13 +47,27 @@ def _history(study: optuna.Study, frame: pd.DataFrame):
     return optuna.visualization.plot_optimization_history(study, target_name=_objective(study))
 
 
+# fANOVA's forest grows with the trials: on 1,000 it took 11.8 s of a 14.2 s report
+# (benchmarks/report_time.py). A seeded random sample of this many ranks the same parameters
+# first in a fraction of it; the page says when it is a sample.
+IMPORTANCE_TRIALS = 200
+
+
 def _importances(study: optuna.Study, frame: pd.DataFrame):
-    if len(_complete(study)) < 2:
+    complete = _complete(study)
+    if len(complete) < 2:
         raise NoPlot("parameter importances need at least two completed trials")
+    note = None
+    if len(complete) > IMPORTANCE_TRIALS:
+        sample = random.Random(0).sample(complete, IMPORTANCE_TRIALS)
+        note = f"On a random {IMPORTANCE_TRIALS} of the {len(complete)} completed trials."
+        study = optuna.create_study(directions=study.directions)
+        study.add_trials(sorted(sample, key=lambda t: t.number))
     evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)  # the same page each time
-    return optuna.visualization.plot_param_importances(
+    figure = optuna.visualization.plot_param_importances(
         study, evaluator=evaluator, target_name=_objective(study)
     )
+    return figure, note
 
 
 def _parallel(study: optuna.Study, frame: pd.DataFrame):
@@ -115,8 +130,15 @@ class Plot(NamedTuple):
     key: str  # the plot's element id is plot-<key>
     title: str
     caption: str
-    build: Callable[[optuna.Study, pd.DataFrame], Any]  # a plotly figure, or raises NoPlot
+    # A plotly figure (or the figure and a note for its caption), or raises NoPlot.
+    build: Callable[[optuna.Study, pd.DataFrame], Any]
     wide: bool = False  # spans the page's width
+
+    def draw(self, study: optuna.Study, frame: pd.DataFrame) -> tuple[Any, str]:
+        """The figure and its caption, with what the build noted (e.g. a sample's size)."""
+        drawn = self.build(study, frame)
+        figure, note = drawn if isinstance(drawn, tuple) else (drawn, None)
+        return figure, self.caption + (f" {note}" if note else "")
 
 
 PLOTS = [
@@ -154,8 +176,9 @@ def _plot_section(study: optuna.Study, frame: pd.DataFrame) -> tuple[str, bool]:
     """The plots' HTML, and whether any was drawn (and so needs plotly.js)."""
     parts, drawn = [], False
     for plot in PLOTS:
+        caption = plot.caption
         try:
-            fig = plot.build(study, frame)
+            fig, caption = plot.draw(study, frame)
         except NoPlot as exc:
             body = f'<p class="noplot">{html.escape(str(exc))}.</p>'
         except Exception as exc:  # noqa: BLE001 - one bad plot must not lose the whole report
@@ -179,7 +202,7 @@ def _plot_section(study: optuna.Study, frame: pd.DataFrame) -> tuple[str, bool]:
             drawn = True
         parts.append(
             f'<figure class="plot{" wide" if plot.wide else ""}"><h3>{plot.title}</h3>'
-            f"<figcaption>{plot.caption}</figcaption>{body}</figure>"
+            f"<figcaption>{caption}</figcaption>{body}</figure>"
         )
     return "\n".join(parts), drawn
 

@@ -80,7 +80,7 @@ class SweepView:
         if kind not in plots:
             raise UsageError(f"unknown plot {kind!r}; choose from {', '.join(plots)}")
         try:
-            figure = plots[kind].build(self.study, self.leaderboard)
+            figure, _ = plots[kind].draw(self.study, self.leaderboard)
         except NoPlot as exc:
             raise SweeperError(f"no {kind} plot for {self.study.study_name!r}: {exc}") from None
         figure.update_layout(template="plotly_white", title=plots[kind].title)

@@ -202,3 +202,26 @@ def test_report_while_another_process_is_still_writing_the_study(tmp_path, capsy
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=60)
     assert proc.returncode == 130  # the sweep itself went on undisturbed until stopped
+
+
+def test_importances_of_a_big_study_come_from_a_sample_and_say_so(monkeypatch):
+    """fANOVA on every trial of a big study took most of the report's time: above
+    IMPORTANCE_TRIALS it runs on a seeded sample, which still finds the parameter that
+    matters, and the caption says how many of how many."""
+    import optuna
+
+    from sweeper import html_report
+
+    monkeypatch.setattr(html_report, "IMPORTANCE_TRIALS", 30)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(0))
+    study.optimize(
+        lambda t: 10 * t.suggest_float("matters", 0, 1) + t.suggest_float("noise", 0, 0.1), 80
+    )
+    frame = None  # the importances read the study alone
+    [plot] = [p for p in html_report.PLOTS if p.key == "importance"]
+    figure, caption = plot.draw(study, frame)
+    assert caption.endswith("On a random 30 of the 80 completed trials.")
+    bars = dict(zip(figure.data[0].y, figure.data[0].x, strict=True))
+    assert bars["matters"] > 0.9 > bars["noise"]
+    monkeypatch.setattr(html_report, "IMPORTANCE_TRIALS", 80)  # all of them: no note
+    assert plot.draw(study, frame)[1] == plot.caption
