@@ -191,7 +191,11 @@ def admit(study: optuna.Study, budget: int | None, owner: dict) -> optuna.Trial 
         fail_stale_trials(study)  # so a vanished machine's trial is retried by this ask
         if budget is not None and in_use(study.get_trials(deepcopy=False)) >= budget:
             return None
-        trial = study.ask()
+        with warnings.catch_warnings():
+            # Optuna's heartbeat is "supposed to be used with Study.optimize": Heartbeat,
+            # below, records it for an ask/tell loop instead.
+            warnings.filterwarnings("ignore", message="Heartbeat of storage")
+            trial = study.ask()
     trial.set_user_attr(OWNER, owner)  # so a dead owner's trial can be found and retried
     return trial
 
