@@ -37,6 +37,8 @@ from sweeper.study import (
     count_finished,
     journal_path,
     load_existing_study,
+    open_storage,
+    shown_storage,
 )
 
 if TYPE_CHECKING:
@@ -234,6 +236,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _study_arguments(report)
     report.set_defaults(handler=_report)
+
+    dashboard = commands.add_parser(
+        "dashboard",
+        help="open the study in optuna-dashboard (a journal file or a database alike)",
+    )
+    _study_arguments(dashboard)
+    dashboard.add_argument(
+        "--host", default="127.0.0.1", help="where to listen (default: 127.0.0.1, this machine)"
+    )
+    dashboard.add_argument(
+        "--port", type=_positive_int, default=8080, metavar="N", help="(default: 8080)"
+    )
+    dashboard.set_defaults(handler=_dashboard)
 
     repair = commands.add_parser(
         "repair",
@@ -449,6 +464,30 @@ def _report(args: argparse.Namespace, console: Console) -> int:
         )
     write_leaderboard(study, results)
     _show_leaderboard(study, results, console)
+    return 0
+
+
+def _dashboard(args: argparse.Namespace, console: Console) -> int:
+    import importlib.util
+
+    if importlib.util.find_spec("optuna_dashboard") is None:
+        raise SweeperError(
+            "the dashboard needs optuna-dashboard, which is not installed; "
+            "pip install 'sweeper[dashboard]'"
+        )
+    import optuna_dashboard
+
+    name = _study_space(args).name
+    results = ResultsDir.of(args.results_dir, name)
+    study = load_existing_study(name, args.storage, results.path, args.space)
+    where = shown_storage(args.storage, results.path)
+    console.print(
+        f"optuna-dashboard: study {name} ({len(study.trials)} trials so far, from {where}) at "
+        f"http://{args.host}:{args.port}/dashboard/ ; Ctrl-C stops it",
+        highlight=False,
+    )
+    storage = open_storage(args.storage, results.path)
+    optuna_dashboard.run_server(storage, host=args.host, port=args.port)
     return 0
 
 

@@ -183,6 +183,17 @@ def with_driver(url: str) -> str:
     return "postgresql+psycopg://" + url[len(scheme) :]
 
 
+def shown_storage(url: str | None, folder: Path) -> str:
+    """A storage as messages show it: the journal file's path, or the URL without password."""
+    path = journal_path(url, folder)
+    if path is not None:
+        return str(path)
+    from sqlalchemy.engine import make_url
+
+    assert url is not None
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def open_storage(url: str | None, folder: Path, heartbeat: int | None = None) -> BaseStorage:
     """The study storage: the default journal file in the space's results ``folder``, a
     journal path, or a database URL. On a database, a RUNNING trial records a heartbeat every
