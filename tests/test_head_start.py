@@ -42,6 +42,9 @@ def test_the_registry_starts_with_adam_at_its_default():
             "clipping": "none",
             "dropout": 0.25,
             "filters": 32,
+            "convs_per_block": 1,
+            "batch_norm": False,
+            "augment": True,
             "units": 91,
         }
     ]
