@@ -184,6 +184,14 @@ def build_parser() -> argparse.ArgumentParser:
         "one silent for twice this is failed and retried once (default: 60)",
     )
     run.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="run the workers on an existing Dask cluster: its scheduler's address "
+        "(tcp://host:8786) or scheduler file; one worker per Dask worker's GPU resource "
+        "(dask worker --resources GPU=1), else per worker thread. Needs --storage "
+        "postgresql://... and pip install 'sweeper[dask]'",
+    )
+    run.add_argument(
         "--tensorboard",
         action="store_true",
         help="write each trial's TensorBoard logs, its hyperparameters as HParams, into "
@@ -382,6 +390,7 @@ def _config(args: argparse.Namespace) -> SweepConfig:
         algorithm=args.algorithm,
         tensorboard=args.tensorboard,
         heartbeat=args.heartbeat,
+        dask=args.dask,
         **_placement(args),
     )
 
@@ -423,7 +432,7 @@ def _run(args: argparse.Namespace, console: Console) -> int:
 
 def _worker(args: argparse.Namespace, console: Console) -> int:
     from sweeper.progress import RichProgress
-    from sweeper.sweep import joined_config, run_sweep
+    from sweeper.sweep import joined_config, joiner_id, run_sweep
 
     space = load_space(args.space)
     config = joined_config(
@@ -435,7 +444,7 @@ def _worker(args: argparse.Namespace, console: Console) -> int:
         **_placement(args),
     )
     progress = RichProgress(space.name, space.objective, space.direction, config.epochs, console)
-    swept = run_sweep(space, config, observer=progress, leaderboard=False)
+    swept = run_sweep(space, config, observer=progress, leaderboard=False, first_worker=joiner_id())
     counted = count_finished(swept.study)
     console.print(
         f"{swept.trials_run} trials run here in {format_duration(swept.wall_time_s)}; the "

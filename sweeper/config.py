@@ -125,6 +125,9 @@ class SweepConfig:
     # On a database storage, trials record a heartbeat this often (seconds); one silent for
     # two intervals (its machine or process gone) is failed and retried once.
     heartbeat: int = 60
+    # An existing Dask cluster that runs the workers (sweeper.dask_engine): its scheduler's
+    # address (tcp://host:8786) or scheduler file. None: workers on this machine.
+    dask: str | None = None
     placement: Placement = field(default_factory=Placement)
 
     def __post_init__(self) -> None:
@@ -153,6 +156,45 @@ class SweepConfig:
             check_storage_url(str(self.warm_start))
         self._check_engine()
         self._check_tensorboard()
+        self._check_dask()
+
+    def _check_dask(self) -> None:
+        """A Dask cluster's workers share the study through a database they all reach, one
+        worker per Dask worker slot; checked before anything connects."""
+        import importlib.util
+
+        if self.dask is None:
+            return
+        if not isinstance(self.dask, str) or not self.dask.strip():
+            raise SettingError(
+                "dask", f"must be a scheduler address or scheduler file, not {self.dask!r}"
+            )
+        if importlib.util.find_spec("distributed") is None:
+            raise SettingError(
+                "dask", "needs dask.distributed, not installed here; pip install 'sweeper[dask]'"
+            )
+        from sweeper.dask_engine import scheduler_target
+
+        scheduler_target(self.dask)  # an address, or a scheduler file that exists
+        local = self.storage is None or check_storage_url(self.storage) == "journal"
+        if local or str(self.storage).startswith("sqlite"):
+            raise SettingError(
+                "dask",
+                "needs a database storage that every Dask worker reaches, such as "
+                "postgresql://user@host/db (a journal file or SQLite lives on one machine)",
+            )
+        if self.engine != "optuna":
+            raise SettingError(
+                "dask", "runs the Optuna engine only: a KerasTuner oracle lives in one process"
+            )
+        placement = self.placement
+        if placement.workers != 1 or placement.gpus is not None or placement.trials_per_gpu:
+            raise SettingError(
+                "dask",
+                "places one worker per Dask worker slot (a unit of its GPU resource, else a "
+                "thread), so it takes no workers, gpus or trials_per_gpu (--workers, "
+                "--in-process, --gpus, --trials-per-gpu)",
+            )
 
     def _check_tensorboard(self) -> None:
         import importlib.util

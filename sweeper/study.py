@@ -291,7 +291,7 @@ def seed_search(study: optuna.Study, config: SweepConfig, space: Space, worker: 
 
 
 def open_study(
-    space: Space, storage: BaseStorage, config: SweepConfig, warm_source=None
+    space: Space, storage: BaseStorage, config: SweepConfig, warm_source=None, worker: int = 0
 ) -> optuna.Study:
     """Create the space's study (with its head start: ``warm_source``, the earlier study
     ``head_start.open_source`` opened, and the configurations to try first) or resume it,
@@ -309,7 +309,7 @@ def open_study(
             f"study {space.name!r} in this storage was created to {study.direction.name.lower()}"
             f", but the space says {space.direction}; use another --results-dir or --storage"
         )
-    seed_search(study, config, space)
+    seed_search(study, config, space, worker)
     begin(study, space, config, warm_source)
     settings = {
         **config.record(),

@@ -116,7 +116,10 @@ class Supervisor:
         results: ResultsDir,
         open_study: Callable[[], optuna.Study],
         observer: SweepObserver,
+        first_worker: int = 0,
     ) -> None:
+        """``first_worker``: the id its first worker takes (ids seed the workers' samplers:
+        supervisors that share a study from several machines number theirs apart)."""
         config = spec.config
         self.spec, self.slots, self.results = spec, list(slots), results
         self._open_study, self.observer = open_study, observer
@@ -124,7 +127,7 @@ class Supervisor:
         self.study: optuna.Study | None = None
         self.finished: list[FrozenTrial] = []
         self._workers: list[_Worker] = []
-        self._next_id = 0
+        self._next_id = first_worker
         self._failed_starts = {slot.index: 0 for slot in self.slots}
         self._streak = FailureStreak(config.max_consecutive_failures)
         self._stop_deadline: float | None = None

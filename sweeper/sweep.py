@@ -7,8 +7,10 @@ when it is built, then the data), so bad input never changes an existing study.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +56,7 @@ def run_sweep(
     progress: bool | None = None,
     make_objective: MakeObjective | None = None,
     leaderboard: bool = True,
+    first_worker: int = 0,
     **settings: Any,
 ) -> SweepResult:
     """Run (or resume) the space's study until it holds the budget's trials in total.
@@ -68,10 +71,14 @@ def run_sweep(
     they are retried); after ``max_consecutive_failures`` failures in a row the sweep stops,
     since something is wrong with every configuration. ``leaderboard=False``: write none at
     the end (workers that joined from elsewhere leave it to whoever reports).
+    ``first_worker``: the id of the first worker process; sweeps that share a study from
+    several places at once number theirs apart, so their samplers are seeded apart.
+    With ``dask`` set, the workers run on that Dask cluster (``sweeper.dask_engine``).
     """
     config = sweep_config(space, config, settings)
     space = config.engine_space(space)
-    slots = config.placement.slots()  # a bad GPU plan fails here, before any I/O
+    # A bad GPU plan fails here, before any I/O (on Dask, each Dask worker plans its own).
+    slots = [] if config.dask else config.placement.slots()
     probe_storage(config.storage)  # an unreachable database: now, not after workers start
     warm_source = open_source(space, config)  # a bad --warm-start too, before any write
     results = config.results(space.name)
@@ -84,17 +91,15 @@ def run_sweep(
         check_journal(space, config)
         try:
             storage = open_storage(config.storage, results.path, config.heartbeat)
-            study = open_study(space, storage, config, warm_source)
+            study = open_study(space, storage, config, warm_source, worker=first_worker)
             results.path.mkdir(parents=True, exist_ok=True)  # a database does not create it
             opened.append((study, _log_to(results.log)))
         except OSError as exc:  # a read-only folder: the journal's lock, sweep.log
             raise not_writable(results.path, exc) from exc
-        log.info(
-            "sweep %s: %s, %s",
-            space.name,
-            config.record(),
-            "in one process" if not slots else f"workers on {', '.join(s.label for s in slots)}",
-        )
+        where = "in one process" if not slots else f"workers on {', '.join(s.label for s in slots)}"
+        if config.dask:
+            where = f"workers on the Dask cluster at {config.dask}"
+        log.info("sweep %s: %s, %s", space.name, config.record(), where)
         died, retried = recover(study)
         if died:
             log.warning("trials left running by a dead process, now failed: %s", died)
@@ -102,10 +107,13 @@ def run_sweep(
             log.warning("lost trials queued for a retry: %s", retried)
         return study
 
+    dask = _dask_engine(config)  # an unreachable Dask scheduler: before any write, too
     started = time.monotonic()
-    with quiet_optuna(observer):
+    with quiet_optuna(observer), dask or contextlib.nullcontext():
         try:
-            if slots:
+            if dask is not None:
+                finished = dask.run(space, config, open_and_recover, observer, make_objective)
+            elif slots:
                 spec = WorkerSpec(
                     space=pickle_space(space),
                     space_source=space.source,
@@ -113,7 +121,9 @@ def run_sweep(
                     slot=slots[0],
                     make_objective=make_objective,
                 )
-                finished = Supervisor(spec, slots, results, open_and_recover, observer).run()
+                finished = Supervisor(
+                    spec, slots, results, open_and_recover, observer, first_worker
+                ).run()
             else:
                 finished = _run_here(space, config, open_and_recover, observer, make_objective)
         finally:
@@ -154,7 +164,23 @@ def join_sweep(
     they train until its budget is met, and write no leaderboard. ``settings``: where they
     run (``workers``, ``gpus``...), ``results_dir``, ``data_dir``, ``timeout``."""
     config = joined_config(space, storage, **settings)
-    return run_sweep(space, config, observer=observer, progress=progress, leaderboard=False)
+    return run_sweep(
+        space,
+        config,
+        observer=observer,
+        progress=progress,
+        leaderboard=False,
+        first_worker=joiner_id(),
+    )
+
+
+def joiner_id() -> int:
+    """A first worker id for a process joining a sweep, apart from every other's (ids seed
+    the samplers: two machines joining at the same study size must not draw alike)."""
+    import os
+    import socket
+
+    return 1000 * (1 + zlib.crc32(f"{socket.gethostname()}:{os.getpid()}".encode()) % 10**6)
 
 
 def joined_config(space: Space, storage: str, **settings: Any) -> SweepConfig:
@@ -186,6 +212,15 @@ def sweep_config(space: Space, config: SweepConfig | None, settings: dict[str, A
     if config is not None and settings:
         raise UsageError("pass settings either as a SweepConfig or as keywords, not both")
     return (config or SweepConfig.of(**settings)).resolve(space)
+
+
+def _dask_engine(config: SweepConfig):
+    """The connection to the Dask cluster that runs the sweep's workers, if it has one."""
+    if config.dask is None:
+        return None
+    from sweeper.dask_engine import DaskEngine
+
+    return DaskEngine(config.dask)
 
 
 def check_journal(space: Space, config: SweepConfig) -> None:

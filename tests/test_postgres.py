@@ -79,6 +79,8 @@ def test_a_run_and_three_workers_finish_the_exact_budget(postgres_url, tmp_path)
     assert not [t for t in trials if t.state == TrialState.RUNNING]
     machines = {t.user_attrs[OWNER]["pid"] for t in trials}
     assert len(machines) >= 3, "the workers joined and trained"
+    # Each machine's sampler is seeded apart: no two draw the same configuration.
+    assert len({tuple(sorted(t.params.items())) for t in trials}) == len(trials)
     for log in logs:
         assert PASSWORD not in log.read_text()
         assert "Heartbeat of storage is supposed" not in log.read_text()  # Optuna's, quieted
@@ -92,29 +94,45 @@ def test_a_run_and_three_workers_finish_the_exact_budget(postgres_url, tmp_path)
 
 
 def test_a_killed_worker_is_failed_by_its_heartbeat_and_retried_once(postgres_url, tmp_path):
+    BUDGET = 4
     space = load_space("digits_space")
     config = SweepConfig(
-        n_trials=3, max_epochs=40, patience=40, pruner="none", heartbeat=1, storage=postgres_url
+        n_trials=BUDGET,
+        max_epochs=60,
+        patience=60,
+        pruner="none",
+        heartbeat=1,
+        storage=postgres_url,
     ).resolve(space)
     open_study(space, open_storage(postgres_url, tmp_path, config.heartbeat), config)
 
-    doomed = sweeper_process(
-        "worker", "digits_space", "--storage", postgres_url, "--in-process",
-        "--results-dir", str(tmp_path / "a"), log=tmp_path / "a.log",
-    )  # fmt: skip
+    # Two machines join; once both train, the first vanishes mid-trial, with no goodbye (the
+    # second's start-up found nothing to recover then: the first was alive).
+    doomed, rescuer = (
+        sweeper_process(
+            "worker",
+            "digits_space",
+            "--storage",
+            postgres_url,
+            "--in-process",
+            "--results-dir",
+            str(tmp_path / name),
+            log=tmp_path / f"{name}.log",
+        )  # fmt: skip
+        for name in ("a", "b")
+    )
 
-    def training():  # a trial of the doomed worker, some epochs in
-        running = study_of(postgres_url).get_trials(states=(TrialState.RUNNING,))
-        return [t for t in running if len(t.intermediate_values) >= 2]
+    def both_training():  # the doomed worker's trial some epochs in, the rescuer's begun
+        trials = study_of(postgres_url).get_trials(deepcopy=False)
+        by = {pid: [t for t in trials if t.user_attrs.get(OWNER, {}).get("pid") == pid]
+              for pid in (doomed.pid, rescuer.pid)}  # fmt: skip
+        victims = [
+            t for t in by[doomed.pid]
+            if t.state == TrialState.RUNNING and len(t.intermediate_values) >= 2
+        ]  # fmt: skip
+        return victims if by[rescuer.pid] else None
 
-    [victim] = wait_for(training, 180, "the worker to be mid-trial")
-    # A second machine joins (its start-up finds nothing to recover: the first is alive),
-    # and waits for a place or takes one; then the first vanishes, with no goodbye.
-    rescuer = sweeper_process(
-        "worker", "digits_space", "--storage", postgres_url, "--in-process",
-        "--results-dir", str(tmp_path / "b"), log=tmp_path / "b.log",
-    )  # fmt: skip
-    wait_for(lambda: len(study_of(postgres_url).trials) >= 2, 180, "the second worker's trial")
+    [victim] = wait_for(both_training, 300, "both workers to train")
     doomed.send_signal(signal.SIGKILL)
     doomed.wait()
     assert rescuer.wait(timeout=600) == 0, (tmp_path / "b.log").read_text()[-3000:]
@@ -129,7 +147,8 @@ def test_a_killed_worker_is_failed_by_its_heartbeat_and_retried_once(postgres_ur
     retries = [t for t in trials if t.user_attrs.get(RETRY_OF) == victim.number]
     assert len(retries) == 1 and retries[0].params == lost.params
     assert retries[0].state == TrialState.COMPLETE
-    assert counted(trials) == 3 and not [t for t in trials if t.state == TrialState.RUNNING]
+    assert counted(trials) == BUDGET
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
 
 
 def test_report_on_postgres_writes_the_journals_leaderboard(mixed_results, postgres_url, tmp_path):

@@ -323,7 +323,7 @@ def test_patience_overrides_the_spaces_early_stopping(tmp_path, digits_space, di
     objective = KerasObjective.for_sweep(
         digits_space, digits_data, config, SweepObserver(), StopFlag()
     )
-    callbacks = objective._callbacks(optuna.create_study().ask())
+    callbacks = objective._callbacks(optuna.create_study().ask(), {})
     assert [c.patience for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping)] == [0]
 
     assert (
