@@ -204,15 +204,15 @@ def test_report_while_another_process_is_still_writing_the_study(tmp_path, capsy
     assert proc.returncode == 130  # the sweep itself went on undisturbed until stopped
 
 
-def test_importances_of_a_big_study_come_from_a_sample_and_say_so(monkeypatch):
-    """fANOVA on every trial of a big study took most of the report's time: above
-    IMPORTANCE_TRIALS it runs on a seeded sample, which still finds the parameter that
-    matters, and the caption says how many of how many."""
+def test_importances_of_a_big_study_come_from_ped_anova_and_say_so(monkeypatch):
+    """fANOVA on a big study took most of the report's time: past FANOVA_TRIALS completed
+    trials the page uses PED-ANOVA, which still finds the parameter that matters, and the
+    caption says so."""
     import optuna
 
     from sweeper import html_report
 
-    monkeypatch.setattr(html_report, "IMPORTANCE_TRIALS", 30)
+    monkeypatch.setattr(html_report, "FANOVA_TRIALS", 30)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(0))
     study.optimize(
         lambda t: 10 * t.suggest_float("matters", 0, 1) + t.suggest_float("noise", 0, 0.1), 80
@@ -220,8 +220,31 @@ def test_importances_of_a_big_study_come_from_a_sample_and_say_so(monkeypatch):
     frame = None  # the importances read the study alone
     [plot] = [p for p in html_report.PLOTS if p.key == "importance"]
     figure, caption = plot.draw(study, frame)
-    assert caption.endswith("On a random 30 of the 80 completed trials.")
+    assert "With 80 completed trials, by PED-ANOVA" in caption
+    bars = dict(zip(figure.data[0].y, figure.data[0].x, strict=True))
+    assert bars["matters"] > bars["noise"]
+    monkeypatch.setattr(html_report, "FANOVA_TRIALS", 80)  # all of them: fANOVA, no note
+    figure, caption = plot.draw(study, frame)
+    assert caption == plot.caption
     bars = dict(zip(figure.data[0].y, figure.data[0].x, strict=True))
     assert bars["matters"] > 0.9 > bars["noise"]
-    monkeypatch.setattr(html_report, "IMPORTANCE_TRIALS", 80)  # all of them: no note
-    assert plot.draw(study, frame)[1] == plot.caption
+
+
+def test_parallel_coordinates_of_a_big_study_draw_its_best(monkeypatch):
+    """Optuna draws one line object per trial: past PARALLEL_TRIALS the page draws the best
+    that many, and says so."""
+    import optuna
+
+    from sweeper import html_report
+
+    monkeypatch.setattr(html_report, "PARALLEL_TRIALS", 10)
+    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.RandomSampler(0))
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), 30)
+    [plot] = [p for p in html_report.PLOTS if p.key == "parallel"]
+    figure, caption = plot.draw(study, None)
+    assert caption.endswith("The best 10 of the 30 completed trials.")
+    lines = [trace for trace in figure.data if trace.mode == "lines"]
+    best = sorted(t.value for t in study.trials)[:10]
+    assert len(lines) == 10
+    drawn = sorted(float(line.customdata[0][1]) for line in lines)  # the objective's axis
+    assert drawn == pytest.approx(best, abs=1e-3)
