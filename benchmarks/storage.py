@@ -8,6 +8,10 @@ seed, owner), then tell. Baseline, same storages, same run: the hand-written Opt
 (ask, the same reports and attributes, tell). Seconds per trial = a process' wall time over
 its trials; median and spread over the processes and repeats.
 
+refresh: what one read of the study costs the live view (and every process' budget check) on
+PostgreSQL with --refresh-trials trials (default 10,000) of such records: the first read, by a
+fresh process, and the following ones, which Optuna's cache keeps to the unfinished trials.
+
 retry: a process takes a trial on PostgreSQL, records heartbeats, and is killed with SIGKILL;
 the time from the kill to the moment another process has the retried trial running, with a
 given --heartbeat (a trial is stale after two silent intervals).
@@ -132,6 +136,36 @@ def retry_delay(url: str, heartbeat: int) -> float:
         time.sleep(0.05)
 
 
+def refresh_cost(url: str, n: int, epochs: int, repeat: int) -> tuple[float, list[float]]:
+    """Seconds of the first read of an n-trial study, and of the next ``repeat`` reads."""
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import create_trial
+
+    storage = open_storage(url, Path("."))
+    study = optuna.create_study(study_name="refresh", storage=storage)
+    history = {m: [0.5 + e / (2 * epochs) for e in range(epochs)] for m in METRICS}
+    attrs = {"history": history, "metrics": {m: v[-1] for m, v in history.items()}, "seed": 1}
+    template = create_trial(
+        params={"x": 0.5},
+        distributions={"x": FloatDistribution(0, 1)},
+        value=0.5,
+        intermediate_values=dict(enumerate(history["val_accuracy"])),
+        user_attrs=attrs,
+    )
+    for _ in range(n):
+        study.add_trial(template)
+    fresh = optuna.load_study(study_name="refresh", storage=open_storage(url, Path(".")))
+    started = time.perf_counter()
+    fresh.get_trials(deepcopy=False)
+    first = time.perf_counter() - started
+    again = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fresh.get_trials(deepcopy=False)
+        again.append(time.perf_counter() - started)
+    return first, again
+
+
 def summary(values: list[float]) -> str:
     ms = sorted(v * 1000 for v in values)
     return f"median {statistics.median(ms):7.1f} ms  (min {ms[0]:.1f}, max {ms[-1]:.1f})"
@@ -145,6 +179,7 @@ def main() -> None:
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--heartbeat", type=int, default=2, help="seconds, for the retry part")
     parser.add_argument("--postgres", help="an existing server's URL (default: start one)")
+    parser.add_argument("--refresh-trials", type=int, default=10_000)
     args = parser.parse_args()
 
     server = None
@@ -165,6 +200,15 @@ def main() -> None:
                         where = None if kind == "journal" else (url or server.create_database())
                         values += per_trial(where, loop, processes, args)
                     print(f"  {processes} proc  {kind:10s}  {name:15s}  {summary(values)}")
+        started = time.perf_counter()
+        first, again = refresh_cost(
+            url or server.create_database(), args.refresh_trials, args.epochs, args.repeat
+        )
+        print(
+            f"refresh, {args.refresh_trials} trials on PostgreSQL (built in "
+            f"{time.perf_counter() - started:.0f} s): first read {first:.2f} s, then "
+            f"{summary(again)}"
+        )
         delays = []
         for _ in range(args.repeat):
             delays.append(retry_delay(url or server.create_database(), args.heartbeat))
