@@ -5,6 +5,7 @@ PostgreSQL refuses to run as root."""
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
 import shutil
@@ -16,7 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 USER, PASSWORD = "sweeper", "pg-secret-7f3a"
-MAX_CONNECTIONS = 30
+MAX_CONNECTIONS = 60
+
+
+@functools.cache
+def storage(url: str):
+    """One storage (one connection pool) per database for a test's own reads: a new one per
+    poll would hold its connections until garbage-collected, and exhaust the server."""
+    from sweeper.study import open_storage
+
+    return open_storage(url, Path("."))
 
 
 def binaries() -> Path | None:

@@ -22,6 +22,7 @@ distributed = pytest.importorskip(
     "distributed", reason="dask[distributed] is not installed: pip install 'sweeper[dask]'"
 )
 
+import pg_server  # noqa: E402
 from conftest import DIGITS_SOURCE  # noqa: E402
 
 from sweeper import SettingError, SweepConfig, load_space, run  # noqa: E402
@@ -29,22 +30,17 @@ from sweeper.cli import main  # noqa: E402
 from sweeper.dask_engine import StudyWatcher  # noqa: E402
 from sweeper.progress import SweepObserver  # noqa: E402
 from sweeper.record import FINISHED, OWNER, RETRY_OF, counted, is_lost  # noqa: E402
-from sweeper.study import open_storage  # noqa: E402
 
 ROOT = Path(__file__).parents[1]
 DASK = Path(sys.executable).parent / "dask"
 
 
 def study_of(url: str) -> optuna.Study:
-    return optuna.load_study(study_name="digits_space", storage=open_storage(url, Path(".")))
+    return optuna.load_study(study_name="digits_space", storage=pg_server.storage(url))
 
 
 def study_names(url: str) -> list[str]:
-    storage = open_storage(url, Path("."))
-    try:
-        return optuna.get_all_study_names(storage)
-    finally:
-        storage.engine.dispose()  # polled: hold no connection open
+    return optuna.get_all_study_names(pg_server.storage(url))
 
 
 def wait_for(condition, timeout: float, what: str):

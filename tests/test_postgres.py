@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import optuna
+import pg_server
 import pytest
 from conftest import copy_results
 from optuna.trial import TrialState
@@ -34,7 +35,7 @@ def sweeper_process(*argv: str, log: Path) -> subprocess.Popen:
 
 
 def study_of(url: str, name: str = "digits_space") -> optuna.Study:
-    return optuna.load_study(study_name=name, storage=open_storage(url, Path(".")))
+    return optuna.load_study(study_name=name, storage=pg_server.storage(url))
 
 
 def wait_for(condition, timeout: float, what: str):
@@ -48,7 +49,7 @@ def wait_for(condition, timeout: float, what: str):
 
 
 def study_exists(url: str) -> bool:
-    return "digits_space" in optuna.get_all_study_names(open_storage(url, Path(".")))
+    return "digits_space" in optuna.get_all_study_names(pg_server.storage(url))
 
 
 def test_a_run_and_three_workers_finish_the_exact_budget(postgres_url, tmp_path):
