@@ -147,3 +147,16 @@ def postgres():
 def postgres_url(postgres):
     """The URL of a fresh, empty database on that server (its password in it)."""
     return postgres.create_database()
+
+
+def wait_for(condition, timeout: float, what: str):
+    """``condition()``'s first truthy value, polled every 0.2 s for up to ``timeout`` s."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -38,7 +38,8 @@ def binaries() -> Path | None:
     return Path(versions[-1]).parent if versions else None
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on (for the test servers)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -115,7 +116,7 @@ def start() -> Server:
             "UTF8",
         ]
     )
-    port = _free_port()
+    port = free_port()
     options = (
         f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off "
         f"-c max_connections={MAX_CONNECTIONS} -c synchronous_commit=off"

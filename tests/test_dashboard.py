@@ -2,7 +2,6 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -11,17 +10,12 @@ from pathlib import Path
 
 import pytest
 from conftest import copy_results
+from pg_server import free_port
 
 import sweeper
 from sweeper.cli import main
 
 pytest.importorskip("optuna_dashboard", reason="the dashboard extra is not installed")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get_json(url: str, timeout: float = 60.0):

@@ -7,10 +7,8 @@ live view drawn from the study, and bad input as one line that writes nothing.""
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import optuna
@@ -23,7 +21,8 @@ distributed = pytest.importorskip(
 )
 
 import pg_server  # noqa: E402
-from conftest import DIGITS_SOURCE  # noqa: E402
+from conftest import DIGITS_SOURCE, wait_for  # noqa: E402
+from pg_server import free_port  # noqa: E402
 
 from sweeper import SettingError, SweepConfig, load_space, run  # noqa: E402
 from sweeper.cli import main  # noqa: E402
@@ -41,22 +40,6 @@ def study_of(url: str) -> optuna.Study:
 
 def study_names(url: str) -> list[str]:
     return optuna.get_all_study_names(pg_server.storage(url))
-
-
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Recorder(SweepObserver):

@@ -7,13 +7,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import optuna
 import pg_server
 import pytest
-from conftest import copy_results
+from conftest import copy_results, wait_for
 from optuna.trial import TrialState
 from pg_server import PASSWORD
 
@@ -36,16 +35,6 @@ def sweeper_process(*argv: str, log: Path) -> subprocess.Popen:
 
 def study_of(url: str, name: str = "digits_space") -> optuna.Study:
     return optuna.load_study(study_name=name, storage=pg_server.storage(url))
-
-
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def study_exists(url: str) -> bool:
