@@ -24,6 +24,7 @@ best-so-far-vs-time plot per task as one self-contained HTML file.
 
     python benchmarks/search_efficiency.py                      # defaults: ~37 min, 2 cores
     python benchmarks/search_efficiency.py --tasks mnist --tools sweeper optuna --seeds 0 1 2
+    python benchmarks/search_efficiency.py --tools sweeper --variant "--workers 2"
 """
 
 from __future__ import annotations
@@ -305,15 +306,17 @@ def run_sweeper(
     env: dict,
     cwd: Path = ROOT,
     engine: tuple[str, ...] = (),
+    flags: list[str] | None = None,
 ) -> dict:
-    """``sweeper run`` as a user types it (``engine``: its --engine flags, if any); its trials
-    and winner read back from its results. ``python -m`` imports sweeper from ``cwd`` first."""
+    """``sweeper run`` as a user types it (``engine``: its --engine flags, if any; ``flags``:
+    any others); its trials and winner read back from its results. ``python -m`` imports
+    sweeper from ``cwd`` first."""
     import optuna
 
     from sweeper.record import TrialRecord
 
     space_file = ROOT / "benchmarks" / "spaces" / f"{task}_subset.py"
-    command = [sys.executable, "-m", "sweeper", "run", str(space_file), *engine]
+    command = [sys.executable, "-m", "sweeper", "run", str(space_file), *engine, *(flags or [])]
     command += ["--timeout", str(budget), "--seed", str(seed), "--results-dir", str(folder)]
     _check(subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True))
     name = f"{task}_subset" + ("-kerastuner-hyperband" if engine else "")
@@ -358,6 +361,8 @@ def run_one(tool: str, task: str, seed: int, args) -> dict:
             record = run_sweeper(task, seed, args.budget, Path(tmp), env, engine=engine)
         elif tool == BEFORE:  # sweeper from another checkout; the task spaces from this one
             record = run_sweeper(task, seed, args.budget, Path(tmp), env, Path(args.before))
+        elif tool.startswith("sweeper "):  # a --variant: sweeper with these flags added
+            record = run_sweeper(task, seed, args.budget, Path(tmp), env, flags=tool.split()[1:])
         else:
             out = Path(tmp) / "peer.json"
             command = [sys.executable, __file__, "--peer", tool, "--task", task]
@@ -399,7 +404,7 @@ def table(runs: list[dict], task: str, targets: tuple[float, ...]) -> str:
     def seconds(value: float) -> str:
         return "never" if math.isinf(value) else f"{value:.0f} s"
 
-    for tool in (*TOOLS, BEFORE):
+    for tool in dict.fromkeys([*TOOLS, BEFORE, *(r["tool"] for r in runs)]):
         mine = [r for r in runs if r["task"] == task and r["tool"] == tool]
         if not mine:
             continue
@@ -433,6 +438,10 @@ COLORS = {
     "random": "#888888",
     BEFORE: "#a6dba0",
 }
+
+
+def color(tool: str) -> str:
+    return COLORS.get(tool, "#e08214")  # a --variant
 
 
 def plot(runs: list[dict], task: str, budget: float, targets) -> str:
@@ -474,12 +483,12 @@ def plot(runs: list[dict], task: str, budget: float, targets) -> str:
         points.append((x_max, last))
         path = " ".join(f"{x(w):.1f},{y(v):.1f}" for w, v in points)
         parts.append(
-            f'<polyline points="{path}" fill="none" stroke="{COLORS[tool]}" stroke-width="1.5" '
+            f'<polyline points="{path}" fill="none" stroke="{color(tool)}" stroke-width="1.5" '
             f'opacity="0.8"><title>{tool}</title></polyline>'
         )
-    for i, tool in enumerate(COLORS):
+    for i, tool in enumerate(dict.fromkeys([*COLORS, *(tool for tool, _ in curves)])):
         parts.append(
-            f'<text x="{pad + 110 * i}" y="{height - 10}" fill="{COLORS[tool]}">{tool}</text>'
+            f'<text x="{pad + 110 * i}" y="{height - 10}" fill="{color(tool)}">{tool}</text>'
         )
     for tick in range(0, int(x_max) + 1, max(10, int(x_max / 6) // 10 * 10)):
         parts.append(
@@ -509,6 +518,13 @@ def main() -> None:
         metavar="DIR",
         help=f"also run '{BEFORE}': the sweeper of another checkout (e.g. a git worktree)",
     )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="FLAGS",
+        help='also run sweeper with these flags added, e.g. "--workers 2" (repeatable)',
+    )
     parser.add_argument("--out", default=str(ROOT / "results" / "search_efficiency"))
     parser.add_argument("--peer", choices=PEERS, help=argparse.SUPPRESS)
     parser.add_argument("--task", choices=TASKS, help=argparse.SUPPRESS)
@@ -522,6 +538,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     tools = [*args.tools, *([BEFORE] if args.before else [])]
+    tools += [f"sweeper {flags}" for flags in args.variant]
     runs: list[dict] = []
     started = time.time()
     for seed in args.seeds:
