@@ -1,0 +1,105 @@
+"""The search-efficiency benchmark's own logic: which tools a sitting runs, how a --variant
+reaches sweeper, and the figures its table and plot report. Its searches themselves take
+minutes each and run by hand (README: Benchmarks); here they are replaced by records whose
+times and values are known."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "search_efficiency.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("search_efficiency", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_default_sitting_is_sweeper_and_the_three_peers(bench):
+    tools = bench.sitting_tools(bench.parse_args([]))
+    assert tools == ["sweeper", "optuna", "kerastuner", "random"]
+
+
+def test_before_and_variants_join_the_sitting(bench):
+    variants = ["--variant", "--workers 2", "--variant=--in-process"]
+    args = bench.parse_args(["--tools", "sweeper", "--before", "old", *variants])
+    assert bench.sitting_tools(args) == [
+        "sweeper",
+        "sweeper-before",
+        "sweeper --workers 2",
+        "sweeper --in-process",
+    ]
+
+
+def test_a_variant_runs_sweeper_with_its_flags(bench, monkeypatch):
+    calls = []
+
+    def fake_sweeper(task, seed, budget, folder, env, cwd=None, engine=(), flags=None):
+        calls.append((task, seed, flags))
+        return {"events": [], "trials": 0, "epochs": 0, "winner_test": 0.5, "winner": {}}
+
+    monkeypatch.setattr(bench, "run_sweeper", fake_sweeper)
+    args = bench.parse_args(["--budget", "5"])
+    run = bench.run_one("sweeper --enqueue 'my points.json' --workers 2", "mnist", 3, args)
+    assert calls == [("mnist", 3, ["--enqueue", "my points.json", "--workers", "2"])]
+    assert run["tool"] == "sweeper --enqueue 'my points.json' --workers 2"
+
+
+def _run(tool, seed, events, test=0.97):
+    return {
+        "tool": tool,
+        "task": "mnist",
+        "seed": seed,
+        "events": events,
+        "trials": len(events),
+        "epochs": 9 * len(events),
+        "winner_test": test,
+    }
+
+
+def test_time_to_a_target_is_the_first_completion_reaching_it(bench):
+    events = [(12.0, 0.95), (20.0, None), (30.0, 0.961), (40.0, 0.958), (50.0, 0.972)]
+    assert bench.best_curve(events) == [(12.0, 0.95), (30.0, 0.961), (50.0, 0.972)]
+    assert bench.time_to(events, 0.96) == 30.0
+    assert bench.time_to(events, 0.97) == 50.0
+    assert math.isinf(bench.time_to(events, 0.98))
+
+
+def test_the_table_has_a_row_per_run_and_medians_per_tool(bench):
+    runs = [
+        _run("sweeper", 0, [(15.0, 0.961), (30.0, 0.972)]),
+        _run("sweeper", 1, [(14.0, 0.963)]),
+        _run("sweeper", 2, [(16.0, 0.962), (40.0, 0.971)]),
+        _run("sweeper --workers 2", 0, [(20.0, 0.955)], test=0.96),
+    ]
+    lines = bench.table(runs, "mnist", (0.96, 0.97)).splitlines()
+    assert lines[0] == (
+        "| tool | seed | trials | epochs | best val | to 96.0% | to 97.0% | winner test |"
+    )
+    assert "| sweeper | 1 | 1 | 9 | 0.9630 | 14 s | never | 0.9700 |" in lines
+    median = next(line for line in lines if line.startswith("| **sweeper** median"))
+    # Times to 96 %: 15, 14, 16 -> 15 (14..16); to 97 %: 30, never, 40 -> 40, no spread.
+    assert "| 15 s (14..16) | 40 s |" in median
+    variant = next(line for line in lines if line.startswith("| **sweeper --workers 2** median"))
+    assert "| never | never | 0.9600 (0.9600..0.9600) |" in variant
+
+
+def test_the_plot_draws_every_tool_of_the_sitting(bench):
+    runs = [
+        _run("sweeper", 0, [(15.0, 0.961), (30.0, 0.972)]),
+        _run("optuna", 0, [(25.0, 0.965)]),
+        _run("sweeper --workers 2", 0, [(20.0, 0.955)]),
+    ]
+    svg = bench.plot(runs, "mnist", 45.0, (0.96, 0.97))
+    assert svg.startswith("<svg") and svg.endswith("</svg>")
+    for tool in ("sweeper", "optuna", "sweeper --workers 2"):
+        assert f"<title>{tool}</title>" in svg
+    assert f'stroke="{bench.color("sweeper --workers 2")}"' in svg
+    assert bench.color("sweeper --workers 2") not in bench.COLORS.values()
