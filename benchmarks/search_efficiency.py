@@ -535,7 +535,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--peer", choices=PEERS, help=argparse.SUPPRESS)
     parser.add_argument("--task", choices=TASKS, help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    for flags in args.variant:  # now, not when its turn comes minutes into the sitting
+        try:
+            shlex.split(flags)
+        except ValueError as exc:
+            parser.error(f"--variant {flags!r}: {exc}; quote it as a shell would")
+    return args
 
 
 def sitting_tools(args: argparse.Namespace) -> list[str]:

@@ -38,6 +38,14 @@ def test_before_and_variants_join_the_sitting(bench):
     ]
 
 
+def test_a_variant_that_cannot_be_split_is_refused_before_the_sitting(bench, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        bench.parse_args(["--variant", "--enqueue 'my points.json"])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert '--variant "--enqueue \'my points.json": No closing quotation' in error
+
+
 def test_a_variant_runs_sweeper_with_its_flags(bench, monkeypatch):
     calls = []
 
