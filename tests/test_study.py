@@ -1,8 +1,10 @@
+import numpy as np
 import optuna
 import pytest
 
 from sweeper import UsageError
 from sweeper.study import (
+    RegistryTPESampler,
     check_storage_url,
     derive_seed,
     make_pruner,
@@ -22,8 +24,57 @@ def test_registry_names_build_seeded_optuna_objects():
 def test_tpe_models_the_results_after_a_start_up_sized_to_the_budget():
     assert [startup_trials(n) for n in (None, 8, 30, 60, 100, 1000)] == [10, 5, 5, 6, 10, 10]
     tpe = make_sampler("tpe", 0, 30)
+    assert isinstance(tpe, RegistryTPESampler)
     assert tpe._n_startup_trials == 5  # Optuna's private fields: what the sampler was given
     assert tpe._multivariate and tpe._group and tpe._constant_liar
+
+
+def _learning_rates(sampler, optimizers, low=1e-4, high=1e-1, n_trials=300) -> dict:
+    """log10 of the learning rates ``sampler`` draws for each optimizer, over a study whose
+    objective only samples the optimizer and the learning rate."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=sampler)
+
+    def objective(trial):
+        trial.suggest_categorical("optimizer", optimizers)
+        return trial.suggest_float("learning_rate", low, high, log=True)
+
+    study.optimize(objective, n_trials=n_trials)
+    drawn: dict = {name: [] for name in optimizers}
+    for trial in study.trials:
+        drawn[trial.params["optimizer"]].append(np.log10(trial.params["learning_rate"]))
+    return {name: np.array(values) for name, values in drawn.items()}
+
+
+def test_start_up_learning_rates_gather_near_each_optimizers_well_worn_one():
+    drawn = _learning_rates(RegistryTPESampler(seed=0, n_startup_trials=300), ("adam", "sgd"))
+    for name, centre in (("adam", -3.0), ("sgd", -2.0)):  # Adam 1e-3, SGD 1e-2
+        values = drawn[name]
+        assert abs(np.median(values) - centre) < 0.15
+        within = np.mean(np.abs(values - centre) < 0.5)  # one standard deviation: ~68 %
+        assert 0.55 < within < 0.8
+        assert values.min() >= -4 and values.max() <= -1  # the space's range holds
+    # A uniform draw over the same range is the baseline the prior must differ from.
+    uniform = _learning_rates(optuna.samplers.RandomSampler(seed=0), ("adam",))["adam"]
+    assert np.mean(np.abs(uniform + 3.0) < 0.5) < 0.45
+
+
+def test_a_range_without_the_well_worn_rate_is_drawn_uniformly():
+    # Fine-tuning ranges (here 1e-6..1e-5 for Adam) would pile a prior on their upper edge.
+    values = _learning_rates(
+        RegistryTPESampler(seed=0, n_startup_trials=300), ("adam",), 1e-6, 1e-5
+    )["adam"]
+    assert abs(np.median(values) + 5.5) < 0.15 and values.min() >= -6 and values.max() <= -5
+
+
+def test_the_prior_ends_with_the_start_up_trials(monkeypatch):
+    draws = []
+    near = RegistryTPESampler._near
+    monkeypatch.setattr(
+        RegistryTPESampler, "_near", lambda self, *a: draws.append(a) or near(self, *a)
+    )
+    _learning_rates(RegistryTPESampler(seed=0, n_startup_trials=4), ("adam", "sgd"), n_trials=12)
+    assert len(draws) == 4  # then TPE models the results
 
 
 def test_the_default_pruner_stops_below_median_trials_from_the_second_trial():
