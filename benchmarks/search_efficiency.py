@@ -310,26 +310,25 @@ def run_sweeper(
     folder: Path,
     env: dict,
     cwd: Path = ROOT,
-    engine: tuple[str, ...] = (),
-    flags: list[str] | None = None,
+    flags: tuple[str, ...] | list[str] = (),
 ) -> dict:
-    """``sweeper run`` as a user types it (``engine``: its --engine flags, if any; ``flags``:
-    any others); its trials and winner read back from its results. ``python -m`` imports
-    sweeper from ``cwd`` first."""
+    """``sweeper run`` as a user types it, with ``flags`` added; its trials and winner read
+    back from its results. ``python -m`` imports sweeper from ``cwd`` first."""
     import optuna
 
     from sweeper.record import TrialRecord
 
     space_file = ROOT / "benchmarks" / "spaces" / f"{task}_subset.py"
-    command = [sys.executable, "-m", "sweeper", "run", str(space_file), *engine, *(flags or [])]
+    command = [sys.executable, "-m", "sweeper", "run", str(space_file), *flags]
     command += ["--timeout", str(budget), "--seed", str(seed), "--results-dir", str(folder)]
     _check(subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True))
-    name = f"{task}_subset" + ("-kerastuner-hyperband" if engine else "")
-    results = folder / name
+    # The sweep's one results folder, named after its study (the engine adds to the name).
+    (journal,) = folder.glob("*/study.journal")
+    results = journal.parent
     storage = optuna.storages.JournalStorage(
-        optuna.storages.journal.JournalFileBackend(str(results / "study.journal"))
+        optuna.storages.journal.JournalFileBackend(str(journal))
     )
-    study = optuna.load_study(study_name=name, storage=storage)
+    study = optuna.load_study(study_name=results.name, storage=storage)
     events, epochs = [], 0
     for trial in study.trials:
         epochs += TrialRecord.of(trial).epochs_run or 0
@@ -362,8 +361,8 @@ def run_one(tool: str, task: str, seed: int, args) -> dict:
         if tool == "sweeper":
             record = run_sweeper(task, seed, args.budget, Path(tmp), env)
         elif tool == ENGINE_TOOL:
-            engine = ("--engine", "kerastuner", "--algorithm", "hyperband")
-            record = run_sweeper(task, seed, args.budget, Path(tmp), env, engine=engine)
+            flags = ("--engine", "kerastuner", "--algorithm", "hyperband")
+            record = run_sweeper(task, seed, args.budget, Path(tmp), env, flags=flags)
         elif tool == BEFORE:  # sweeper from another checkout; the task spaces from this one
             record = run_sweeper(task, seed, args.budget, Path(tmp), env, Path(args.before))
         elif tool.startswith("sweeper "):  # a --variant: sweeper with these flags added
@@ -492,7 +491,7 @@ def plot(runs: list[dict], task: str, budget: float, targets) -> str:
             f'<polyline points="{path}" fill="none" stroke="{color(tool)}" stroke-width="1.5" '
             f'opacity="0.8"><title>{tool}</title></polyline>'
         )
-    for i, tool in enumerate(dict.fromkeys([*COLORS, *(tool for tool, _ in curves)])):
+    for i, tool in enumerate(dict.fromkeys(tool for tool, _ in curves)):  # the sitting's
         parts.append(
             f'<text x="{pad + 110 * i}" y="{height - 10}" fill="{color(tool)}">{tool}</text>'
         )

@@ -49,7 +49,7 @@ def test_a_variant_that_cannot_be_split_is_refused_before_the_sitting(bench, cap
 def test_a_variant_runs_sweeper_with_its_flags(bench, monkeypatch):
     calls = []
 
-    def fake_sweeper(task, seed, budget, folder, env, cwd=None, engine=(), flags=None):
+    def fake_sweeper(task, seed, budget, folder, env, cwd=None, flags=()):
         calls.append((task, seed, flags))
         return {"events": [], "trials": 0, "epochs": 0, "winner_test": 0.5, "winner": {}}
 
@@ -111,3 +111,5 @@ def test_the_plot_draws_every_tool_of_the_sitting(bench):
         assert f"<title>{tool}</title>" in svg
     assert f'stroke="{bench.color("sweeper --workers 2")}"' in svg
     assert bench.color("sweeper --workers 2") not in bench.COLORS.values()
+    # The legend names the sitting's tools only.
+    assert '">sweeper --workers 2</text>' in svg and '">kerastuner</text>' not in svg
