@@ -21,6 +21,7 @@ from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 
 from sweeper.errors import SweeperError, UsageError, not_writable
+from sweeper.optimizers import OPTIMIZERS
 from sweeper.record import FAIL_REASON, counted, is_lost
 from sweeper.results import ResultsDir
 
@@ -92,18 +93,22 @@ class RegistryTPESampler(optuna.samplers.TPESampler):
 
     def _near(self, start: float, distribution: optuna.distributions.FloatDistribution) -> float:
         low, high = np.log10(distribution.low), np.log10(distribution.high)
-        while True:  # truncated to the range: redraw, so its edges gather no extra weight
+        # Truncated to the range by redrawing, so its edges gather no extra weight. A range
+        # so narrow that draws keep missing it is one where the prior is flat anyway.
+        for _ in range(100):
             exponent = self._prior_rng.normal(np.log10(start), LR_PRIOR_DECADES)
             if low <= exponent <= high:
-                return float(10**exponent)
+                break
+        else:
+            exponent = self._prior_rng.uniform(low, high)
+        # 10 ** log10(x) may round a hair past the range's ends.
+        return float(np.clip(10**exponent, distribution.low, distribution.high))
 
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 
 def _start_learning_rate(optimizer: Any) -> float | None:
-    from sweeper.optimizers import OPTIMIZERS
-
     spec = OPTIMIZERS.get(optimizer) if isinstance(optimizer, str) else None
     return None if spec is None else spec.start.get("learning_rate")
 

@@ -67,6 +67,17 @@ def test_a_range_without_the_well_worn_rate_is_drawn_uniformly():
     assert abs(np.median(values) + 5.5) < 0.15 and values.min() >= -6 and values.max() <= -5
 
 
+def test_a_range_too_narrow_for_the_prior_is_still_drawn_within():
+    values = _learning_rates(
+        RegistryTPESampler(seed=0, n_startup_trials=20),
+        ("adam",),
+        1e-3,
+        1.00001e-3,
+        n_trials=20,
+    )["adam"]
+    assert len(values) == 20 and np.all((values >= -3) & (values <= np.log10(1.00001e-3)))
+
+
 def test_the_prior_ends_with_the_start_up_trials(monkeypatch):
     draws = []
     near = RegistryTPESampler._near
