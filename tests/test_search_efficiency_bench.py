@@ -6,6 +6,7 @@ times and values are known."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 from pathlib import Path
 
@@ -113,3 +114,35 @@ def test_the_plot_draws_every_tool_of_the_sitting(bench):
     assert bench.color("sweeper --workers 2") not in bench.COLORS.values()
     # The legend names the sitting's tools only.
     assert '">sweeper --workers 2</text>' in svg and '">kerastuner</text>' not in svg
+
+
+def test_targets_can_be_set_per_task(bench):
+    args = bench.parse_args(["--target", "mnist=0.98,0.975"])
+    assert args.targets == {"mnist": (0.975, 0.98), "fashion": bench.TARGETS["fashion"]}
+
+
+@pytest.mark.parametrize("given", ["cifar=0.9", "mnist=", "mnist=0.9,high", "mnist=98"])
+def test_a_target_that_is_not_a_task_and_accuracies_is_refused(bench, capsys, given):
+    with pytest.raises(SystemExit) as exit_info:
+        bench.parse_args(["--target", given])
+    assert exit_info.value.code == 2
+    assert f"--target {given!r}: give a task (mnist, fashion)" in capsys.readouterr().err
+
+
+def test_an_earlier_sitting_is_reported_again_with_other_targets(bench, tmp_path, capsys):
+    sizes = {"budget": 60.0, "train": 6000, "val": 2000}
+    runs = [
+        {**_run("sweeper", 0, [(15.0, 0.961), (30.0, 0.972)]), **sizes},
+        {**_run("optuna", 0, [(25.0, 0.975)]), **sizes},
+    ]
+    saved = tmp_path / "runs.json"
+    saved.write_text(json.dumps(runs))
+    out = tmp_path / "again"
+    argv = ["--from-runs", str(saved), "--target", "mnist=0.97,0.975", "--out", str(out)]
+    bench.main(argv)
+    printed = capsys.readouterr().out
+    assert "6000 train / 2000 validation images, 60 s per search" in printed
+    assert "| to 97.0% | to 97.5% |" in printed
+    assert "| sweeper | 0 | 2 | 18 | 0.9720 | 30 s | never | 0.9700 |" in printed
+    assert "| optuna | 0 | 1 | 9 | 0.9750 | 25 s | 25 s | 0.9700 |" in printed
+    assert "<title>optuna</title>" in (out / "search_efficiency.html").read_text()
