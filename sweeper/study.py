@@ -79,14 +79,13 @@ class RegistryTPESampler(optuna.samplers.TPESampler):
         self._prior_rng.seed()
 
     def sample_independent(self, study, trial, param_name, param_distribution):
-        start = _start_learning_rate(trial.params.get("optimizer"))
+        start = _start_learning_rate(trial) if param_name == "learning_rate" else None
         if (
-            param_name == "learning_rate"
-            and start is not None
+            start is not None
             and isinstance(param_distribution, optuna.distributions.FloatDistribution)
             and param_distribution.log
             and param_distribution.low <= start <= param_distribution.high
-            and len(study.get_trials(deepcopy=False, states=FINISHED)) < self._startup
+            and len(study.get_trials(deepcopy=False, states=TPE_COUNTS)) < self._startup
         ):
             return self._near(start, param_distribution)
         return super().sample_independent(study, trial, param_name, param_distribution)
@@ -105,10 +104,13 @@ class RegistryTPESampler(optuna.samplers.TPESampler):
         return float(np.clip(10**exponent, distribution.low, distribution.high))
 
 
-FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+# The trials TPE counts towards its start-up (failed ones are not: unlike record.FINISHED).
+TPE_COUNTS = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 
-def _start_learning_rate(optimizer: Any) -> float | None:
+def _start_learning_rate(trial: optuna.trial.FrozenTrial) -> float | None:
+    """The registry's starting rate for the optimizer this trial drew, if it has one."""
+    optimizer = trial.params.get("optimizer")
     spec = OPTIMIZERS.get(optimizer) if isinstance(optimizer, str) else None
     return None if spec is None else spec.start.get("learning_rate")
 
