@@ -146,3 +146,39 @@ def test_an_earlier_sitting_is_reported_again_with_other_targets(bench, tmp_path
     assert "| sweeper | 0 | 2 | 18 | 0.9720 | 30 s | never | 0.9700 |" in printed
     assert "| optuna | 0 | 1 | 9 | 0.9750 | 25 s | 25 s | 0.9700 |" in printed
     assert "<title>optuna</title>" in (out / "search_efficiency.html").read_text()
+
+
+def test_run_sweeper_reads_back_the_study_its_engine_named(bench, tmp_path, monkeypatch):
+    # The sweep itself (minutes of training) is replaced: the fake writes what `sweeper run
+    # --engine kerastuner` leaves, a results folder named after its study, and exits 0.
+    import subprocess
+
+    import optuna
+
+    name = "mnist_subset-kerastuner-hyperband"
+    commands = []
+
+    def fake_run(command, **kwargs):
+        commands.append(command)
+        results = tmp_path / name
+        results.mkdir()
+        storage = optuna.storages.JournalStorage(
+            optuna.storages.journal.JournalFileBackend(str(results / "study.journal"))
+        )
+        study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={}, distributions={}, value=0.97, user_attrs={"epochs_run": 4}
+            )
+        )
+        card = {"test_metrics": {"accuracy": 0.965}, "params": {"optimizer": "adam"}}
+        (results / "winner.json").write_text(json.dumps(card))
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(bench.subprocess, "run", fake_run)
+    flags = ("--engine", "kerastuner", "--algorithm", "hyperband")
+    record = bench.run_sweeper("mnist", 0, 5.0, tmp_path, {}, flags=flags)
+    assert commands[0][5:9] == list(flags)  # after `python -m sweeper run SPACE`
+    assert record["trials"] == 1 and [value for _, value in record["events"]] == [0.97]
+    assert record["epochs"] == 4
+    assert record["winner_test"] == 0.965
