@@ -182,3 +182,15 @@ def test_run_sweeper_reads_back_the_study_its_engine_named(bench, tmp_path, monk
     assert record["trials"] == 1 and [value for _, value in record["events"]] == [0.97]
     assert record["epochs"] == 4
     assert record["winner_test"] == 0.965
+
+
+def test_a_target_finer_than_a_tenth_of_a_percent_is_labelled_as_given(bench):
+    # 98.65 % shown as "98.7%" would claim a target the table did not time.
+    assert [bench.percent(t) for t in (0.96, 0.975, 0.9865, 0.8795)] == [
+        "96.0%",
+        "97.5%",
+        "98.65%",
+        "87.95%",
+    ]
+    table = bench.table([_run("sweeper", 0, [(15.0, 0.987)])], "mnist", (0.985, 0.9865))
+    assert "| to 98.5% | to 98.65% |" in table
