@@ -110,10 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--pruner",
-        default="median",
+        default="epoch_behind",
         choices=list(PRUNERS),
         metavar="NAME",
-        help=f"Optuna pruner: {', '.join(PRUNERS)} (default: median)",
+        help=f"Optuna pruner: {', '.join(PRUNERS)} (default: epoch_behind)",
     )
     run.add_argument(
         "--seed",

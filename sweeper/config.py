@@ -101,7 +101,7 @@ class SweepConfig:
     n_trials: int | None = None
     timeout: float | None = None
     sampler: SamplerLike = "tpe"
-    pruner: PrunerLike = "median"
+    pruner: PrunerLike = "epoch_behind"
     seed: int = 0
     max_epochs: int | None = None
     patience: int | None = None

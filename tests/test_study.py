@@ -19,6 +19,9 @@ def test_registry_names_build_seeded_optuna_objects():
     hyperband = make_pruner("hyperband", 9)
     assert isinstance(hyperband, optuna.pruners.HyperbandPruner)
     assert hyperband._max_resource == 9  # brackets sized to the epoch budget
+    median = make_pruner("median", 9)  # Optuna's rule at the same epoch, from the second trial
+    assert isinstance(median, optuna.pruners.MedianPruner)
+    assert (median._n_startup_trials, median._n_warmup_steps) == (1, 1)
 
 
 def test_tpe_models_the_results_after_a_start_up_sized_to_the_budget():
@@ -88,13 +91,45 @@ def test_the_prior_ends_with_the_start_up_trials(monkeypatch):
     assert len(draws) == 4  # then TPE models the results
 
 
-def test_the_default_pruner_stops_below_median_trials_from_the_second_trial():
+def _finished(study: optuna.Study, curve: list[float]) -> None:
+    intermediate = dict(enumerate(curve))
+    study.add_trial(optuna.trial.create_trial(value=curve[-1], intermediate_values=intermediate))
+
+
+def _stops_at(study: optuna.Study, curve: list[float]) -> int | None:
+    """The epoch at which the study's pruner stops a trial that reports ``curve``; None: never."""
+    trial = study.ask()
+    for epoch, value in enumerate(curve):
+        trial.report(value, epoch)
+        if trial.should_prune():
+            return epoch
+    return None
+
+
+def test_the_default_pruner_stops_a_trial_a_whole_epoch_behind_the_finished_ones():
     from sweeper import SweepConfig
 
-    assert SweepConfig().pruner == "median"
-    median = make_pruner("median", 9)
-    assert isinstance(median, optuna.pruners.MedianPruner)
-    assert (median._n_startup_trials, median._n_warmup_steps) == (1, 1)
+    assert SweepConfig().pruner == "epoch_behind"
+    study = optuna.create_study(direction="maximize", pruner=make_pruner("epoch_behind", 9))
+    assert _stops_at(study, [0.1, 0.1]) is None  # nothing finished: nothing to judge by
+    _finished(study, [0.78, 0.82, 0.85, 0.86, 0.87])  # the starting point
+    # Within an epoch's progress of it all along: Optuna's MedianPruner would stop this one
+    # at epoch 1 (0.80 < 0.82); it runs on.
+    assert _stops_at(study, [0.77, 0.80, 0.84, 0.855, 0.866]) is None
+    assert _stops_at(study, [0.77, 0.80, 0.81]) == 2  # not yet where the start was at epoch 1
+    assert _stops_at(study, [0.30, 0.35]) == 1  # a bad draw: after two epochs, as before
+    assert _stops_at(study, [float("nan"), float("nan")]) == 1  # diverged
+    # The median of the finished trials, one epoch earlier.
+    _finished(study, [0.60, 0.70, 0.75])
+    _finished(study, [0.70, 0.75, 0.80])
+    assert _stops_at(study, [0.69, 0.71]) is None and _stops_at(study, [0.69, 0.69]) == 1
+
+
+def test_the_epoch_behind_pruner_follows_the_direction():
+    study = optuna.create_study(direction="minimize", pruner=make_pruner("epoch_behind", 9))
+    _finished(study, [1.0, 0.6, 0.4])  # a loss
+    assert _stops_at(study, [1.1, 0.9, 0.5]) is None
+    assert _stops_at(study, [1.1, 1.05]) == 1
 
 
 def test_optuna_objects_pass_through():
@@ -106,7 +141,7 @@ def test_optuna_objects_pass_through():
     "call, message",
     [
         (lambda: make_sampler("bayes", 0), "unknown sampler 'bayes'; choose from tpe, random"),
-        (lambda: make_pruner("asha", 5), "unknown pruner 'asha'; choose from hyperband"),
+        (lambda: make_pruner("asha", 5), "unknown pruner 'asha'; choose from epoch_behind, median"),
         (lambda: check_storage_url("study.db"), "bad storage 'study.db'"),
         (lambda: check_storage_url("postgresql://user@host:port/db"), "bad storage URL"),
         (lambda: check_storage_url("pg://user@host/db"), "unknown database kind 'pg'"),
