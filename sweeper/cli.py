@@ -45,6 +45,8 @@ if TYPE_CHECKING:
     from sweeper.retrain import Winner
 
 TOP_ROWS = 10  # leaderboard rows printed in the terminal; the files hold them all
+# The library's defaults, which the flags' defaults and help texts repeat from here.
+DEFAULT = SweepConfig()
 # The flag of each sweep setting whose name differs from it (the rest: --max-epochs etc.).
 FLAGS = {"n_trials": "--trials", "workers": "--workers (or --in-process)"}
 
@@ -103,24 +105,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--sampler",
-        default="tpe",
+        default=DEFAULT.sampler,
         choices=list(SAMPLERS),
         metavar="NAME",
-        help=f"Optuna sampler: {', '.join(SAMPLERS)} (default: tpe)",
+        help=f"Optuna sampler: {', '.join(SAMPLERS)} (default: {DEFAULT.sampler})",
     )
     run.add_argument(
         "--pruner",
-        default="epoch_behind",
+        default=DEFAULT.pruner,
         choices=list(PRUNERS),
         metavar="NAME",
-        help=f"Optuna pruner: {', '.join(PRUNERS)} (default: epoch_behind)",
+        help=f"Optuna pruner: {', '.join(PRUNERS)} (default: {DEFAULT.pruner})",
     )
     run.add_argument(
         "--seed",
         type=int,
-        default=0,
+        default=DEFAULT.seed,
         metavar="N",
-        help="seeds the sampler and every trial (default: 0)",
+        help=f"seeds the sampler and every trial (default: {DEFAULT.seed})",
     )
     run.add_argument(
         "--max-epochs",
@@ -161,9 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--results-dir",
-        default="results",
+        default=str(DEFAULT.results_dir),
         metavar="DIR",
-        help="outputs go to DIR/<space>/ (default: results)",
+        help=f"outputs go to DIR/<space>/ (default: {DEFAULT.results_dir})",
     )
     run.add_argument(
         "--data-dir",
@@ -178,10 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--heartbeat",
         type=_positive_int,
-        default=60,
+        default=DEFAULT.heartbeat,
         metavar="SECONDS",
         help="on a database storage, how often a running trial records that it is alive; "
-        "one silent for twice this is failed and retried once (default: 60)",
+        f"one silent for twice this is failed and retried once (default: {DEFAULT.heartbeat})",
     )
     run.add_argument(
         "--dask",
@@ -218,9 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     worker.add_argument(
         "--results-dir",
-        default="results",
+        default=str(DEFAULT.results_dir),
         metavar="DIR",
-        help="this machine's logs go to DIR/<space>/ (default: results)",
+        help=f"this machine's logs go to DIR/<space>/ (default: {DEFAULT.results_dir})",
     )
     worker.add_argument(
         "--data-dir",
@@ -290,10 +292,10 @@ def _placement_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers",
         type=_workers,
-        default=1,
+        default=DEFAULT.placement.workers,
         metavar="N|auto",
-        help="worker processes sharing the study (default: 1); auto: one per "
-        "GPU (times --trials-per-gpu), or one per CPU core",
+        help=f"worker processes sharing the study (default: {DEFAULT.placement.workers}); "
+        "auto: one per GPU (times --trials-per-gpu), or one per CPU core",
     )
     parser.add_argument(
         "--gpus",
@@ -325,16 +327,16 @@ def _placement_arguments(parser: argparse.ArgumentParser) -> None:
 def _engine_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--engine",
-        default="optuna",
+        default=DEFAULT.engine,
         choices=ENGINES,
         help="what chooses each trial's values: optuna (its sampler and pruner), or "
         "kerastuner (its oracle; a study of its own, <space>-kerastuner-<algorithm>)",
     )
     parser.add_argument(
         "--algorithm",
-        default="hyperband",
+        default=DEFAULT.algorithm,
         choices=ALGORITHMS,
-        help="KerasTuner's oracle, with --engine kerastuner (default: hyperband)",
+        help=f"KerasTuner's oracle, with --engine kerastuner (default: {DEFAULT.algorithm})",
     )
 
 
@@ -349,9 +351,9 @@ def _study_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--results-dir",
-        default="results",
+        default=str(DEFAULT.results_dir),
         metavar="DIR",
-        help="the sweep's outputs are in DIR/<space>/ (default: results)",
+        help=f"the sweep's outputs are in DIR/<space>/ (default: {DEFAULT.results_dir})",
     )
 
 

@@ -190,3 +190,15 @@ def test_usage_errors_exit_2():
     assert main([]) == 2
     assert main(["run"]) == 2
     assert main(["fly"]) == 2
+
+
+def test_flags_left_out_mean_the_library_defaults():
+    """`sweeper run SPACE` with no flags sweeps as `SweepConfig()` does: the CLI's defaults
+    may not drift from the library's (the default pruner changed once in both by hand)."""
+    from sweeper.cli import DEFAULT, _config, build_parser
+    from sweeper.config import SweepConfig
+
+    parser = build_parser()
+    assert _config(parser.parse_args(["run", "digits_space"])) == SweepConfig()
+    for command in (["worker", "digits_space", "--storage", "x.journal"], ["report", "x"]):
+        assert parser.parse_args(command).results_dir == str(DEFAULT.results_dir)
