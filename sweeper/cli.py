@@ -359,7 +359,10 @@ def _study_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _placement(args: argparse.Namespace) -> dict[str, Any]:
     if args.in_process and (
-        args.workers != 1 or args.gpus or args.trials_per_gpu or args.trials_per_process
+        args.workers != DEFAULT.placement.workers
+        or args.gpus
+        or args.trials_per_gpu
+        or args.trials_per_process
     ):
         raise UsageError(
             "--in-process runs no workers; drop it, or drop --workers, --gpus, "
