@@ -362,20 +362,21 @@ def run_one(tool: str, task: str, seed: int, args) -> dict:
     env = {**os.environ, "SWEEPER_DATA_DIR": args.data_dir}
     env.update({"BENCH_TRAIN": str(args.train), "BENCH_VAL": str(args.val)})
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = kept_folder(args.keep, tool, task, seed) if args.keep else Path(scratch)
         launched = time.time()
         if tool == "sweeper":
-            record = run_sweeper(task, seed, args.budget, Path(tmp), env)
+            record = run_sweeper(task, seed, args.budget, tmp, env)
         elif tool == ENGINE_TOOL:
             flags = ("--engine", "kerastuner", "--algorithm", "hyperband")
-            record = run_sweeper(task, seed, args.budget, Path(tmp), env, flags=flags)
+            record = run_sweeper(task, seed, args.budget, tmp, env, flags=flags)
         elif tool == BEFORE:  # sweeper from another checkout; the task spaces from this one
-            record = run_sweeper(task, seed, args.budget, Path(tmp), env, Path(args.before))
+            record = run_sweeper(task, seed, args.budget, tmp, env, Path(args.before))
         elif tool.startswith("sweeper "):  # a --variant: sweeper with these flags added
             flags = shlex.split(tool)[1:]
-            record = run_sweeper(task, seed, args.budget, Path(tmp), env, flags=flags)
+            record = run_sweeper(task, seed, args.budget, tmp, env, flags=flags)
         else:
-            out = Path(tmp) / "peer.json"
+            out = tmp / "peer.json"
             command = [sys.executable, __file__, "--peer", tool, "--task", task]
             command += ["--seed", str(seed), "--budget", str(args.budget), "--out", str(out)]
             _check(subprocess.run(command, env=env, capture_output=True, text=True))
@@ -383,6 +384,15 @@ def run_one(tool: str, task: str, seed: int, args) -> dict:
         record["total_s"] = time.time() - launched
     record["events"] = [(when - launched, value) for when, value in record["events"]]
     return {"tool": tool, "task": task, "seed": seed, **record}
+
+
+def kept_folder(keep: str, tool: str, task: str, seed: int) -> Path:
+    """Where ``--keep`` puts one run: ``DIR/<task>/<tool>/seed<N>``, a --variant's flags
+    spelt into the tool's name."""
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in tool.replace(" ", "_"))
+    folder = Path(keep) / task / name / f"seed{seed}"
+    folder.mkdir(parents=True)
+    return folder
 
 
 def best_curve(events: list) -> list[tuple[float, float]]:
@@ -555,10 +565,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="run nothing: report the runs.json of an earlier sitting (e.g. with other --target)",
     )
     parser.add_argument("--out", default=str(ROOT / "results" / "search_efficiency"))
+    parser.add_argument(
+        "--keep",
+        metavar="DIR",
+        help="keep each run's folder (sweeper's results and study, a peer's record) under DIR, "
+        "to replay or re-train from later; by default they are deleted after each run",
+    )
     parser.add_argument("--peer", choices=PEERS, help=argparse.SUPPRESS)
     parser.add_argument("--task", choices=TASKS, help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.keep and Path(args.keep).is_dir() and any(Path(args.keep).iterdir()):
+        parser.error(f"--keep {args.keep}: the folder is not empty; keep each sitting apart")
     for flags in args.variant:  # now, not when its turn comes minutes into the sitting
         try:
             shlex.split(flags)

@@ -61,6 +61,33 @@ def test_a_variant_runs_sweeper_with_its_flags(bench, monkeypatch):
     assert run["tool"] == "sweeper --enqueue 'my points.json' --workers 2"
 
 
+def test_keep_leaves_each_run_in_a_folder_of_its_own(bench, monkeypatch, tmp_path):
+    folders = []
+
+    def fake_sweeper(task, seed, budget, folder, env, cwd=None, flags=()):
+        (folder / "study.journal").write_text("kept")
+        folders.append(folder)
+        return {"events": [], "trials": 0, "epochs": 0, "winner_test": 0.5, "winner": {}}
+
+    monkeypatch.setattr(bench, "run_sweeper", fake_sweeper)
+    args = bench.parse_args(["--budget", "5", "--keep", str(tmp_path / "kept")])
+    bench.run_one("sweeper", "mnist", 3, args)
+    bench.run_one("sweeper --workers 2", "fashion", 0, args)
+    assert folders == [
+        tmp_path / "kept" / "mnist" / "sweeper" / "seed3",
+        tmp_path / "kept" / "fashion" / "sweeper_--workers_2" / "seed0",
+    ]
+    assert all((folder / "study.journal").read_text() == "kept" for folder in folders)
+
+
+def test_keep_refuses_a_folder_an_earlier_sitting_filled(bench, tmp_path, capsys):
+    (tmp_path / "mnist").mkdir()
+    with pytest.raises(SystemExit) as exit_info:
+        bench.parse_args(["--keep", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert "the folder is not empty; keep each sitting apart" in capsys.readouterr().err
+
+
 def _run(tool, seed, events, test=0.97):
     return {
         "tool": tool,
