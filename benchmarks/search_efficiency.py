@@ -276,6 +276,22 @@ def _retrain_and_test(data, params: dict, epochs: int, seed: int) -> float:
     return float(model.evaluate(data.x_test, data.y_test, verbose=0, return_dict=True)["accuracy"])
 
 
+# Seeds of --retests: the same for every tool, and none a sweep or peer used for its own.
+RETEST_SEEDS = range(1000, 1100)
+
+
+def retest(spec_file: Path) -> None:
+    """Re-train one winner's configuration once per seed in its spec file; its test
+    accuracies are written back into the file."""
+    from benchmarks.spaces.tasks import LOADERS
+
+    spec = json.loads(spec_file.read_text())
+    data = LOADERS[spec["task"]](os.environ.get("SWEEPER_DATA_DIR"))
+    params = {"batch_size": 128, "clipping": "none", **spec["params"]}
+    spec["tests"] = [_retrain_and_test(data, params, spec["epochs"], s) for s in spec["seeds"]]
+    spec_file.write_text(json.dumps(spec))
+
+
 def run_peer(tool: str, task: str, seed: int, budget: float, out: Path) -> None:
     """One peer's search and winner, in this process; writes its record to ``out``."""
     import keras
@@ -302,6 +318,7 @@ def run_peer(tool: str, task: str, seed: int, budget: float, out: Path) -> None:
         "search_ended": search_end,
         "winner_test": test,
         "winner": params,
+        "winner_epochs": found["epochs"],
     }
     out.write_text(json.dumps(record))
 
@@ -347,6 +364,7 @@ def run_sweeper(
         "epochs": epochs,
         "winner_test": card["test_metrics"]["accuracy"],
         "winner": card.get("params"),
+        "winner_epochs": card["epochs"],
     }
 
 
@@ -382,6 +400,14 @@ def run_one(tool: str, task: str, seed: int, args) -> dict:
             _check(subprocess.run(command, env=env, capture_output=True, text=True))
             record = json.loads(out.read_text())
         record["total_s"] = time.time() - launched
+        if args.retests:  # after the clock: the search's figures are already taken
+            spec = tmp / "retest.json"
+            seeds = list(RETEST_SEEDS[: args.retests])
+            winner = {"task": task, "params": record["winner"], "seeds": seeds}
+            spec.write_text(json.dumps({**winner, "epochs": record["winner_epochs"]}))
+            command = [sys.executable, __file__, "--retest", str(spec)]
+            _check(subprocess.run(command, env=env, capture_output=True, text=True))
+            record["retests"] = json.loads(spec.read_text())["tests"]
     record["events"] = [(when - launched, value) for when, value in record["events"]]
     return {"tool": tool, "task": task, "seed": seed, **record}
 
@@ -425,6 +451,10 @@ def percent(target: float) -> str:
 def table(runs: list[dict], task: str, targets: tuple[float, ...]) -> str:
     head = ["tool", "seed", "trials", "epochs", "best val"]
     head += [f"to {percent(target)}" for target in targets] + ["winner test"]
+    retested = any(r.get("retests") for r in runs if r["task"] == task)
+    if retested:  # --retests: each winner's configuration, re-trained on the shared seeds
+        counts = sorted({len(r.get("retests", [])) for r in runs if r["task"] == task})
+        head.append(f"its mean over {'/'.join(map(str, counts))} re-trains")
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
 
     def seconds(value: float) -> str:
@@ -438,13 +468,20 @@ def table(runs: list[dict], task: str, targets: tuple[float, ...]) -> str:
             best = max((v for _, v in r["events"] if v is not None), default=math.nan)
             row = [tool, str(r["seed"]), str(r["trials"]), str(r["epochs"]), f"{best:.4f}"]
             row += [seconds(time_to(r["events"], target)) for target in targets]
-            lines.append("| " + " | ".join(row + [f"{r['winner_test']:.4f}"]) + " |")
+            row.append(f"{r['winner_test']:.4f}")
+            if retested:
+                row.append(f"{statistics.mean(r['retests']):.4f}" if r.get("retests") else "")
+            lines.append("| " + " | ".join(row) + " |")
         bests = [max((v for _, v in r["events"]), default=math.nan) for r in mine]
         row = [f"**{tool}** median", "", _stat([r["trials"] for r in mine])]
         row += [_stat([r["epochs"] for r in mine]), _acc(bests)]
         for target in targets:
             row.append(_median([time_to(r["events"], target) for r in mine]))
-        lines.append("| " + " | ".join(row + [_acc([r["winner_test"] for r in mine])]) + " |")
+        row.append(_acc([r["winner_test"] for r in mine]))
+        if retested:
+            means = [statistics.mean(r["retests"]) for r in mine if r.get("retests")]
+            row.append(_acc(means) if means else "")
+        lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
 
@@ -571,6 +608,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="keep each run's folder (sweeper's results and study, a peer's record) under DIR, "
         "to replay or re-train from later; by default they are deleted after each run",
     )
+    parser.add_argument(
+        "--retests",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also re-train each winner's configuration N times, with seeds shared by every "
+        "tool, and report the mean test accuracy: the configuration's worth apart from the "
+        "luck of one re-training's seed (about a minute per re-train at the goal's size)",
+    )
+    parser.add_argument("--retest", metavar="FILE", help=argparse.SUPPRESS)
     parser.add_argument("--peer", choices=PEERS, help=argparse.SUPPRESS)
     parser.add_argument("--task", choices=TASKS, help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
@@ -606,9 +653,12 @@ def sitting_tools(args: argparse.Namespace) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    if args.peer:
+    if args.peer or args.retest:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        run_peer(args.peer, args.task, args.seed, args.budget, Path(args.out))
+        if args.retest:
+            retest(Path(args.retest))
+        else:
+            run_peer(args.peer, args.task, args.seed, args.budget, Path(args.out))
         return
 
     out = Path(args.out)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,70 @@ def test_keep_refuses_a_folder_an_earlier_sitting_filled(bench, tmp_path, capsys
         bench.parse_args(["--keep", str(tmp_path)])
     assert exit_info.value.code == 2
     assert "the folder is not empty; keep each sitting apart" in capsys.readouterr().err
+
+
+def test_retests_re_train_each_winner_on_seeds_every_tool_shares(bench, monkeypatch):
+    specs = []
+
+    def fake_sweeper(task, seed, budget, folder, env, cwd=None, flags=()):
+        winner = {"optimizer": "adam", "learning_rate": 1e-3}
+        return {
+            "events": [],
+            "trials": 1,
+            "epochs": 9,
+            "winner_test": 0.98,
+            "winner": winner,
+            "winner_epochs": 7,
+        }
+
+    def fake_retest(command, **kwargs):  # the --retest process: here, what it was given
+        spec_file = Path(command[command.index("--retest") + 1])
+        spec = json.loads(spec_file.read_text())
+        specs.append(spec)
+        spec_file.write_text(json.dumps({**spec, "tests": [0.981, 0.983]}))
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(bench, "run_sweeper", fake_sweeper)
+    monkeypatch.setattr(bench.subprocess, "run", fake_retest)
+    args = bench.parse_args(["--budget", "5", "--retests", "2"])
+    run = bench.run_one("sweeper", "fashion", 4, args)
+    assert specs == [
+        {
+            "task": "fashion",
+            "params": {"optimizer": "adam", "learning_rate": 1e-3},
+            "seeds": [1000, 1001],
+            "epochs": 7,
+        }
+    ]
+    assert run["retests"] == [0.981, 0.983]
+    table = bench.table([run], "fashion", (0.8,))
+    assert table.splitlines()[0].endswith("| winner test | its mean over 2 re-trains |")
+    assert "| 0.9800 | 0.9820 |" in table
+
+
+def test_a_retest_trains_the_configuration_for_real_and_a_seed_repeats_it(
+    bench, monkeypatch, tmp_path
+):
+    import numpy as np
+
+    from benchmarks.spaces import tasks
+    from sweeper import Dataset
+
+    # Generated images of MNIST's shape: the real model, optimizer and fit, in seconds.
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 10, 160)
+    x = (rng.random((160, 28, 28, 1)) * 0.2 + y[:, None, None, None] / 10).astype("float32")
+    data = Dataset(x[:80], y[:80], x[80:120], y[80:120], x[120:], y[120:], num_classes=10)
+    monkeypatch.setitem(tasks.LOADERS, "mnist", lambda data_dir=None: data)
+    params = {"optimizer": "adam", "learning_rate": 1e-3, "batch_size": 32, "dropout": 0.1}
+    spec = tmp_path / "retest.json"
+    seeds = [1000, 1001, 1000]
+    winner = {"task": "mnist", "params": {**params, "filters": 16, "units": 32}, "epochs": 2}
+    spec.write_text(json.dumps({**winner, "seeds": seeds}))
+    bench.retest(spec)
+    tests = json.loads(spec.read_text())["tests"]
+    assert len(tests) == 3 and all(0.0 <= t <= 1.0 for t in tests)
+    assert tests[0] == tests[2]  # the shared seeds make each tool's re-trains comparable
 
 
 def _run(tool, seed, events, test=0.97):
@@ -198,7 +263,7 @@ def test_run_sweeper_reads_back_the_study_its_engine_named(bench, tmp_path, monk
                 params={}, distributions={}, value=0.97, user_attrs={"epochs_run": 4}
             )
         )
-        card = {"test_metrics": {"accuracy": 0.965}, "params": {"optimizer": "adam"}}
+        card = {"test_metrics": {"accuracy": 0.965}, "params": {"optimizer": "adam"}, "epochs": 3}
         (results / "winner.json").write_text(json.dumps(card))
         return subprocess.CompletedProcess(command, 0, "", "")
 
@@ -209,6 +274,7 @@ def test_run_sweeper_reads_back_the_study_its_engine_named(bench, tmp_path, monk
     assert record["trials"] == 1 and [value for _, value in record["events"]] == [0.97]
     assert record["epochs"] == 4
     assert record["winner_test"] == 0.965
+    assert record["winner"] == {"optimizer": "adam"} and record["winner_epochs"] == 3
 
 
 def test_a_target_finer_than_a_tenth_of_a_percent_is_labelled_as_given(bench):
