@@ -1,6 +1,7 @@
 """The Keras objective on real (tiny) training runs of digits_space."""
 
 import dataclasses
+import time
 
 import keras
 import optuna
@@ -9,6 +10,7 @@ from conftest import BASE_PARAMS, NAN_PARAMS
 
 from sweeper import FatalTrialError, TrialFailed
 from sweeper.errors import describe_failure
+from sweeper.loop import StopFlag
 from sweeper.objective import KerasObjective, compile_model, steps_per_execution, trial_seed
 from sweeper.schedules import StepBudget
 
@@ -70,6 +72,32 @@ def test_pruned_trial_keeps_its_history(digits_space, digits_data):
     assert trial.state == optuna.trial.TrialState.PRUNED
     assert trial.user_attrs["epochs_run"] == 1
     assert len(trial.user_attrs["history"]["val_accuracy"]) == 1
+
+
+def test_the_last_epoch_is_reported_not_pruned(digits_space, digits_data):
+    # Pruning there saves no training: the trial finishes, its value in the study.
+    study = optuna.create_study(
+        direction="maximize", pruner=optuna.pruners.ThresholdPruner(upper=0.0)
+    )
+    study.enqueue_trial(BASE_PARAMS)
+    study.optimize(KerasObjective(digits_space, digits_data, max_epochs=1), n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == optuna.trial.TrialState.COMPLETE
+    assert trial.intermediate_values == {0: pytest.approx(trial.value)}
+
+
+def test_an_epoch_the_deadline_ends_is_reported_not_pruned(digits_space, digits_data):
+    study = optuna.create_study(
+        direction="maximize", pruner=optuna.pruners.ThresholdPruner(upper=0.0)
+    )
+    study.enqueue_trial(BASE_PARAMS)
+    flag = StopFlag(deadline=time.time())  # the sweep's time is up at the first batch
+    objective = KerasObjective(digits_space, digits_data, max_epochs=5, flag=flag)
+    study.optimize(objective, n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == optuna.trial.TrialState.COMPLETE
+    assert trial.user_attrs["stopped_by"] == "timeout"
+    assert list(trial.intermediate_values) == [0]
 
 
 @pytest.mark.parametrize(
