@@ -287,8 +287,8 @@ def retest(spec_file: Path) -> None:
 
     spec = json.loads(spec_file.read_text())
     data = LOADERS[spec["task"]](os.environ.get("SWEEPER_DATA_DIR"))
-    params = {"batch_size": 128, "clipping": "none", **spec["params"]}
-    spec["tests"] = [_retrain_and_test(data, params, spec["epochs"], s) for s in spec["seeds"]]
+    params, epochs = spec["params"], spec["epochs"]  # as the run recorded its winner
+    spec["tests"] = [_retrain_and_test(data, params, epochs, seed) for seed in spec["seeds"]]
     spec_file.write_text(json.dumps(spec))
 
 
@@ -615,7 +615,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="N",
         help="also re-train each winner's configuration N times, with seeds shared by every "
         "tool, and report the mean test accuracy: the configuration's worth apart from the "
-        "luck of one re-training's seed (about a minute per re-train at the goal's size)",
+        "luck of one re-training's seed (at the goal's size, half a minute per re-train)",
     )
     parser.add_argument("--retest", metavar="FILE", help=argparse.SUPPRESS)
     parser.add_argument("--peer", choices=PEERS, help=argparse.SUPPRESS)
