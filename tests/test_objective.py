@@ -62,13 +62,18 @@ def test_missing_objective_metric_stops_the_sweep_after_one_epoch(digits_space, 
     assert trial.user_attrs["epochs_run"] == 1
 
 
-def test_pruned_trial_keeps_its_history(digits_space, digits_data):
+def _one_trial_pruned_when_asked(objective: KerasObjective) -> optuna.trial.FrozenTrial:
+    """One trial of ``objective`` under a pruner that prunes at every step it judges."""
     study = optuna.create_study(
         direction="maximize", pruner=optuna.pruners.ThresholdPruner(upper=0.0)
     )
     study.enqueue_trial(BASE_PARAMS)
-    study.optimize(KerasObjective(digits_space, digits_data, max_epochs=5), n_trials=1)
-    trial = study.trials[0]
+    study.optimize(objective, n_trials=1)
+    return study.trials[0]
+
+
+def test_pruned_trial_keeps_its_history(digits_space, digits_data):
+    trial = _one_trial_pruned_when_asked(KerasObjective(digits_space, digits_data, max_epochs=5))
     assert trial.state == optuna.trial.TrialState.PRUNED
     assert trial.user_attrs["epochs_run"] == 1
     assert len(trial.user_attrs["history"]["val_accuracy"]) == 1
@@ -76,25 +81,15 @@ def test_pruned_trial_keeps_its_history(digits_space, digits_data):
 
 def test_the_last_epoch_is_reported_not_pruned(digits_space, digits_data):
     # Pruning there saves no training: the trial finishes, its value in the study.
-    study = optuna.create_study(
-        direction="maximize", pruner=optuna.pruners.ThresholdPruner(upper=0.0)
-    )
-    study.enqueue_trial(BASE_PARAMS)
-    study.optimize(KerasObjective(digits_space, digits_data, max_epochs=1), n_trials=1)
-    trial = study.trials[0]
+    trial = _one_trial_pruned_when_asked(KerasObjective(digits_space, digits_data, max_epochs=1))
     assert trial.state == optuna.trial.TrialState.COMPLETE
     assert trial.intermediate_values == {0: pytest.approx(trial.value)}
 
 
 def test_an_epoch_the_deadline_ends_is_reported_not_pruned(digits_space, digits_data):
-    study = optuna.create_study(
-        direction="maximize", pruner=optuna.pruners.ThresholdPruner(upper=0.0)
-    )
-    study.enqueue_trial(BASE_PARAMS)
     flag = StopFlag(deadline=time.time())  # the sweep's time is up at the first batch
     objective = KerasObjective(digits_space, digits_data, max_epochs=5, flag=flag)
-    study.optimize(objective, n_trials=1)
-    trial = study.trials[0]
+    trial = _one_trial_pruned_when_asked(objective)
     assert trial.state == optuna.trial.TrialState.COMPLETE
     assert trial.user_attrs["stopped_by"] == "timeout"
     assert list(trial.intermediate_values) == [0]
