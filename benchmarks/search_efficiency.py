@@ -254,8 +254,15 @@ def _kerastuner_peer(data, seed: int, budget: float, events: list, folder: str) 
     return {
         "trials": len(tuner.oracle.trials),
         "params": dict(best.hyperparameters.values),
-        "epochs": int(best.best_step) + 1,
+        "epochs": kerastuner_best_epochs(best),
     }
+
+
+def kerastuner_best_epochs(trial) -> int:
+    """The epochs a KerasTuner trial's best model had trained. Hyperband continues a trial
+    from an earlier round's checkpoint at ``tuner/initial_epoch``, and ``best_step`` counts
+    from there: KerasTuner reads it off this round's History alone."""
+    return int(trial.hyperparameters.values.get("tuner/initial_epoch", 0)) + trial.best_step + 1
 
 
 def _retrain_and_test(data, params: dict, epochs: int, seed: int) -> float:

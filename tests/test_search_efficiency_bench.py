@@ -153,6 +153,23 @@ def test_a_retest_trains_the_configuration_for_real_and_a_seed_repeats_it(
     assert tests[0] == tests[2]  # the shared seeds make each tool's re-trains comparable
 
 
+def test_a_kerastuner_winner_continued_by_hyperband_re_trains_for_all_its_epochs(bench):
+    import keras_tuner as kt
+
+    # KerasTuner's own trial records, as Hyperband leaves them: a first-round trial, and one
+    # continued from epoch 3 (an earlier round's checkpoint) whose best was its first epoch.
+    def trial(best_step, **tuner_values):
+        hp = kt.HyperParameters()
+        for name, value in tuner_values.items():
+            hp.Fixed(f"tuner/{name}", value)
+        made = kt.engine.trial.Trial(hp)
+        made.best_step = best_step
+        return made
+
+    assert bench.kerastuner_best_epochs(trial(4)) == 5
+    assert bench.kerastuner_best_epochs(trial(0, initial_epoch=3, epochs=9)) == 4  # was 1
+
+
 def _run(tool, seed, events, test=0.97):
     return {
         "tool": tool,
