@@ -125,6 +125,20 @@ def test_the_default_pruner_stops_a_trial_a_whole_epoch_behind_the_finished_ones
     assert _stops_at(study, [0.69, 0.71]) is None and _stops_at(study, [0.69, 0.69]) == 1
 
 
+def test_the_epoch_behind_pruner_judges_only_while_half_the_epochs_are_left():
+    study = optuna.create_study(direction="maximize", pruner=make_pruner("epoch_behind", 9))
+    _finished(study, [0.90, 0.95, 0.96, 0.97, 0.98, 0.985, 0.986, 0.987, 0.987])
+    # Behind at epoch 4 of 9 (0.955 < 0.96): five epochs are left to save, so it stops.
+    assert _stops_at(study, [0.89, 0.94, 0.95, 0.955]) == 3
+    # Kept up through epoch 4, behind from epoch 5 on (0.966 < 0.97): it runs to its end.
+    assert _stops_at(study, [0.90, 0.95, 0.96, 0.965, 0.966, 0.97, 0.975, 0.975, 0.975]) is None
+    # Fewer epochs, fewer judged: of 4, only the second.
+    short = optuna.create_study(direction="maximize", pruner=make_pruner("epoch_behind", 4))
+    _finished(short, [0.90, 0.95, 0.96, 0.97])
+    assert _stops_at(short, [0.80, 0.85]) == 1
+    assert _stops_at(short, [0.90, 0.92, 0.92, 0.92]) is None
+
+
 def test_the_epoch_behind_pruner_follows_the_direction():
     study = optuna.create_study(direction="minimize", pruner=make_pruner("epoch_behind", 9))
     _finished(study, [1.0, 0.6, 0.4])  # a loss
