@@ -117,12 +117,31 @@ def test_the_default_pruner_stops_a_trial_a_whole_epoch_behind_the_finished_ones
     # at epoch 1 (0.80 < 0.82); it runs on.
     assert _stops_at(study, [0.77, 0.80, 0.84, 0.855, 0.866]) is None
     assert _stops_at(study, [0.77, 0.80, 0.81]) == 2  # not yet where the start was at epoch 1
-    assert _stops_at(study, [0.30, 0.35]) == 1  # a bad draw: after two epochs, as before
-    assert _stops_at(study, [float("nan"), float("nan")]) == 1  # diverged
+    assert _stops_at(study, [0.30, 0.35]) == 0  # a bad draw: after its first epoch
+    assert _stops_at(study, [float("nan"), float("nan")]) == 0  # diverged
     # The median of the finished trials, one epoch earlier.
     _finished(study, [0.60, 0.70, 0.75])
     _finished(study, [0.70, 0.75, 0.80])
     assert _stops_at(study, [0.69, 0.71]) is None and _stops_at(study, [0.69, 0.69]) == 1
+
+
+def test_at_the_first_epoch_the_bar_is_one_epoch_of_progress_below_the_finished_median():
+    study = optuna.create_study(direction="maximize", pruner=make_pruner("epoch_behind", 9))
+    _finished(study, [0.95, 0.97, 0.98])
+    _finished(study, [0.93, 0.96, 0.97])
+    _finished(study, [0.94, 0.95, 0.96])
+    # Median 0.94 at epoch 1, 0.96 at epoch 2: the bar at epoch 1 is 0.92.
+    assert _stops_at(study, [0.919, 0.99]) == 0
+    assert _stops_at(study, [0.921, 0.95]) is None  # slower to start, within an epoch of them
+    assert _stops_at(study, [0.921, 0.93]) == 1  # then judged at epoch 2 as before
+    # No progress from epoch 1 to 2 to measure the tolerance by: epoch 1 is not judged.
+    flat = optuna.create_study(direction="maximize", pruner=make_pruner("epoch_behind", 9))
+    _finished(flat, [0.95, 0.95, 0.96])
+    assert _stops_at(flat, [0.10, 0.96]) is None
+    # Minimising a loss: the median 1.0 at epoch 1, 0.6 at epoch 2, so the bar is 1.4.
+    loss = optuna.create_study(direction="minimize", pruner=make_pruner("epoch_behind", 9))
+    _finished(loss, [1.0, 0.6, 0.4])
+    assert _stops_at(loss, [1.41]) == 0 and _stops_at(loss, [1.39, 0.5]) is None
 
 
 def test_the_epoch_behind_pruner_judges_only_while_half_the_epochs_are_left():
@@ -132,10 +151,10 @@ def test_the_epoch_behind_pruner_judges_only_while_half_the_epochs_are_left():
     assert _stops_at(study, [0.89, 0.94, 0.95, 0.955]) == 3
     # Kept up through epoch 4, behind from epoch 5 on (0.966 < 0.97): it runs to its end.
     assert _stops_at(study, [0.90, 0.95, 0.96, 0.965, 0.966, 0.97, 0.975, 0.975, 0.975]) is None
-    # Fewer epochs, fewer judged: of 4, only the second.
+    # Fewer epochs, fewer judged: of 4, only the first two.
     short = optuna.create_study(direction="maximize", pruner=make_pruner("epoch_behind", 4))
     _finished(short, [0.90, 0.95, 0.96, 0.97])
-    assert _stops_at(short, [0.80, 0.85]) == 1
+    assert _stops_at(short, [0.86, 0.86]) == 1
     assert _stops_at(short, [0.90, 0.92, 0.92, 0.92]) is None
 
 
