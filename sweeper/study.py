@@ -160,8 +160,8 @@ class EpochBehindPruner(optuna.pruners.BasePruner):
     less their median's next epoch of progress (epoch 1 minus the gain to epoch 2): the same
     tolerance as at epoch 2, one epoch sooner. A draw that has not learned stops after one
     epoch, not two to four: at 240 s (benchmarks/search_efficiency.py, five seeds a task) a
-    pruned trial trained 1.5 epochs, not 2.5, and sweeps that drew the same trials reached
-    their upper target up to a fifth sooner.
+    pruned trial trained 1.5 epochs, not 2.5, and the median time to the upper target fell
+    (MNIST 171 s against 214 s; Fashion-MNIST 228 s against never, in one sitting).
 
     It judges only while at least half of ``max_epochs`` is left to save. A trial that has kept
     up that long is a good one, and stopping it later saves a few epochs at the cost of the
