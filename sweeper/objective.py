@@ -22,7 +22,13 @@ from optuna_integration.keras import KerasPruningCallback
 from sweeper.data import Dataset
 from sweeper.errors import FatalTrialError, TrialFailed, describe_failure
 from sweeper.optimizers import build_optimizer
-from sweeper.options import build_loss, class_weights, dtype_policy, float32_outputs
+from sweeper.options import (
+    build_loss,
+    class_weights,
+    dtype_policy,
+    float32_outputs,
+    weight_averaging,
+)
 from sweeper.record import EPOCH_BUDGET, SEED, STOPPED_BY, outcome_attrs
 from sweeper.schedules import StepBudget, build_learning_rate
 from sweeper.space import Space
@@ -124,9 +130,10 @@ def compile_model(
     """Build and compile the space's model for one configuration: ``(model, callbacks)``.
 
     The one model-building path, shared by the sweep's trials and the winner's re-training.
-    Decaying schedules are sized to ``epochs`` over ``data.x_train``; the callbacks are those
-    the learning-rate schedule needs (ReduceLROnPlateau, waiting ``patience`` epochs, by
-    default the space's). An unbuildable configuration raises ``TrialFailed`` with the reason.
+    Decaying schedules and weight averaging are sized to ``epochs`` over ``data.x_train``;
+    the callbacks are those they need (SwapEMAWeights; ReduceLROnPlateau, waiting
+    ``patience`` epochs, by default the space's). An unbuildable configuration raises
+    ``TrialFailed`` with the reason.
     """
     with dtype_policy(params):  # mixed precision: layers take the policy when created
         try:
@@ -145,14 +152,16 @@ def compile_model(
         patience=space.patience if patience is None else patience,
     )
     learning_rate, schedule_callbacks = build_learning_rate(params, budget)
+    averaging, averaging_callbacks = weight_averaging(params, budget.steps_per_epoch)
     model.compile(
-        optimizer=build_optimizer(learning_rate, params),
+        optimizer=build_optimizer(learning_rate, params, averaging),
         loss=build_loss(params, space.loss),
         metrics=list(space.metrics),
         steps_per_execution=params.get("steps_per_execution") or steps_per_execution(budget),
         jit_compile=params.get("jit_compile", "auto"),
     )
-    return model, schedule_callbacks
+    # The averaged weights go in first, so every callback after them sees those.
+    return model, [*averaging_callbacks, *schedule_callbacks]
 
 
 # Examples one call into the backend should cover. Small models on small batches spend much

@@ -71,12 +71,14 @@ def clipping_kwargs(params: Mapping[str, Any]) -> dict[str, float]:
     return {} if mode == "none" else {mode: params["clip_threshold"]}
 
 
-def build_optimizer(learning_rate: Any, params: Mapping[str, Any]) -> Any:
+def build_optimizer(
+    learning_rate: Any, params: Mapping[str, Any], averaging: Mapping[str, Any] | None = None
+) -> Any:
     """The Keras optimizer a trial's parameters describe, with the training options every
-    optimizer takes (weight decay, gradient accumulation)."""
+    optimizer takes (weight decay, gradient accumulation) and ``averaging``'s keywords
+    (``options.weight_averaging``)."""
     from sweeper.options import optimizer_kwargs
 
     spec = OPTIMIZERS[params["optimizer"]]
-    return spec.build(
-        learning_rate, params, {**optimizer_kwargs(params), **clipping_kwargs(params)}
-    )
+    common = {**optimizer_kwargs(params), **clipping_kwargs(params), **(averaging or {})}
+    return spec.build(learning_rate, params, common)

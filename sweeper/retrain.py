@@ -81,18 +81,21 @@ def _params(space: Space, trial: FrozenTrial) -> dict[str, Any]:
         ) from exc
 
 
-def _replayed_rates(schedule_callbacks: list, trial: FrozenTrial) -> list:
-    """A schedule that watches a validation metric (ReduceLROnPlateau) has none to watch here:
-    replay, epoch by epoch, the learning rates it chose during the sweep instead."""
-    if not schedule_callbacks:
-        return []
+def _replayed_rates(callbacks: list, trial: FrozenTrial) -> list:
+    """The build path's callbacks for re-training. A schedule that watches a validation
+    metric (ReduceLROnPlateau) has none to watch here: it is replaced by a replay, epoch by
+    epoch, of the learning rates it chose during the sweep."""
+    plateau = [cb for cb in callbacks if isinstance(cb, keras.callbacks.ReduceLROnPlateau)]
+    kept = [cb for cb in callbacks if cb not in plateau]
+    if not plateau:
+        return kept
     rates = TrialRecord.of(trial).history.get("learning_rate")
     if not rates:
         raise SweeperError(
             f"trial {trial.number} recorded no per-epoch learning rate to replay; "
             "re-train another trial with --trial N"
         )
-    return [keras.callbacks.LearningRateScheduler(lambda epoch: float(rates[epoch] or 0.0))]
+    return [*kept, keras.callbacks.LearningRateScheduler(lambda epoch: float(rates[epoch] or 0.0))]
 
 
 def _train_and_validation(data: Dataset) -> Dataset:
@@ -136,7 +139,7 @@ def retrain(
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)  # as the trial was seeded
     try:
-        model, schedule_callbacks = compile_model(space, params, full, epochs)
+        model, build_callbacks = compile_model(space, params, full, epochs)
     except TrialFailed as exc:
         raise SweeperError(f"trial {trial.number} cannot be re-trained: {exc}") from exc
     started = time.perf_counter()
@@ -149,7 +152,7 @@ def retrain(
         full.x_train,
         full.y_train,
         epochs=epochs,
-        callbacks=[history, StopOnNaN(), *_replayed_rates(schedule_callbacks, trial)],
+        callbacks=[history, StopOnNaN(), *_replayed_rates(build_callbacks, trial)],
         verbose=0,
     )
     fit_time = time.perf_counter() - started

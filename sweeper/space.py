@@ -53,8 +53,10 @@ class Training:
     for the batch size); ``gradient_accumulation_steps``; ``weight_decay`` (every optimizer;
     AdamW's own range otherwise); ``label_smoothing`` (cross-entropy losses); ``class_weight``
     ("balanced", "none", or {class: weight}); ``losses`` (the loss as a parameter, e.g.
-    ``("mse", "mae", "huber")``, in place of the space's ``loss``). A fixed value that is not
-    the default is recorded with each trial like a swept one.
+    ``("mse", "mae", "huber")``, in place of the space's ``loss``); ``ema`` (True: validate,
+    stop early and end with the moving average of the weights; False: the weights as
+    trained). A fixed value that is not the default is recorded with each trial like a swept
+    one.
     """
 
     optimizers: Sequence[str] = tuple(OPTIMIZERS)
@@ -73,6 +75,7 @@ class Training:
     label_smoothing: float | tuple[float, float] = 0.0
     class_weight: str | Sequence[str] | Mapping[int, float] | None = None
     losses: Sequence[str] | None = None
+    ema: bool | Sequence[bool] = True
 
     def __post_init__(self) -> None:
         _check_names("optimizer", self.optimizers, OPTIMIZERS)
@@ -138,6 +141,7 @@ class Training:
             class_weight=self.class_weight,
             losses=self.losses,
             extras=self.extras,
+            ema=self.ema,
         )
 
     def _extras(self, parent: str, chosen: Sequence[str], registry: Mapping) -> list[Param]:

@@ -105,7 +105,7 @@ def mixed_results(tmp_path_factory, digits_space):
         n_trials=len(MIXED_TRIALS),
         max_epochs=3,
         results_dir=results,
-        pruner=optuna.pruners.ThresholdPruner(lower=0.5),
+        pruner=optuna.pruners.ThresholdPruner(lower=0.3),
         workers=None,
     )
     result.study.ask()  # a trial another process would be running now

@@ -145,8 +145,10 @@ def test_the_loss_as_a_parameter_with_its_extras(digits_space):
 
 def test_fixed_options_are_one_choice_parameters_and_defaults_add_none(digits_space):
     assert {p.name for p in digits_space.all_params}.isdisjoint(
-        {"precision", "jit_compile", "label_smoothing", "class_weight", "loss"}
+        {"precision", "jit_compile", "label_smoothing", "class_weight", "loss", "ema"}
     )
+    assert param(with_training(digits_space, ema=False), "ema").choices == (False,)
+    assert param(with_training(digits_space, ema=(True, False)), "ema").choices == (True, False)
     space = with_training(digits_space, precision="mixed_bfloat16", class_weight="balanced")
     assert param(space, "precision").choices == ("mixed_bfloat16",)
     assert param(space, "class_weight").choices == ("balanced",)
@@ -167,6 +169,8 @@ def test_fixed_options_are_one_choice_parameters_and_defaults_add_none(digits_sp
         ({"class_weight": {0: 1.0, "one": 2.0}}, "class_weight"),
         ({"losses": ("mse", "hinge_squared")}, "hinge_squared"),
         ({"extras": {"huber_delta": (1.0,)}, "losses": ("huber",)}, "huber_delta"),
+        ({"ema": "yes"}, "ema"),
+        ({"ema": 0.99}, "ema"),
     ],
 )
 def test_a_bad_option_is_one_clear_line(options, says):
@@ -178,6 +182,51 @@ def test_a_bad_option_is_one_clear_line(options, says):
 def test_label_smoothing_needs_a_cross_entropy_loss(digits_space):
     with pytest.raises(SpaceError, match="needs a cross-entropy loss, but loss 'mse'"):
         dataclasses.replace(digits_space, loss="mse", training=Training(label_smoothing=0.1))
+
+
+def _fit(space, data, params, epochs, *extra_callbacks):
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(0)
+    model, callbacks = compile_model(space, params, data, epochs)
+    history = model.fit(
+        data.x_train,
+        data.y_train,
+        batch_size=params["batch_size"],
+        validation_data=(data.x_val, data.y_val),
+        epochs=epochs,
+        callbacks=[*callbacks, *extra_callbacks],
+        verbose=0,
+    )
+    val_loss = model.evaluate(data.x_val, data.y_val, verbose=0, return_dict=True)["loss"]
+    return model, history.history, val_loss
+
+
+def test_weight_averaging_validates_and_keeps_the_averaged_weights(digits_space, digits_data):
+    """By default each epoch is validated on the moving average of the weights, training
+    itself is unchanged, and a model ends with the averaged weights it was scored on: after
+    its last epoch (as the winner's re-training ends), or at its best epoch (EarlyStopping)."""
+    params = {**BASE_PARAMS, "learning_rate": 3e-2}
+    averaged, history, end = _fit(digits_space, digits_data, params, 3)
+    assert averaged.optimizer.use_ema
+    assert end == pytest.approx(history["val_loss"][-1], rel=1e-5)
+
+    plain, plain_history, _ = _fit(digits_space, digits_data, {**params, "ema": False}, 3)
+    assert not plain.optimizer.use_ema
+    assert history["loss"] == pytest.approx(plain_history["loss"], rel=1e-5)
+    assert history["val_loss"] != pytest.approx(plain_history["val_loss"], rel=1e-3)
+
+    keep_best = keras.callbacks.EarlyStopping(patience=3, restore_best_weights=True)
+    _, history, end = _fit(digits_space, digits_data, params, 3, keep_best)
+    assert end == pytest.approx(min(history["val_loss"]), rel=1e-5)
+
+
+def test_the_average_spans_an_epoch_of_steps():
+    from sweeper.options import EMA_EPOCHS, ema_momentum
+
+    for steps in (10, 47, 188):
+        window = 1 / (1 - ema_momentum(steps))  # steps it takes to forget by a factor of e
+        assert window == pytest.approx(EMA_EPOCHS * steps)
+    assert ema_momentum(1) == 0.0  # ... but never less than one step: the weights as trained
 
 
 def test_the_winner_retrains_with_every_option(digits_space, tmp_path):
