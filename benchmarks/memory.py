@@ -27,8 +27,8 @@ def rss_mib(pid: int | None = None) -> float:
 
 def sweep_side(space_name: str, checkpoints: list[int], epochs: int, recycle: bool) -> None:
     from sweeper import load_space, run_sweep
-    from sweeper.progress import SweepObserver
-    from sweeper.record import OWNER
+    from sweeper.report.live import SweepObserver
+    from sweeper.storage.record import OWNER
 
     class WorkerMemory(SweepObserver):
         done, pids = 0, set()

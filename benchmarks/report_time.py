@@ -32,9 +32,9 @@ import optuna
 from optuna.trial import TrialState
 
 from sweeper import SweepConfig, load_space
-from sweeper.html_report import PLOTS
-from sweeper.report import leaderboard, write_leaderboard
-from sweeper.study import load_existing_study, open_storage, open_study
+from sweeper.report.leaderboard import leaderboard, write_leaderboard
+from sweeper.report.page import PLOTS
+from sweeper.search.study import load_existing_study, open_storage, open_study
 
 METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 

@@ -346,7 +346,7 @@ def run_sweeper(
     back from its results. ``python -m`` imports sweeper from ``cwd`` first."""
     import optuna
 
-    from sweeper.record import TrialRecord
+    from sweeper.storage.record import TrialRecord
 
     space_file = ROOT / "benchmarks" / "spaces" / f"{task}_subset.py"
     command = [sys.executable, "-m", "sweeper", "run", str(space_file), *flags]

@@ -38,9 +38,9 @@ from pathlib import Path
 import optuna
 
 from sweeper import SweepConfig, load_space
-from sweeper.loop import BudgetGate, Heartbeat, admit
-from sweeper.recovery import owner_record
-from sweeper.study import open_storage, open_study
+from sweeper.search.study import open_storage, open_study
+from sweeper.storage.recovery import owner_record
+from sweeper.trials.loop import BudgetGate, Heartbeat, admit
 
 METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 

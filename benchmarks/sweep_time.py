@@ -28,7 +28,7 @@ import keras  # noqa: E402
 import optuna  # noqa: E402
 
 from sweeper import load_space, run_sweep  # noqa: E402
-from sweeper.data import load_dataset  # noqa: E402
+from sweeper.space.data import load_dataset  # noqa: E402
 
 
 def sweep_split(space, data_dir, trials, max_epochs):
@@ -65,7 +65,7 @@ def bare_fit(space, data, params, epochs):
 
 
 def sweeper_trial(space, data, params, epochs):
-    from sweeper.objective import KerasObjective
+    from sweeper.training.objective import KerasObjective
 
     space = dataclasses.replace(space, patience=epochs + 1)  # train every epoch, like bare
     study = optuna.create_study(direction=space.direction)

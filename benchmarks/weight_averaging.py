@@ -32,7 +32,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 CONFIGS = {
-    "start": None,  # the space's own starting point (sweeper.head_start)
+    "start": None,  # the space's own starting point (sweeper.search.head_start)
     "wide": {"learning_rate": 3e-3, "batch_size": 128, "filters": 48, "units": 181},
     "large-batch": {"learning_rate": 2e-3, "batch_size": 256, "units": 128, "dropout": 0.2},
 }
@@ -40,7 +40,7 @@ SIDES = {"ema": True, "plain": False}
 
 
 def configuration(space, name: str) -> dict:
-    from sweeper.head_start import complete, starting_points
+    from sweeper.search.head_start import complete, starting_points
 
     given = CONFIGS[name]
     if given is None:
@@ -53,7 +53,7 @@ def train(space, data, params: dict, seed: int) -> dict:
     import keras
     import optuna
 
-    from sweeper.objective import compile_model, fit_model
+    from sweeper.training.objective import compile_model, fit_model
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)

@@ -16,13 +16,6 @@ with warnings.catch_warnings():
     import tqdm.auto  # noqa: F401
 
 from sweeper.config import Placement, SweepConfig
-from sweeper.data import (
-    Dataset,
-    load_fashion_mnist_arrays,
-    load_mnist_arrays,
-    read_idx,
-    split_validation,
-)
 from sweeper.errors import (
     DataError,
     FatalTrialError,
@@ -32,15 +25,22 @@ from sweeper.errors import (
     TrialFailed,
     UsageError,
 )
-from sweeper.loader import available_spaces, load_space
-from sweeper.params import Categorical, Float, Int, Param
 from sweeper.pipeline import RunResult, run
-from sweeper.record import TrialRecord
-from sweeper.report import leaderboard, write_leaderboard
+from sweeper.report.leaderboard import leaderboard, write_leaderboard
+from sweeper.report.view import SweepView, load
 from sweeper.results import ResultsDir
-from sweeper.space import Space, Training
+from sweeper.space.data import (
+    Dataset,
+    load_fashion_mnist_arrays,
+    load_mnist_arrays,
+    read_idx,
+    split_validation,
+)
+from sweeper.space.loader import available_spaces, load_space
+from sweeper.space.params import Categorical, Float, Int, Param
+from sweeper.space.space import Space, Training
+from sweeper.storage.record import TrialRecord
 from sweeper.sweep import SweepResult, run_sweep
-from sweeper.view import SweepView, load
 
 __all__ = [
     "Categorical",
@@ -81,7 +81,7 @@ __all__ = [
 
 def __getattr__(name: str):
     if name == "KerasObjective":  # imports Keras, so only when asked for
-        from sweeper.objective import KerasObjective
+        from sweeper.training.objective import KerasObjective
 
         return KerasObjective
     raise AttributeError(f"module 'sweeper' has no attribute {name!r}")

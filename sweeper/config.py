@@ -12,11 +12,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from sweeper.devices import WorkerSlot, detect_gpus, plan_workers
+from sweeper.backends.devices import WorkerSlot, detect_gpus, plan_workers
 from sweeper.errors import SettingError
 from sweeper.results import ResultsDir
-from sweeper.space import Space
-from sweeper.study import (
+from sweeper.search.study import (
     PrunerLike,
     SamplerLike,
     check_storage_url,
@@ -24,6 +23,7 @@ from sweeper.study import (
     make_pruner,
     make_sampler,
 )
+from sweeper.space.space import Space
 
 # A worker restarts once what it keeps per trial adds up to 10% of its size: Keras and
 # TensorFlow keep ~5 MiB of every trial even after clear_session() (benchmarks/memory.py).
@@ -109,14 +109,14 @@ class SweepConfig:
     results_dir: str | Path = "results"
     data_dir: str | Path | None = None
     max_consecutive_failures: int = 5
-    # What a new study starts from (sweeper.head_start): configurations to try first (the
+    # What a new study starts from (sweeper.search.head_start): configurations to try first (the
     # user's, then the space's starting points unless switched off), and an earlier sweep's
     # results folder, journal or database to seed the sampler with.
     enqueue: tuple[Mapping[str, Any], ...] = ()
     starting_points: bool = True
     warm_start: str | Path | None = None
     # What chooses each trial's values: Optuna's sampler and pruner, or a KerasTuner oracle
-    # (sweeper.kerastuner_engine) in their place, with its own study and results folder.
+    # (sweeper.search.kerastuner) in their place, with its own study and results folder.
     engine: str = "optuna"
     algorithm: str = "hyperband"  # the KerasTuner oracle, with engine="kerastuner"
     # Per-trial TensorBoard logs with HParams, in results/<space>/tensorboard/ (off: they cost
@@ -125,8 +125,8 @@ class SweepConfig:
     # On a database storage, trials record a heartbeat this often (seconds); one silent for
     # two intervals (its machine or process gone) is failed and retried once.
     heartbeat: int = 60
-    # An existing Dask cluster that runs the workers (sweeper.dask_engine): its scheduler's
-    # address (tcp://host:8786) or scheduler file. None: workers on this machine.
+    # An existing Dask cluster that runs the workers (sweeper.backends.dask_cluster): its
+    # scheduler's address (tcp://host:8786) or scheduler file. None: workers on this machine.
     dask: str | None = None
     placement: Placement = field(default_factory=Placement)
 
@@ -173,7 +173,7 @@ class SweepConfig:
             raise SettingError(
                 "dask", "needs dask.distributed, not installed here; pip install 'sweeper[dask]'"
             )
-        from sweeper.dask_engine import scheduler_target
+        from sweeper.backends.dask_cluster import scheduler_target
 
         scheduler_target(self.dask)  # an address, or a scheduler file that exists
         local = self.storage is None or check_storage_url(self.storage) == "journal"
@@ -215,7 +215,7 @@ class SweepConfig:
             )
 
     def _check_engine(self) -> None:
-        from sweeper.kerastuner_engine import ALGORITHMS, ENGINES
+        from sweeper.search.kerastuner import ALGORITHMS, ENGINES
 
         if self.engine not in ENGINES:
             raise SettingError(
@@ -258,7 +258,7 @@ class SweepConfig:
     def resolve(self, space: Space) -> SweepConfig:
         """This configuration with the space's defaults filled in; the configurations to
         enqueue are checked against the space's ranges."""
-        from sweeper.head_start import complete
+        from sweeper.search.head_start import complete
 
         for i, point in enumerate(self.enqueue):
             complete(space, point, f"--enqueue entry {i + 1}")

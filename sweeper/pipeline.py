@@ -14,16 +14,16 @@ import optuna
 
 from sweeper.config import SweepConfig
 from sweeper.files import stderr_to
-from sweeper.loader import load_space
-from sweeper.progress import SweepObserver, progress_for
-from sweeper.report import write_leaderboard
+from sweeper.report.leaderboard import write_leaderboard
+from sweeper.report.live import SweepObserver, progress_for
+from sweeper.report.view import SweepView
 from sweeper.results import ResultsDir
-from sweeper.space import Space
+from sweeper.space.loader import load_space
+from sweeper.space.space import Space
 from sweeper.sweep import SweepResult, run_sweep, sweep_config
-from sweeper.view import SweepView
 
 if TYPE_CHECKING:
-    from sweeper.retrain import Winner
+    from sweeper.training.retrain import Winner
 
 
 @dataclass(frozen=True, repr=False)
@@ -76,7 +76,7 @@ def retrain_winner(
     """The winner stage of ``run`` and the ``retrain`` command: re-train the best trial (or
     ``trial_number``), test it, save it, and rewrite the leaderboard to show its test."""
     with stderr_to(results.retrain_log):  # TensorFlow's start-up lines go there
-        from sweeper.retrain import retrain  # Keras loads only now
+        from sweeper.training.retrain import retrain  # Keras loads only now
 
         winner = retrain(space, study, results, trial_number=trial_number, data_dir=data_dir)
     write_leaderboard(study, results)

@@ -18,22 +18,22 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial
 
+from sweeper.backends.supervisor import Supervisor
+from sweeper.backends.worker import WorkerSpec, pickle_space
 from sweeper.config import SweepConfig
-from sweeper.data import load_dataset
 from sweeper.errors import SweeperError, UsageError, not_writable
-from sweeper.head_start import open_source
-from sweeper.journal import storage_damage
-from sweeper.loop import BudgetGate, MakeObjective, StopFlag, build_objective, run_trials
-from sweeper.progress import SweepObserver, progress_for, quiet_optuna
-from sweeper.record import TrialRecord
-from sweeper.recovery import owner_record, recover
-from sweeper.report import write_leaderboard
+from sweeper.report.leaderboard import write_leaderboard
+from sweeper.report.live import SweepObserver, progress_for, quiet_optuna
+from sweeper.report.view import SweepView
 from sweeper.results import ResultsDir
-from sweeper.space import Space
-from sweeper.study import FailureStreak, open_storage, open_study, probe_storage
-from sweeper.supervisor import Supervisor
-from sweeper.view import SweepView
-from sweeper.worker import WorkerSpec, pickle_space
+from sweeper.search.head_start import open_source
+from sweeper.search.study import FailureStreak, open_storage, open_study, probe_storage
+from sweeper.space.data import load_dataset
+from sweeper.space.space import Space
+from sweeper.storage.journal import storage_damage
+from sweeper.storage.record import TrialRecord
+from sweeper.storage.recovery import owner_record, recover
+from sweeper.trials.loop import BudgetGate, MakeObjective, StopFlag, build_objective, run_trials
 
 log = logging.getLogger("sweeper")
 
@@ -73,7 +73,7 @@ def run_sweep(
     the end (workers that joined from elsewhere leave it to whoever reports).
     ``first_worker``: the id of the first worker process; sweeps that share a study from
     several places at once number theirs apart, so their samplers are seeded apart.
-    With ``dask`` set, the workers run on that Dask cluster (``sweeper.dask_engine``).
+    With ``dask`` set, the workers run on that Dask cluster (``sweeper.backends.dask_cluster``).
     """
     config = sweep_config(space, config, settings)
     space = config.engine_space(space)
@@ -186,7 +186,7 @@ def joiner_id() -> int:
 def joined_config(space: Space, storage: str, **settings: Any) -> SweepConfig:
     """The configuration workers join a sweep with: the settings its study recorded (budget,
     sampler, pruner, epochs...), with this machine's placement and folders."""
-    from sweeper.study import load_existing_study
+    from sweeper.search.study import load_existing_study
 
     results_dir = settings.get("results_dir", "results")
     study = load_existing_study(space.name, storage, ResultsDir.of(results_dir, space.name).path)
@@ -218,7 +218,7 @@ def _dask_engine(config: SweepConfig):
     """The connection to the Dask cluster that runs the sweep's workers, if it has one."""
     if config.dask is None:
         return None
-    from sweeper.dask_engine import DaskEngine
+    from sweeper.backends.dask_cluster import DaskEngine
 
     return DaskEngine(config.dask)
 

@@ -3,7 +3,7 @@
 import pytest
 from conftest import DIGITS_SOURCE, file_digest
 
-import sweeper.data
+import sweeper.space.data
 from sweeper.cli import main
 
 
@@ -159,7 +159,7 @@ def test_missing_mnist_without_network_fails_before_creating_anything(
     def offline():
         raise OSError("URL fetch failure: no network")
 
-    monkeypatch.setattr(sweeper.data, "_download_mnist", offline)
+    monkeypatch.setattr(sweeper.space.data, "_download_mnist", offline)
     empty = tmp_path / "data"
     empty.mkdir()
     results = tmp_path / "results"

@@ -25,10 +25,10 @@ from conftest import DIGITS_SOURCE, wait_for  # noqa: E402
 from pg_server import free_port  # noqa: E402
 
 from sweeper import SettingError, SweepConfig, load_space, run  # noqa: E402
+from sweeper.backends.dask_cluster import StudyWatcher  # noqa: E402
 from sweeper.cli import main  # noqa: E402
-from sweeper.dask_engine import StudyWatcher  # noqa: E402
-from sweeper.progress import SweepObserver  # noqa: E402
-from sweeper.record import FINISHED, OWNER, RETRY_OF, counted, is_lost  # noqa: E402
+from sweeper.report.live import SweepObserver  # noqa: E402
+from sweeper.storage.record import FINISHED, OWNER, RETRY_OF, counted, is_lost  # noqa: E402
 
 ROOT = Path(__file__).parents[1]
 DASK = Path(sys.executable).parent / "dask"
@@ -209,7 +209,7 @@ def test_the_cli_survives_a_dask_worker_killed_mid_trial(postgres_url, tmp_path)
 def test_an_unreachable_scheduler_is_one_line_and_writes_nothing(
     postgres_url, tmp_path, capsys, monkeypatch
 ):
-    monkeypatch.setattr("sweeper.dask_engine.CONNECT_TIMEOUT_S", 1.0)
+    monkeypatch.setattr("sweeper.backends.dask_cluster.CONNECT_TIMEOUT_S", 1.0)
     address = f"tcp://127.0.0.1:{free_port()}"  # nobody listens there
     argv = ["run", "digits_space", "--storage", postgres_url, "--dask", address]
     assert main([*argv, "--results-dir", str(tmp_path)]) == 1

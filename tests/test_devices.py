@@ -2,7 +2,7 @@
 
 import pytest
 
-from sweeper.devices import WorkerSlot, detect_gpus, parse_gpus, plan_workers
+from sweeper.backends.devices import WorkerSlot, detect_gpus, parse_gpus, plan_workers
 from sweeper.errors import UsageError
 
 

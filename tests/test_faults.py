@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 
 from sweeper.cli import main
 from sweeper.errors import describe_failure
-from sweeper.study import open_storage
+from sweeper.search.study import open_storage
 
 RUN = ["run", "digits_space", "--trials", "2", "--max-epochs", "1", "--no-retrain"]
 
@@ -159,8 +159,8 @@ def test_a_tensorflow_error_keeps_the_line_that_says_why(tmp_path, digits_data):
     import keras
 
     from sweeper.errors import TrialFailed
-    from sweeper.loader import load_space
-    from sweeper.objective import KerasObjective
+    from sweeper.space.loader import load_space
+    from sweeper.training.objective import KerasObjective
 
     if keras.backend.backend() != "tensorflow":
         pytest.skip("the graph error is TensorFlow's")

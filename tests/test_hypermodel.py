@@ -15,7 +15,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 import sweeper
 from sweeper import Space, Training
 from sweeper.errors import SpaceError
-from sweeper.hypermodel import sample
+from sweeper.space.hypermodel import sample
 
 
 def every_kind(hp):

@@ -10,11 +10,11 @@ import numpy as np
 import optuna
 import pytest
 
-import sweeper.data
+import sweeper.space.data
 from sweeper import DataError, Dataset, load_fashion_mnist_arrays, load_space, read_idx
-from sweeper.head_start import starting_points
+from sweeper.search.head_start import starting_points
 
-DEBIAN = sweeper.data.FASHION_MNIST_DEBIAN_DIR  # the real folder, before any monkeypatch
+DEBIAN = sweeper.space.data.FASHION_MNIST_DEBIAN_DIR  # the real folder, before any monkeypatch
 needs_debian = pytest.mark.skipif(
     not DEBIAN.is_dir(),
     reason=f"no {DEBIAN}: install the Debian package dataset-fashion-mnist (CI does)",
@@ -53,13 +53,13 @@ def offline(monkeypatch, tmp_path):
     download is replaced by one that fails as it would there."""
     empty = tmp_path / "no-debian-package"
     empty.mkdir()
-    monkeypatch.setattr(sweeper.data, "FASHION_MNIST_DEBIAN_DIR", empty)
-    monkeypatch.delenv(sweeper.data.DATA_DIR_ENV, raising=False)
+    monkeypatch.setattr(sweeper.space.data, "FASHION_MNIST_DEBIAN_DIR", empty)
+    monkeypatch.delenv(sweeper.space.data.DATA_DIR_ENV, raising=False)
 
     def no_network():
         raise OSError("no network")
 
-    monkeypatch.setattr(sweeper.data, "_download_fashion_mnist", no_network)
+    monkeypatch.setattr(sweeper.space.data, "_download_fashion_mnist", no_network)
 
 
 # The real files ----------------------------------------------------------------------------
@@ -105,7 +105,7 @@ def test_a_corrupt_gzip_stream_and_a_damaged_debian_file_say_what_to_do(tmp_path
     labels.write_bytes(bytes(data))
     with pytest.raises(DataError, match="not a valid gzip stream"):
         read_idx(labels)
-    monkeypatch.setattr(sweeper.data, "FASHION_MNIST_DEBIAN_DIR", folder)
+    monkeypatch.setattr(sweeper.space.data, "FASHION_MNIST_DEBIAN_DIR", folder)
     with pytest.raises(DataError) as caught:
         load_fashion_mnist_arrays()
     message = str(caught.value)
@@ -173,7 +173,7 @@ def test_the_loader_finds_the_files_in_the_data_dir(offline, tmp_path, monkeypat
     else:
         write_fashion(data_dir, gz=False)
     if layout == "environment":
-        monkeypatch.setenv(sweeper.data.DATA_DIR_ENV, str(data_dir))
+        monkeypatch.setenv(sweeper.space.data.DATA_DIR_ENV, str(data_dir))
         (x_train, y_train), (x_test, y_test) = load_fashion_mnist_arrays()
     else:
         (x_train, y_train), (x_test, y_test) = load_fashion_mnist_arrays(data_dir)
@@ -183,7 +183,7 @@ def test_the_loader_finds_the_files_in_the_data_dir(offline, tmp_path, monkeypat
 
 def test_the_debian_folder_comes_before_the_data_dir(offline, tmp_path, monkeypatch):
     monkeypatch.setattr(
-        sweeper.data, "FASHION_MNIST_DEBIAN_DIR", write_fashion(tmp_path / "deb", n_train=30)
+        sweeper.space.data, "FASHION_MNIST_DEBIAN_DIR", write_fashion(tmp_path / "deb", n_train=30)
     )
     data_dir = write_fashion(tmp_path / "data" / "fashion-mnist", n_train=20)
     (x_train, _), _ = load_fashion_mnist_arrays(data_dir.parent)
@@ -210,7 +210,7 @@ def test_nothing_anywhere_and_no_download_is_one_line_saying_how_to_fix_it(offli
     message = str(caught.value)
     assert "\n" not in message
     assert message.startswith(
-        f"Fashion-MNIST not found: no IDX files in {sweeper.data.FASHION_MNIST_DEBIAN_DIR}, "
+        f"Fashion-MNIST not found: no IDX files in {sweeper.space.data.FASHION_MNIST_DEBIAN_DIR}, "
         f"{empty / 'fashion-mnist'}, {empty} and the download failed (OSError)"
     )
     assert "dataset-fashion-mnist" in message and "--data-dir" in message

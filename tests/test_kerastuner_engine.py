@@ -17,8 +17,8 @@ from optuna.trial import TrialState
 
 import sweeper
 from sweeper import Categorical, Float, Int, Space, Training
-from sweeper.kerastuner_engine import KerasTunerSampler, to_hyperparameters
-from sweeper.study import count_finished
+from sweeper.search.kerastuner import KerasTunerSampler, to_hyperparameters
+from sweeper.search.study import count_finished
 
 
 def every_kind_space(digits_space) -> Space:

@@ -15,12 +15,12 @@ import pytest
 from optuna.trial import TrialState, create_trial
 
 from sweeper import SweepConfig, SweeperError, run_sweep
+from sweeper.backends.supervisor import Budget
 from sweeper.errors import SettingError
-from sweeper.loop import BudgetGate, StopFlag, run_trials
-from sweeper.progress import SweepObserver
-from sweeper.record import FAIL_REASON, OWNER, RETRY_OF, WORKER_DIED
-from sweeper.study import FailureStreak, count_finished, open_storage
-from sweeper.supervisor import Budget
+from sweeper.report.live import SweepObserver
+from sweeper.search.study import FailureStreak, count_finished, open_storage
+from sweeper.storage.record import FAIL_REASON, OWNER, RETRY_OF, WORKER_DIED
+from sweeper.trials.loop import BudgetGate, StopFlag, run_trials
 
 CONFIG = SweepConfig.of(max_epochs=2, workers=None).resolve(fakes.SPACE)
 

@@ -16,7 +16,7 @@ from nbclient import NotebookClient
 from test_python_api import tagged_processes
 
 import sweeper
-from sweeper.record import counted
+from sweeper.storage.record import counted
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
 TESTS = Path(__file__).parent

@@ -10,9 +10,14 @@ from conftest import BASE_PARAMS, NAN_PARAMS
 
 from sweeper import FatalTrialError, TrialFailed
 from sweeper.errors import describe_failure
-from sweeper.loop import StopFlag
-from sweeper.objective import KerasObjective, compile_model, steps_per_execution, trial_seed
-from sweeper.schedules import StepBudget
+from sweeper.space.schedules import StepBudget
+from sweeper.training.objective import (
+    KerasObjective,
+    compile_model,
+    steps_per_execution,
+    trial_seed,
+)
+from sweeper.trials.loop import StopFlag
 
 
 def test_trial_records_history_best_epoch_timings_and_seed(digits_space, digits_data):

@@ -18,8 +18,8 @@ from pg_server import PASSWORD
 
 from sweeper import SweepConfig, load_space
 from sweeper.cli import main
-from sweeper.record import FAIL_REASON, NO_HEARTBEAT, OWNER, RETRY_OF, counted
-from sweeper.study import load_existing_study, open_storage, open_study
+from sweeper.search.study import load_existing_study, open_storage, open_study
+from sweeper.storage.record import FAIL_REASON, NO_HEARTBEAT, OWNER, RETRY_OF, counted
 
 ROOT = Path(__file__).parents[1]
 
@@ -131,7 +131,7 @@ def test_a_killed_worker_is_failed_by_its_heartbeat_and_retried_once(postgres_ur
     lost = trials[victim.number]
     assert lost.state == TrialState.FAIL and FAIL_REASON not in lost.user_attrs
     assert load_existing_study("digits_space", postgres_url, tmp_path).trials  # reads fine
-    from sweeper.record import TrialRecord
+    from sweeper.storage.record import TrialRecord
 
     assert TrialRecord.of(lost).fail_reason == NO_HEARTBEAT
     retries = [t for t in trials if t.user_attrs.get(RETRY_OF) == victim.number]

@@ -2,7 +2,7 @@ import optuna
 from optuna.trial import TrialState
 from rich.console import Console
 
-from sweeper.progress import RichProgress, describe_trial, format_duration
+from sweeper.report.live import RichProgress, describe_trial, format_duration
 
 
 def make_trial(number, state, value=None, **attrs):

@@ -208,11 +208,11 @@ def test_load_of_a_sweep_that_never_ran_is_an_error_and_creates_nothing(tmp_path
 
 
 def test_a_script_gets_a_quiet_sweep_unless_it_asks_for_the_live_view():
-    from sweeper.progress import NotebookProgress, RichProgress, progress_for
+    from sweeper.report.live import NotebookProgress, RichProgress, progress_for
 
     args = ("inline", "val_accuracy", "maximize", 3)
-    assert type(progress_for(None, *args)) is sweeper.progress.SweepObserver  # not a notebook
-    assert type(progress_for(False, *args)) is sweeper.progress.SweepObserver
+    assert type(progress_for(None, *args)) is sweeper.report.live.SweepObserver  # not a notebook
+    assert type(progress_for(False, *args)) is sweeper.report.live.SweepObserver
     shown = progress_for(True, *args)
     assert isinstance(shown, RichProgress) and not isinstance(shown, NotebookProgress)
 

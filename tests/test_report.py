@@ -12,8 +12,8 @@ import pytest
 from conftest import DIGITS_SOURCE, MARKUP_REASON, MIXED_TRIALS, copy_results, file_digest
 
 from sweeper.cli import main
-from sweeper.report import FIXED_COLUMNS, NOTE_COLUMNS
-from sweeper.study import load_existing_study, open_storage
+from sweeper.report.leaderboard import FIXED_COLUMNS, NOTE_COLUMNS
+from sweeper.search.study import load_existing_study, open_storage
 
 JOURNAL_NAME = "study.journal"
 
@@ -146,7 +146,7 @@ def test_report_imports_no_keras(mixed_results, tmp_path):
     results = copy_results(mixed_results, tmp_path / "results")
     code = (
         "import sys\n"
-        "import sweeper.report, sweeper.html_report\n"
+        "import sweeper.report.leaderboard, sweeper.report.page\n"
         "from sweeper.cli import main\n"
         f"assert main(['report', 'digits_space', '--results-dir', {str(results)!r}]) == 0\n"
         "loaded = [m for m in ('keras', 'tensorflow', 'jax', 'torch') if m in sys.modules]\n"
@@ -210,7 +210,7 @@ def test_importances_of_a_big_study_come_from_ped_anova_and_say_so(monkeypatch):
     caption says so."""
     import optuna
 
-    from sweeper import html_report
+    from sweeper.report import page as html_report
 
     monkeypatch.setattr(html_report, "FANOVA_TRIALS", 30)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(0))
@@ -235,7 +235,7 @@ def test_parallel_coordinates_of_a_big_study_draw_its_best(monkeypatch):
     that many, and says so."""
     import optuna
 
-    from sweeper import html_report
+    from sweeper.report import page as html_report
 
     monkeypatch.setattr(html_report, "PARALLEL_TRIALS", 10)
     study = optuna.create_study(direction="minimize", sampler=optuna.samplers.RandomSampler(0))

@@ -9,8 +9,8 @@ import pytest
 from conftest import copy_results, file_digest
 
 from sweeper.cli import main
-from sweeper.retrain import retrain
-from sweeper.study import load_existing_study
+from sweeper.search.study import load_existing_study
+from sweeper.training.retrain import retrain
 
 JOURNAL_NAME = "study.journal"
 
@@ -167,8 +167,8 @@ def test_replayed_rates_follow_the_sweeps_reductions(digits_space, digits_data):
     import optuna
     from conftest import BASE_PARAMS
 
-    from sweeper.objective import compile_model
-    from sweeper.retrain import _replayed_rates
+    from sweeper.training.objective import compile_model
+    from sweeper.training.retrain import _replayed_rates
 
     params = {**BASE_PARAMS, "lr_schedule": "plateau", "plateau_factor": 0.5}
     rates = [0.01, 0.005, 0.0025]  # as ReduceLROnPlateau logs them, one per epoch

@@ -14,15 +14,15 @@ import pytest
 from optuna.trial import TrialState
 
 from sweeper import DataError, Dataset, TrialRecord, available_spaces, load_space, run_sweep
-from sweeper.contract import (
+from sweeper.search.head_start import complete
+from sweeper.space.data import DATA_DIR_ENV
+from sweeper.training.contract import (
     CLASS_LOSSES,
     check_model_fits_data,
     input_problem,
     loss_name,
     output_problem,
 )
-from sweeper.data import DATA_DIR_ENV
-from sweeper.head_start import complete
 
 # Spaces on tens of thousands of real images: minutes of CPU, and their data must be on this
 # machine ($SWEEPER_DATA_DIR) or downloaded, so their cases are `slow`. Every other shipped

@@ -2,8 +2,8 @@ import optuna
 import pytest
 
 from sweeper import Categorical, Float, Int, Space, SpaceError, Training
-from sweeper.optimizers import OPTIMIZERS
-from sweeper.schedules import SCHEDULES
+from sweeper.space.optimizers import OPTIMIZERS
+from sweeper.space.schedules import SCHEDULES
 
 
 def _space(**kwargs):

@@ -3,7 +3,7 @@ import optuna
 import pytest
 
 from sweeper import UsageError
-from sweeper.study import (
+from sweeper.search.study import (
     RegistryTPESampler,
     check_storage_url,
     derive_seed,

@@ -7,9 +7,9 @@ import optuna
 import pytest
 from conftest import BASE_PARAMS
 
-from sweeper.objective import KerasObjective
-from sweeper.optimizers import CLIPPING_MODES, OPTIMIZERS, build_optimizer
-from sweeper.schedules import SCHEDULES, StepBudget, build_learning_rate
+from sweeper.space.optimizers import CLIPPING_MODES, OPTIMIZERS, build_optimizer
+from sweeper.space.schedules import SCHEDULES, StepBudget, build_learning_rate
+from sweeper.training.objective import KerasObjective
 
 EXTRAS = {
     "momentum": 0.9,

@@ -14,8 +14,8 @@ from conftest import BASE_PARAMS
 
 import sweeper
 from sweeper import Dataset, Int, Space, SpaceError, Training
-from sweeper.objective import KerasObjective, compile_model
-from sweeper.options import build_loss, class_weights
+from sweeper.space.options import build_loss, class_weights
+from sweeper.training.objective import KerasObjective, compile_model
 
 MINIMAL = {"optimizers": ("adam",), "schedules": ("constant",), "clipping": ("none",)}
 
@@ -123,7 +123,7 @@ def test_class_weights_change_what_the_model_learns(digits_space):
         params = {**BASE_PARAMS, "class_weight": class_weight, "learning_rate": 3e-2}
         keras.utils.set_random_seed(0)
         model, _ = compile_model(trained, params, data, 5)
-        from sweeper.objective import fit_model
+        from sweeper.training.objective import fit_model
 
         fit_model(trained, None, params, model, data.x_train, data.y_train, epochs=5, verbose=0)
         return int((model.predict(data.x_val, verbose=0).argmax(axis=1) == 1).sum())
@@ -221,7 +221,7 @@ def test_weight_averaging_validates_and_keeps_the_averaged_weights(digits_space,
 
 
 def test_the_average_spans_an_epoch_of_steps():
-    from sweeper.options import EMA_EPOCHS, ema_momentum
+    from sweeper.space.options import EMA_EPOCHS, ema_momentum
 
     for steps in (10, 47, 188):
         window = 1 / (1 - ema_momentum(steps))  # steps it takes to forget by a factor of e

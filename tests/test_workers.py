@@ -20,8 +20,8 @@ from optuna.trial import TrialState
 
 from sweeper import SweeperError, run_sweep
 from sweeper.cli import main
-from sweeper.recovery import OWNER, RETRY_OF, owner_record
-from sweeper.study import count_finished, open_storage
+from sweeper.search.study import count_finished, open_storage
+from sweeper.storage.recovery import OWNER, RETRY_OF, owner_record
 
 SLOW_DIGITS = DIGITS_SOURCE.replace("patience=2", "patience=1000")  # no early stopping
 
@@ -245,8 +245,8 @@ def test_repeated_failures_in_workers_stop_the_sweep_with_a_clear_error(tmp_path
 
 
 def test_a_worker_retires_once_what_it_keeps_per_trial_adds_up_to_ten_percent_or_n_trials():
+    from sweeper.backends.worker import should_retire
     from sweeper.config import Placement
-    from sweeper.worker import should_retire
 
     mib = 2**20
     default = Placement()  # by memory: the median growth per trial, times trials, over 10%

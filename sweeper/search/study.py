@@ -21,13 +21,13 @@ from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 
 from sweeper.errors import SweeperError, UsageError, not_writable
-from sweeper.optimizers import OPTIMIZERS
-from sweeper.record import FAIL_REASON, counted, is_lost
 from sweeper.results import ResultsDir
+from sweeper.space.optimizers import OPTIMIZERS
+from sweeper.storage.record import FAIL_REASON, counted, is_lost
 
 if TYPE_CHECKING:
     from sweeper.config import SweepConfig
-    from sweeper.space import Space
+    from sweeper.space.space import Space
 
 JOURNAL_SUFFIXES = (".journal", ".log", ".jsonl")
 
@@ -206,7 +206,7 @@ def _bar(finished: list[optuna.trial.FrozenTrial], step: int, sign: int) -> floa
 
 
 PRUNERS: dict[str, Callable[[int], optuna.pruners.BasePruner]] = {
-    # From the second trial on, trial 0 (a known-good starting point, sweeper.head_start)
+    # From the second trial on, trial 0 (a known-good starting point, sweeper.search.head_start)
     # sets the bar. At 240 s, 12,000 / 3,000 images (benchmarks/search_efficiency.py), the
     # median rule at the same epoch stopped start-up trials on a tie with it that, let run,
     # beat it on Fashion-MNIST.
@@ -333,7 +333,7 @@ def open_storage(url: str | None, folder: Path, heartbeat: int | None = None) ->
         except OSError as exc:  # a read-only file system, a folder not ours
             raise not_writable(path.parent, exc) from exc
     assert url is not None
-    from sweeper.recovery import retry_lost
+    from sweeper.storage.recovery import retry_lost
 
     engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if not url.startswith("sqlite"):
@@ -405,7 +405,7 @@ def seed_search(study: optuna.Study, config: SweepConfig, space: Space, worker: 
     trial its epochs instead."""
     seed = derive_seed(config.seed, len(study.trials), worker)
     if config.engine == "kerastuner":
-        from sweeper.kerastuner_engine import KerasTunerSampler
+        from sweeper.search.kerastuner import KerasTunerSampler
 
         folder = config.results(space.name).path / "kerastuner"
         study.sampler = KerasTunerSampler(space, config.algorithm, config.epochs, seed, folder)
@@ -422,7 +422,7 @@ def open_study(
     """Create the space's study (with its head start: ``warm_source``, the earlier study
     ``head_start.open_source`` opened, and the configurations to try first) or resume it,
     with a sampler seeded for this session, and record the sweep's configuration on it."""
-    from sweeper.head_start import begin
+    from sweeper.search.head_start import begin
 
     study = optuna.create_study(
         study_name=space.name,

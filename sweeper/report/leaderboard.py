@@ -21,8 +21,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweeper.errors import not_writable
 from sweeper.files import atomic_path, write_text
-from sweeper.record import TrialRecord
 from sweeper.results import ResultsDir, as_results
+from sweeper.storage.record import TrialRecord
 
 FIXED_COLUMNS = [
     "rank",
@@ -130,7 +130,7 @@ def write_leaderboard(study: optuna.Study, folder: ResultsDir | Path) -> Path:
     """Write ``leaderboard.csv`` and ``leaderboard.html`` into the space's results folder;
     returns the CSV's path. Each replaces the old file in one step: readers never see a
     half-written one."""
-    from sweeper.html_report import render_html  # plotly loads only when a page is written
+    from sweeper.report.page import render_html  # plotly loads only when a page is written
 
     results = as_results(folder)
     frame = leaderboard(study)

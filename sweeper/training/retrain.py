@@ -27,13 +27,13 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from sweeper.data import Dataset, load_dataset
 from sweeper.errors import SweeperError, TrialFailed, UsageError
 from sweeper.files import atomic_path, write_text
-from sweeper.objective import StopOnNaN, compile_model, fit_model
-from sweeper.record import TrialRecord
 from sweeper.results import ResultsDir, as_results
-from sweeper.space import Space
+from sweeper.space.data import Dataset, load_dataset
+from sweeper.space.space import Space
+from sweeper.storage.record import TrialRecord
+from sweeper.training.objective import StopOnNaN, compile_model, fit_model
 
 RETRAINABLE = (TrialState.COMPLETE, TrialState.PRUNED)
 VERSIONED = ("sweeper", "keras", "tensorflow", "jax", "torch", "optuna", "numpy")

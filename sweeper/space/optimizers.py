@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sweeper.params import Float, Param
+from sweeper.space.params import Float, Param
 
 MOMENTUM = Float("momentum", 0.5, 0.99)
 WEIGHT_DECAY = Float("weight_decay", 1e-6, 1e-2, log=True)
@@ -28,7 +28,7 @@ class OptimizerSpec:
 
     Each extra's name is the Keras keyword it is passed as (``momentum``, ``weight_decay``).
     ``start`` is a setting known to train well (learning rate and extras), for the
-    configurations a sweep tries first (``sweeper.head_start``).
+    configurations a sweep tries first (``sweeper.search.head_start``).
     """
 
     keras_class: str
@@ -77,7 +77,7 @@ def build_optimizer(
     """The Keras optimizer a trial's parameters describe, with the training options every
     optimizer takes (weight decay, gradient accumulation) and ``averaging``'s keywords
     (``options.weight_averaging``)."""
-    from sweeper.options import optimizer_kwargs
+    from sweeper.space.options import optimizer_kwargs
 
     spec = OPTIMIZERS[params["optimizer"]]
     common = {**optimizer_kwargs(params), **clipping_kwargs(params), **(averaging or {})}

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from sweeper.errors import SpaceError, TrialFailed
-from sweeper.params import Categorical, Float, Param
+from sweeper.space.params import Categorical, Float, Param
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 CLASS_WEIGHTS = ("none", "balanced")
@@ -373,7 +373,7 @@ def class_weights(
 def class_indices(y: np.ndarray) -> np.ndarray | None:
     """The class index of each example, as Keras' class_weight reads them: integer labels,
     one-hot rows, or 0/1 floats (a sigmoid's targets); None for anything else."""
-    from sweeper.data import class_labels
+    from sweeper.space.data import class_labels
 
     labels = class_labels(y)
     if labels is None:  # floats: whole non-negative values are classes too

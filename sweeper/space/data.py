@@ -19,7 +19,7 @@ import numpy as np
 from sweeper.errors import DataError, SweeperError, describe_failure
 
 if TYPE_CHECKING:
-    from sweeper.space import Space
+    from sweeper.space.space import Space
 
 DATA_DIR_ENV = "SWEEPER_DATA_DIR"
 # Where Debian's package dataset-fashion-mnist installs the four gzipped IDX files.

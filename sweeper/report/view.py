@@ -19,9 +19,9 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from sweeper.errors import SweeperError, UsageError
-from sweeper.report import leaderboard, read_winner
+from sweeper.report.leaderboard import leaderboard, read_winner
 from sweeper.results import ResultsDir
-from sweeper.space import Space
+from sweeper.space.space import Space
 
 SHOWN_ROWS = 10  # of the leaderboard, in a notebook's display of a sweep
 
@@ -74,7 +74,7 @@ class SweepView:
     def plot(self, kind: str = "history"):
         """One of the report's plots as a plotly figure: ``history``, ``importance``,
         ``curves`` (learning curves) or ``parallel``. A notebook draws it inline."""
-        from sweeper.html_report import PLOTS, NoPlot  # plotly loads only now
+        from sweeper.report.page import PLOTS, NoPlot  # plotly loads only now
 
         plots = {plot.key: plot for plot in PLOTS}
         if kind not in plots:
@@ -135,8 +135,8 @@ def load(
     """Reopen a sweep, finished or still running: ``space`` is a ``Space``, a space's name or
     .py path (its study in ``results_dir``, or in ``storage``), or a results folder such as
     ``"results/mnist_space"``. Nothing is written; a missing study is an error."""
-    from sweeper.loader import load_space
-    from sweeper.study import load_existing_study
+    from sweeper.search.study import load_existing_study
+    from sweeper.space.loader import load_space
 
     if isinstance(space, str) and Path(space).is_dir():
         results = ResultsDir(Path(space))

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sweeper.params import Float, Param
+from sweeper.space.params import Float, Param
 
 LR_DECAY_RATE = Float("lr_decay_rate", 0.01, 0.5, log=True)
 WARMUP_FRACTION = Float("warmup_fraction", 0.02, 0.3)

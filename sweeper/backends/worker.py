@@ -1,10 +1,10 @@
 """A worker process: loads the data once, then runs the trial loop with the supervisor as its
 gate, until told to stop.
 
-The supervisor (``sweeper.supervisor``) starts workers with multiprocessing's "spawn" method,
-so each one sets its device variables before Keras loads. Each has a pipe of its own to the
-supervisor, so a worker killed mid-message cannot garble another's, and asks it before each
-trial, so the budget holds exactly across workers.
+The supervisor (``sweeper.backends.supervisor``) starts workers with multiprocessing's
+"spawn" method, so each one sets its device variables before Keras loads. Each has a pipe of
+its own to the supervisor, so a worker killed mid-message cannot garble another's, and asks it
+before each trial, so the budget holds exactly across workers.
 
 A worker's own output (TensorFlow's start-up lines, a crash's traceback) goes to a log file,
 not the terminal: ``results/<space>/workers/worker-<slot>.log`` once the study is open, a
@@ -25,17 +25,17 @@ import cloudpickle
 import optuna
 import psutil
 
+from sweeper.backends.devices import WorkerSlot
 from sweeper.config import Placement, SweepConfig
-from sweeper.data import load_dataset
-from sweeper.devices import WorkerSlot
 from sweeper.errors import SweeperError, UsageError
 from sweeper.files import output_to
-from sweeper.loader import load_space
-from sweeper.loop import MakeObjective, StopFlag, build_objective, run_trials
-from sweeper.progress import SweepObserver
-from sweeper.recovery import owner_record
-from sweeper.space import Space
-from sweeper.study import open_storage, seed_search
+from sweeper.report.live import SweepObserver
+from sweeper.search.study import open_storage, seed_search
+from sweeper.space.data import load_dataset
+from sweeper.space.loader import load_space
+from sweeper.space.space import Space
+from sweeper.storage.recovery import owner_record
+from sweeper.trials.loop import MakeObjective, StopFlag, build_objective, run_trials
 
 # Growth per trial is judged from the 8th trial on: by then the median step is a leak, not one
 # of the caches that the first trials' new batch sizes allocate (on MNIST, a worker judged after

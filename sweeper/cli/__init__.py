@@ -18,20 +18,16 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from sweeper.backends.devices import parse_gpus
 from sweeper.config import SweepConfig
-from sweeper.devices import parse_gpus
 from sweeper.errors import SettingError, SweeperError, UsageError, not_writable
 from sweeper.files import stderr_to
-from sweeper.head_start import load_points
-from sweeper.journal import repair, storage_damage
-from sweeper.kerastuner_engine import ALGORITHMS, ENGINES
-from sweeper.loader import available_spaces, load_space
-from sweeper.progress import format_duration, format_params
-from sweeper.record import FINISHED
-from sweeper.report import leaderboard, write_leaderboard
+from sweeper.report.leaderboard import leaderboard, write_leaderboard
+from sweeper.report.live import format_duration, format_params
 from sweeper.results import ResultsDir
-from sweeper.space import Space
-from sweeper.study import (
+from sweeper.search.head_start import load_points
+from sweeper.search.kerastuner import ALGORITHMS, ENGINES
+from sweeper.search.study import (
     PRUNERS,
     SAMPLERS,
     count_finished,
@@ -40,9 +36,13 @@ from sweeper.study import (
     open_storage,
     shown_storage,
 )
+from sweeper.space.loader import available_spaces, load_space
+from sweeper.space.space import Space
+from sweeper.storage.journal import repair, storage_damage
+from sweeper.storage.record import FINISHED
 
 if TYPE_CHECKING:
-    from sweeper.retrain import Winner
+    from sweeper.training.retrain import Winner
 
 TOP_ROWS = 10  # leaderboard rows printed in the terminal; the files hold them all
 # The library's defaults, which the flags' defaults and help texts repeat from here.
@@ -402,7 +402,7 @@ def _config(args: argparse.Namespace) -> SweepConfig:
 
 def _run(args: argparse.Namespace, console: Console) -> int:
     from sweeper.pipeline import run
-    from sweeper.progress import RichProgress
+    from sweeper.report.live import RichProgress
 
     config = _config(args)
     space = config.engine_space(load_space(args.space))
@@ -436,7 +436,7 @@ def _run(args: argparse.Namespace, console: Console) -> int:
 
 
 def _worker(args: argparse.Namespace, console: Console) -> int:
-    from sweeper.progress import RichProgress
+    from sweeper.report.live import RichProgress
     from sweeper.sweep import joined_config, joiner_id, run_sweep
 
     space = load_space(args.space)
@@ -646,14 +646,14 @@ def _show(args: argparse.Namespace, console: Console) -> int:
         )
     if space.hypermodel is not None:
         with stderr_to(Path(os.devnull)):  # Keras loads: the hypermodel builds once
-            from sweeper.hypermodel import describe
+            from sweeper.space.hypermodel import describe
 
             rows = describe(space.hypermodel)
         for row in rows:
             table.add_row(*row)
         table.caption = "the hypermodel's own as its default build asks for them"
     console.print(table)
-    from sweeper.head_start import starting_points
+    from sweeper.search.head_start import starting_points
 
     for i, point in enumerate(starting_points(space), start=1):
         console.print(f"starting point {i}: {format_params(point)}", soft_wrap=True)

@@ -32,9 +32,9 @@ from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from sweeper.errors import FatalTrialError, TrialFailed
-from sweeper.progress import SweepObserver, log_trial
-from sweeper.record import FAIL_REASON, INTERRUPTED, OWNER, counted
-from sweeper.study import FailureStreak
+from sweeper.report.live import SweepObserver, log_trial
+from sweeper.search.study import FailureStreak
+from sweeper.storage.record import FAIL_REASON, INTERRUPTED, OWNER, counted
 
 log = logging.getLogger("sweeper")
 
@@ -89,7 +89,7 @@ def build_objective(
 ) -> Objective:
     """The objective a sweep runs: Keras' (imported only now), unless another is given."""
     if make_objective is None:
-        from sweeper.objective import KerasObjective
+        from sweeper.training.objective import KerasObjective
 
         make_objective = KerasObjective.for_sweep
     return make_objective(space, data, config, observer, flag)

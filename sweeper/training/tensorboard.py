@@ -18,8 +18,8 @@ import keras
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
 
-from sweeper.params import Categorical, Float, Int, Param
-from sweeper.space import Space
+from sweeper.space.params import Categorical, Float, Int, Param
+from sweeper.space.space import Space
 
 
 def trial_dir(root: Path, trial_number: int) -> Path:

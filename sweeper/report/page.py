@@ -20,8 +20,8 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
-from sweeper.progress import format_duration
-from sweeper.record import TrialRecord
+from sweeper.report.live import format_duration
+from sweeper.storage.record import TrialRecord
 
 TOP_CURVES = 5  # completed trials whose learning curves are drawn in colour
 

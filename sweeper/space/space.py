@@ -16,10 +16,10 @@ from typing import Any
 from optuna.trial import BaseTrial
 
 from sweeper.errors import SpaceError
-from sweeper.optimizers import CLIP_THRESHOLD, CLIPPING_MODES, OPTIMIZERS
-from sweeper.options import LOSSES, Options, loss_spec
-from sweeper.params import Categorical, Float, Param
-from sweeper.schedules import SCHEDULES
+from sweeper.space.optimizers import CLIP_THRESHOLD, CLIPPING_MODES, OPTIMIZERS
+from sweeper.space.options import LOSSES, Options, loss_spec
+from sweeper.space.params import Categorical, Float, Param
+from sweeper.space.schedules import SCHEDULES
 
 DIRECTIONS = ("maximize", "minimize")
 # A space's name is its study's name and its results folder's: one path component.
@@ -48,7 +48,7 @@ class Training:
 
     Training options, each fixed (one value) or swept (a list of choices; for the real-valued
     ones a ``(low, high)`` pair), applied by the library to every model
-    (``sweeper.options``): ``precision`` ("float32", "mixed_float16", "mixed_bfloat16");
+    (``sweeper.space.options``): ``precision`` ("float32", "mixed_float16", "mixed_bfloat16");
     ``jit_compile`` (True, False, "auto"); ``steps_per_execution`` ("auto": sweeper's choice
     for the batch size); ``gradient_accumulation_steps``; ``weight_decay`` (every optimizer;
     AdamW's own range otherwise); ``label_smoothing`` (cross-entropy losses); ``class_weight``
@@ -176,7 +176,7 @@ class Space:
     ``build_model(params, data)`` returns an uncompiled ``keras.Model``: the library compiles
     it with the trial's optimizer. ``load_data(data_dir)`` returns a ``sweeper.Dataset``.
     ``hypermodel`` instead of ``build_model``: a KerasTuner ``build_model(hp)`` or
-    ``HyperModel``, run as it is (``sweeper.hypermodel``); with ``training=None`` it compiles
+    ``HyperModel``, run as it is (``sweeper.space.hypermodel``); with ``training=None`` it compiles
     its own model, loss and metrics included.
     ``name`` names its study and its results folder; a module's space may leave it out (the
     module's name is used). ``starting_points``: configurations a new sweep tries first
@@ -237,7 +237,7 @@ class Space:
                     "starting_points must be a list of {parameter: value} dicts, but got "
                     f"{self.starting_points!r}"
                 )
-            from sweeper.head_start import starting_points
+            from sweeper.search.head_start import starting_points
 
             starting_points(self)  # a point outside the ranges fails on import, not mid-sweep
 
@@ -259,7 +259,7 @@ class Space:
             if param.is_active(sampled):
                 sampled[param.name] = param.suggest(trial)
         if self.hypermodel is not None:
-            from sweeper.hypermodel import sample  # KerasTuner, and so Keras, load only now
+            from sweeper.space.hypermodel import sample  # KerasTuner, and so Keras, load only now
 
             sampled.update(sample(self.hypermodel, trial))
         return sampled
@@ -267,7 +267,7 @@ class Space:
     def build(self, params: Mapping[str, Any], data: Any):
         """The model for one configuration: ``build_model``'s, or the hypermodel's."""
         if self.hypermodel is not None:
-            from sweeper.hypermodel import build
+            from sweeper.space.hypermodel import build
 
             return build(self.hypermodel, params)
         assert self.build_model is not None  # checked when the space was made

@@ -15,7 +15,7 @@ import optuna
 import psutil
 from optuna.trial import FrozenTrial, TrialState
 
-from sweeper.record import FAIL_REASON, OWNER, RETRY_OF, WORKER_DIED, is_lost
+from sweeper.storage.record import FAIL_REASON, OWNER, RETRY_OF, WORKER_DIED, is_lost
 
 
 def owner_record(worker: int, device: str, sampler_seed: int | None = None) -> dict:

@@ -23,13 +23,13 @@ import optuna
 from optuna.trial import TrialState
 
 from sweeper.errors import SpaceError, SweeperError, UsageError
-from sweeper.optimizers import OPTIMIZERS, START_ORDER
-from sweeper.params import Categorical
-from sweeper.record import WARM_START_FROM
+from sweeper.space.optimizers import OPTIMIZERS, START_ORDER
+from sweeper.space.params import Categorical
+from sweeper.storage.record import WARM_START_FROM
 
 if TYPE_CHECKING:
     from sweeper.config import SweepConfig
-    from sweeper.space import Space, Training
+    from sweeper.space.space import Space, Training
 
 log = logging.getLogger("sweeper")
 
@@ -164,7 +164,7 @@ def warm_start(study: optuna.Study, space: Space, source: optuna.Study, where: s
 def open_source(space: Space, config: SweepConfig) -> tuple[optuna.Study, str] | None:
     """The earlier sweep ``config.warm_start`` names (a results folder, a journal file or a
     database URL), opened for reading before this sweep writes anything; None without one."""
-    from sweeper.study import JOURNAL_SUFFIXES, journal_path, load_existing_study
+    from sweeper.search.study import JOURNAL_SUFFIXES, journal_path, load_existing_study
 
     if config.warm_start is None:
         return None

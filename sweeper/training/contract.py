@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sweeper.data import Dataset
 from sweeper.errors import SpaceError
-from sweeper.space import Space
+from sweeper.space.data import Dataset
+from sweeper.space.space import Space
 
 # Losses whose model output has one unit per class: sparse labels, or one-hot labels.
 CLASS_LOSSES = {"sparse_categorical_crossentropy": "sparse", "categorical_crossentropy": "onehot"}
@@ -59,7 +59,7 @@ def _class_weight_problem(space: Space, data: Dataset) -> str | None:
     training = space.training
     if training is None or training.class_weight in (None, "none", ("none",), ["none"]):
         return None
-    from sweeper.options import class_indices
+    from sweeper.space.options import class_indices
 
     if class_indices(data.y_train) is not None:
         return None

@@ -23,7 +23,7 @@ from rich.status import Status
 from rich.table import Table
 from rich.text import Text
 
-from sweeper.record import TrialRecord
+from sweeper.storage.record import TrialRecord
 
 
 def format_duration(seconds: float) -> str:

@@ -18,7 +18,7 @@ from types import ModuleType
 
 import search_spaces
 from sweeper.errors import SpaceError, UsageError
-from sweeper.space import Space
+from sweeper.space.space import Space
 
 SPACES_DIR = Path(search_spaces.__file__).parent
 

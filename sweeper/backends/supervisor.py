@@ -29,15 +29,15 @@ from pathlib import Path
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from sweeper.devices import WorkerSlot
+from sweeper.backends.devices import WorkerSlot
+from sweeper.backends.worker import WorkerSpec, worker_main
 from sweeper.errors import SweeperError
-from sweeper.loop import StopFlag, fail_stale_trials
-from sweeper.progress import SweepObserver, log_trial
-from sweeper.record import FINISHED, INTERRUPTED, WORKER_DIED, counted
-from sweeper.recovery import enqueue_retries, fail_lost, owned_by
+from sweeper.report.live import SweepObserver, log_trial
 from sweeper.results import ResultsDir
-from sweeper.study import FailureStreak
-from sweeper.worker import WorkerSpec, worker_main
+from sweeper.search.study import FailureStreak
+from sweeper.storage.record import FINISHED, INTERRUPTED, WORKER_DIED, counted
+from sweeper.storage.recovery import enqueue_retries, fail_lost, owned_by
+from sweeper.trials.loop import StopFlag, fail_stale_trials
 
 log = logging.getLogger("sweeper")
 

@@ -3,7 +3,7 @@
 The run process reaches the scheduler before anything is written, opens the study on the
 shared database, then submits one task per Dask worker slot: per unit of a ``GPU`` resource
 where workers advertise one, else per worker thread (more as workers join). Each task starts
-a sweeper process on its Dask worker (``python -m sweeper.dask_engine``) that sweeps as
+a sweeper process on its Dask worker (``python -m sweeper.backends.dask_cluster``) that sweeps as
 ``sweeper worker`` does: one supervised worker process trains, so memory stays flat and a
 crash in native code takes only that process, which the supervisor replaces. A process, not
 a call in the task's thread: the supervisor sets signal handlers, which only a main thread
@@ -41,15 +41,15 @@ import cloudpickle
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from sweeper.backends.devices import WorkerSlot, detect_gpus, plan_workers
+from sweeper.backends.worker import pickle_space
 from sweeper.config import SweepConfig
-from sweeper.devices import WorkerSlot, detect_gpus, plan_workers
 from sweeper.errors import SettingError, SweeperError
-from sweeper.loop import MakeObjective, StopFlag
-from sweeper.progress import SweepObserver, log_trial
-from sweeper.record import FINISHED, OWNER, counted, is_lost
+from sweeper.report.live import SweepObserver, log_trial
 from sweeper.results import ResultsDir
-from sweeper.space import Space
-from sweeper.worker import pickle_space
+from sweeper.space.space import Space
+from sweeper.storage.record import FINISHED, OWNER, counted, is_lost
+from sweeper.trials.loop import MakeObjective, StopFlag
 
 log = logging.getLogger("sweeper")
 
@@ -421,7 +421,7 @@ def _local_slot(worker, local: int) -> WorkerSlot:
 
 
 def _sweep_in_process(job: SlotJob, place: tuple, name: str, stop) -> SlotResult:
-    """``python -m sweeper.dask_engine`` with the job; its output goes to dask.log in the
+    """``python -m sweeper.backends.dask_cluster`` with the job; its output goes to dask.log in the
     slot's results folder. The stop event interrupts it."""
     slot, results_dir, first_worker = place
     folder = ResultsDir.of(results_dir, job.space_name).path
@@ -429,7 +429,13 @@ def _sweep_in_process(job: SlotJob, place: tuple, name: str, stop) -> SlotResult
     with tempfile.TemporaryDirectory(prefix="sweeper-dask-") as tmp:
         job_file, result_file = Path(tmp, "job.pkl"), Path(tmp, "result.json")
         job_file.write_bytes(cloudpickle.dumps((job, slot, results_dir, first_worker)))
-        argv = [sys.executable, "-m", "sweeper.dask_engine", str(job_file), str(result_file)]
+        argv = [
+            sys.executable,
+            "-m",
+            "sweeper.backends.dask_cluster",
+            str(job_file),
+            str(result_file),
+        ]
         with open(folder / "dask.log", "ab") as out:
             process = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT

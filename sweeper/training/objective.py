@@ -19,24 +19,24 @@ import numpy as np
 import optuna
 from optuna_integration.keras import KerasPruningCallback
 
-from sweeper.data import Dataset
 from sweeper.errors import FatalTrialError, TrialFailed, describe_failure
-from sweeper.optimizers import build_optimizer
-from sweeper.options import (
+from sweeper.space.data import Dataset
+from sweeper.space.optimizers import build_optimizer
+from sweeper.space.options import (
     build_loss,
     class_weights,
     dtype_policy,
     float32_outputs,
     weight_averaging,
 )
-from sweeper.record import EPOCH_BUDGET, SEED, STOPPED_BY, outcome_attrs
-from sweeper.schedules import StepBudget, build_learning_rate
-from sweeper.space import Space
+from sweeper.space.schedules import StepBudget, build_learning_rate
+from sweeper.space.space import Space
+from sweeper.storage.record import EPOCH_BUDGET, SEED, STOPPED_BY, outcome_attrs
 
 if TYPE_CHECKING:
     from sweeper.config import SweepConfig
-    from sweeper.loop import StopFlag
-    from sweeper.progress import SweepObserver
+    from sweeper.report.live import SweepObserver
+    from sweeper.trials.loop import StopFlag
 
 EpochHook = Callable[[int, int, Mapping[str, float]], None]
 
@@ -189,7 +189,7 @@ def fit_model(space: Space, trial: optuna.trial.BaseTrial, params, model, x, y, 
     if space.hypermodel is None:
         model.fit(x, y, **kwargs)
         return
-    from sweeper.hypermodel import TrialHyperParameters, fit
+    from sweeper.space.hypermodel import TrialHyperParameters, fit
 
     fit(space.hypermodel, TrialHyperParameters(trial, params), model, x, y, **kwargs)
 
@@ -223,10 +223,10 @@ class KerasObjective:
         self.callbacks = list(callbacks)
         # The sweep's stop-on-signal and deadline check, when a sweep runs it.
         self.stop_check = StopOnRequest(flag) if flag is not None else None
-        # Where each trial writes its TensorBoard logs, if anywhere (sweeper.tensorboard).
+        # Where each trial writes its TensorBoard logs, if anywhere (sweeper.training.tensorboard).
         self.tensorboard = tensorboard
         if tensorboard is not None:
-            from sweeper.tensorboard import write_experiment
+            from sweeper.training.tensorboard import write_experiment
 
             write_experiment(tensorboard, space)
 
@@ -242,7 +242,7 @@ class KerasObjective:
         """The objective as a sweep runs it: the configuration's epochs, patience and seed,
         each epoch reported to the observer, and a stop request ending the trial. First the
         model is checked against the data, once."""
-        from sweeper.contract import check_model_fits_data
+        from sweeper.training.contract import check_model_fits_data
 
         check_model_fits_data(space, data)
         return cls(
@@ -303,7 +303,7 @@ class KerasObjective:
         space = self.space
         logs = []
         if self.tensorboard is not None:
-            from sweeper.tensorboard import trial_callbacks
+            from sweeper.training.tensorboard import trial_callbacks
 
             logs = trial_callbacks(self.tensorboard, trial.number, params)
         return [

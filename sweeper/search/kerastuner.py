@@ -28,11 +28,11 @@ from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from sweeper.errors import SpaceError
-from sweeper.params import Categorical, Float, Int, Param
-from sweeper.record import ENGINE, EPOCH_BUDGET
+from sweeper.space.params import Categorical, Float, Int, Param
+from sweeper.storage.record import ENGINE, EPOCH_BUDGET
 
 if TYPE_CHECKING:
-    from sweeper.space import Space
+    from sweeper.space.space import Space
 
 ENGINES = ("optuna", "kerastuner")
 ALGORITHMS = ("hyperband", "bayesian", "random")
