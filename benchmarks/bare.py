@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sweeper.training.objective import compile_model
+from sweeper.training.build import compile_model
 
 
 def bare_fit(space, data, params, epochs: int) -> None:

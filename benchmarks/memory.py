@@ -27,8 +27,8 @@ def rss_mib(pid: int | None = None) -> float:
 
 def sweep_side(space_name: str, checkpoints: list[int], epochs: int, recycle: bool) -> None:
     from sweeper import load_space, run_sweep
-    from sweeper.report.live import SweepObserver
     from sweeper.storage.record import OWNER
+    from sweeper.trials.observer import SweepObserver
 
     class WorkerMemory(SweepObserver):
         done, pids = 0, set()

@@ -28,9 +28,9 @@ import keras
 import optuna
 
 from sweeper import load_space
-from sweeper.search.head_start import starting_points
 from sweeper.space.data import load_dataset
-from sweeper.training.objective import EXAMPLES_PER_EXECUTION, compile_model, fit_model
+from sweeper.space.starting import starting_points
+from sweeper.training.build import EXAMPLES_PER_EXECUTION, compile_model, fit_model
 
 # Shared training settings: Adam at its default rate, decayed to 0 over the epoch budget.
 TRAINING = {

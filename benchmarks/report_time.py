@@ -33,8 +33,9 @@ from optuna.trial import TrialState
 
 from sweeper import SweepConfig, load_space
 from sweeper.report.leaderboard import leaderboard, write_leaderboard
-from sweeper.report.page import PLOTS
-from sweeper.search.study import load_existing_study, open_storage, open_study
+from sweeper.report.plots import PLOTS
+from sweeper.search.study import open_study
+from sweeper.storage.storages import load_existing_study, open_storage
 
 METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 

@@ -38,9 +38,11 @@ from pathlib import Path
 import optuna
 
 from sweeper import SweepConfig, load_space
-from sweeper.search.study import open_storage, open_study
+from sweeper.search.study import open_study
+from sweeper.storage.heartbeat import Heartbeat
 from sweeper.storage.recovery import owner_record
-from sweeper.trials.loop import BudgetGate, Heartbeat, admit
+from sweeper.storage.storages import open_storage
+from sweeper.trials.loop import BudgetGate, admit
 
 METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 

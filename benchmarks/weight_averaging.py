@@ -40,7 +40,7 @@ SIDES = {"ema": True, "plain": False}
 
 
 def configuration(space, name: str) -> dict:
-    from sweeper.search.head_start import complete, starting_points
+    from sweeper.space.starting import complete, starting_points
 
     given = CONFIGS[name]
     if given is None:
@@ -53,7 +53,7 @@ def train(space, data, params: dict, seed: int) -> dict:
     import keras
     import optuna
 
-    from sweeper.training.objective import compile_model, fit_model
+    from sweeper.training.build import compile_model, fit_model
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)

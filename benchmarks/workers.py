@@ -28,7 +28,7 @@ from pathlib import Path
 import optuna
 
 from sweeper import load_space, run_sweep
-from sweeper.search.study import open_storage
+from sweeper.storage.storages import open_storage
 
 
 def configurations(space, n: int, seed: int = 0) -> list[dict]:

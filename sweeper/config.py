@@ -15,15 +15,10 @@ from typing import Any
 from sweeper.backends.devices import WorkerSlot, detect_gpus, plan_workers
 from sweeper.errors import SettingError
 from sweeper.results import ResultsDir
-from sweeper.search.study import (
-    PrunerLike,
-    SamplerLike,
-    check_storage_url,
-    label,
-    make_pruner,
-    make_sampler,
-)
+from sweeper.search.pruners import PrunerLike, make_pruner
+from sweeper.search.samplers import SamplerLike, make_sampler
 from sweeper.space.space import Space
+from sweeper.storage.storages import check_storage_url
 
 # A worker restarts once what it keeps per trial adds up to 10% of its size: Keras and
 # TensorFlow keep ~5 MiB of every trial even after clear_session() (benchmarks/memory.py).
@@ -48,6 +43,10 @@ def _shown(where: str | Path) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(str(where)).render_as_string(hide_password=True)
+
+
+def label(choice: SamplerLike | PrunerLike) -> str:
+    return choice if isinstance(choice, str) else type(choice).__name__
 
 
 @dataclass(frozen=True)
@@ -258,7 +257,7 @@ class SweepConfig:
     def resolve(self, space: Space) -> SweepConfig:
         """This configuration with the space's defaults filled in; the configurations to
         enqueue are checked against the space's ranges."""
-        from sweeper.search.head_start import complete
+        from sweeper.space.starting import complete
 
         for i, point in enumerate(self.enqueue):
             complete(space, point, f"--enqueue entry {i + 1}")

@@ -15,12 +15,13 @@ import optuna
 from sweeper.config import SweepConfig
 from sweeper.files import stderr_to
 from sweeper.report.leaderboard import write_leaderboard
-from sweeper.report.live import SweepObserver, progress_for
+from sweeper.report.live import progress_for
 from sweeper.report.view import SweepView
 from sweeper.results import ResultsDir
 from sweeper.space.loader import load_space
 from sweeper.space.space import Space
 from sweeper.sweep import SweepResult, run_sweep, sweep_config
+from sweeper.trials.observer import SweepObserver
 
 if TYPE_CHECKING:
     from sweeper.training.retrain import Winner

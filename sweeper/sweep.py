@@ -18,22 +18,27 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial
 
+from sweeper.backends.base import build_objective
 from sweeper.backends.supervisor import Supervisor
 from sweeper.backends.worker import WorkerSpec, pickle_space
 from sweeper.config import SweepConfig
 from sweeper.errors import SweeperError, UsageError, not_writable
 from sweeper.report.leaderboard import write_leaderboard
-from sweeper.report.live import SweepObserver, progress_for, quiet_optuna
+from sweeper.report.live import progress_for, quiet_optuna
 from sweeper.report.view import SweepView
 from sweeper.results import ResultsDir
 from sweeper.search.head_start import open_source
-from sweeper.search.study import FailureStreak, open_storage, open_study, probe_storage
+from sweeper.search.study import open_study
 from sweeper.space.data import load_dataset
 from sweeper.space.space import Space
 from sweeper.storage.journal import storage_damage
 from sweeper.storage.record import TrialRecord
 from sweeper.storage.recovery import owner_record, recover
-from sweeper.trials.loop import BudgetGate, MakeObjective, StopFlag, build_objective, run_trials
+from sweeper.storage.storages import open_storage, probe_storage
+from sweeper.trials.loop import BudgetGate, MakeObjective, run_trials
+from sweeper.trials.observer import SweepObserver
+from sweeper.trials.stop import StopFlag
+from sweeper.trials.streak import FailureStreak
 
 log = logging.getLogger("sweeper")
 
@@ -186,7 +191,7 @@ def joiner_id() -> int:
 def joined_config(space: Space, storage: str, **settings: Any) -> SweepConfig:
     """The configuration workers join a sweep with: the settings its study recorded (budget,
     sampler, pruner, epochs...), with this machine's placement and folders."""
-    from sweeper.search.study import load_existing_study
+    from sweeper.storage.storages import load_existing_study
 
     results_dir = settings.get("results_dir", "results")
     study = load_existing_study(space.name, storage, ResultsDir.of(results_dir, space.name).path)

@@ -87,7 +87,7 @@ def mixed_results(tmp_path_factory, digits_space):
     import optuna
 
     from sweeper import run_sweep
-    from sweeper.search.study import open_storage
+    from sweeper.storage.storages import open_storage
 
     def build_model(params, data):
         if params["units"] == 17:
@@ -118,7 +118,7 @@ def failed_results(tmp_path_factory, digits_space):
     import optuna
 
     from sweeper import run_sweep
-    from sweeper.search.study import open_storage
+    from sweeper.storage.storages import open_storage
 
     results = tmp_path_factory.mktemp("failed")
     study = optuna.create_study(

@@ -24,7 +24,7 @@ MAX_CONNECTIONS = 60
 def storage(url: str):
     """One storage (one connection pool) per database for a test's own reads: a new one per
     poll would hold its connections until garbage-collected, and exhaust the server."""
-    from sweeper.search.study import open_storage
+    from sweeper.storage.storages import open_storage
 
     return open_storage(url, Path("."))
 

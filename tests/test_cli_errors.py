@@ -195,7 +195,8 @@ def test_usage_errors_exit_2():
 def test_flags_left_out_mean_the_library_defaults():
     """`sweeper run SPACE` with no flags sweeps as `SweepConfig()` does: the CLI's defaults
     may not drift from the library's (the default pruner changed once in both by hand)."""
-    from sweeper.cli import DEFAULT, _config, build_parser
+    from sweeper.cli.commands import _config
+    from sweeper.cli.parser import DEFAULT, build_parser
     from sweeper.config import SweepConfig
 
     parser = build_parser()

@@ -25,10 +25,10 @@ from conftest import DIGITS_SOURCE, wait_for  # noqa: E402
 from pg_server import free_port  # noqa: E402
 
 from sweeper import SettingError, SweepConfig, load_space, run  # noqa: E402
-from sweeper.backends.dask_cluster import StudyWatcher  # noqa: E402
+from sweeper.backends.study_watcher import StudyWatcher  # noqa: E402
 from sweeper.cli import main  # noqa: E402
-from sweeper.report.live import SweepObserver  # noqa: E402
 from sweeper.storage.record import FINISHED, OWNER, RETRY_OF, counted, is_lost  # noqa: E402
+from sweeper.trials.observer import SweepObserver  # noqa: E402
 
 ROOT = Path(__file__).parents[1]
 DASK = Path(sys.executable).parent / "dask"

@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 
 from sweeper.cli import main
 from sweeper.errors import describe_failure
-from sweeper.search.study import open_storage
+from sweeper.storage.storages import open_storage
 
 RUN = ["run", "digits_space", "--trials", "2", "--max-epochs", "1", "--no-retrain"]
 

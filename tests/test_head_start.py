@@ -10,9 +10,9 @@ import pytest
 from sweeper import Categorical, Float, Int, SpaceError, run_sweep
 from sweeper.cli import main
 from sweeper.errors import UsageError
-from sweeper.search.head_start import complete, load_points, registry_points, starting_points
 from sweeper.space.loader import load_space
 from sweeper.space.space import Space, Training
+from sweeper.space.starting import complete, load_points, registry_points, starting_points
 from sweeper.storage.record import TrialRecord, counted
 
 
@@ -128,7 +128,7 @@ def test_enqueue_file_from_the_command_line(tmp_path, suffix):
 
 
 def _journal(results):
-    from sweeper.search.study import open_storage
+    from sweeper.storage.storages import open_storage
 
     return open_storage(None, results / "digits_space")
 

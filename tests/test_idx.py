@@ -12,7 +12,7 @@ import pytest
 
 import sweeper.space.data
 from sweeper import DataError, Dataset, load_fashion_mnist_arrays, load_space, read_idx
-from sweeper.search.head_start import starting_points
+from sweeper.space.starting import starting_points
 
 DEBIAN = sweeper.space.data.FASHION_MNIST_DEBIAN_DIR  # the real folder, before any monkeypatch
 needs_debian = pytest.mark.skipif(

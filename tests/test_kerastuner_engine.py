@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 import sweeper
 from sweeper import Categorical, Float, Int, Space, Training
 from sweeper.search.kerastuner import KerasTunerSampler, to_hyperparameters
-from sweeper.search.study import count_finished
+from sweeper.storage.record import count_finished
 
 
 def every_kind_space(digits_space) -> Space:

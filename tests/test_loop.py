@@ -17,10 +17,12 @@ from optuna.trial import TrialState, create_trial
 from sweeper import SweepConfig, SweeperError, run_sweep
 from sweeper.backends.supervisor import Budget
 from sweeper.errors import SettingError
-from sweeper.report.live import SweepObserver
-from sweeper.search.study import FailureStreak, count_finished, open_storage
-from sweeper.storage.record import FAIL_REASON, OWNER, RETRY_OF, WORKER_DIED
-from sweeper.trials.loop import BudgetGate, StopFlag, run_trials
+from sweeper.storage.record import FAIL_REASON, OWNER, RETRY_OF, WORKER_DIED, count_finished
+from sweeper.storage.storages import open_storage
+from sweeper.trials.loop import BudgetGate, run_trials
+from sweeper.trials.observer import SweepObserver
+from sweeper.trials.stop import StopFlag
+from sweeper.trials.streak import FailureStreak
 
 CONFIG = SweepConfig.of(max_epochs=2, workers=None).resolve(fakes.SPACE)
 

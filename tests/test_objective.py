@@ -11,13 +11,9 @@ from conftest import BASE_PARAMS, NAN_PARAMS
 from sweeper import FatalTrialError, TrialFailed
 from sweeper.errors import describe_failure
 from sweeper.space.schedules import StepBudget
-from sweeper.training.objective import (
-    KerasObjective,
-    compile_model,
-    steps_per_execution,
-    trial_seed,
-)
-from sweeper.trials.loop import StopFlag
+from sweeper.training.build import compile_model, steps_per_execution
+from sweeper.training.objective import KerasObjective, trial_seed
+from sweeper.trials.stop import StopFlag
 
 
 def test_trial_records_history_best_epoch_timings_and_seed(digits_space, digits_data):

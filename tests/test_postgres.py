@@ -18,8 +18,9 @@ from pg_server import PASSWORD
 
 from sweeper import SweepConfig, load_space
 from sweeper.cli import main
-from sweeper.search.study import load_existing_study, open_storage, open_study
+from sweeper.search.study import open_study
 from sweeper.storage.record import FAIL_REASON, NO_HEARTBEAT, OWNER, RETRY_OF, counted
+from sweeper.storage.storages import load_existing_study, open_storage
 
 ROOT = Path(__file__).parents[1]
 

@@ -13,7 +13,7 @@ from conftest import DIGITS_SOURCE, MARKUP_REASON, MIXED_TRIALS, copy_results, f
 
 from sweeper.cli import main
 from sweeper.report.leaderboard import FIXED_COLUMNS, NOTE_COLUMNS
-from sweeper.search.study import load_existing_study, open_storage
+from sweeper.storage.storages import load_existing_study, open_storage
 
 JOURNAL_NAME = "study.journal"
 
@@ -210,7 +210,7 @@ def test_importances_of_a_big_study_come_from_ped_anova_and_say_so(monkeypatch):
     caption says so."""
     import optuna
 
-    from sweeper.report import page as html_report
+    from sweeper.report import plots as html_report
 
     monkeypatch.setattr(html_report, "FANOVA_TRIALS", 30)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(0))
@@ -235,7 +235,7 @@ def test_parallel_coordinates_of_a_big_study_draw_its_best(monkeypatch):
     that many, and says so."""
     import optuna
 
-    from sweeper.report import page as html_report
+    from sweeper.report import plots as html_report
 
     monkeypatch.setattr(html_report, "PARALLEL_TRIALS", 10)
     study = optuna.create_study(direction="minimize", sampler=optuna.samplers.RandomSampler(0))

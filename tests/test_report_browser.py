@@ -12,7 +12,7 @@ import pytest
 from conftest import MARKUP_REASON, MIXED_TRIALS, copy_results
 
 from sweeper.cli import main
-from sweeper.search.study import load_existing_study
+from sweeper.storage.storages import load_existing_study
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 ARTIFACTS = Path(__file__).parent / "artifacts"

@@ -9,7 +9,7 @@ import pytest
 from conftest import copy_results, file_digest
 
 from sweeper.cli import main
-from sweeper.search.study import load_existing_study
+from sweeper.storage.storages import load_existing_study
 from sweeper.training.retrain import retrain
 
 JOURNAL_NAME = "study.journal"
@@ -167,7 +167,7 @@ def test_replayed_rates_follow_the_sweeps_reductions(digits_space, digits_data):
     import optuna
     from conftest import BASE_PARAMS
 
-    from sweeper.training.objective import compile_model
+    from sweeper.training.build import compile_model
     from sweeper.training.retrain import _replayed_rates
 
     params = {**BASE_PARAMS, "lr_schedule": "plateau", "plateau_factor": 0.5}

@@ -14,8 +14,8 @@ import pytest
 from optuna.trial import TrialState
 
 from sweeper import DataError, Dataset, TrialRecord, available_spaces, load_space, run_sweep
-from sweeper.search.head_start import complete
 from sweeper.space.data import DATA_DIR_ENV
+from sweeper.space.starting import complete
 from sweeper.training.contract import (
     CLASS_LOSSES,
     check_model_fits_data,

@@ -9,7 +9,7 @@ from optuna.trial import TrialState
 
 from sweeper import SweeperError, TrialRecord, run_sweep
 from sweeper.cli import main
-from sweeper.search.study import open_storage
+from sweeper.storage.storages import open_storage
 
 JOURNAL_NAME = "study.journal"
 
@@ -315,9 +315,9 @@ def test_patience_overrides_the_spaces_early_stopping(tmp_path, digits_space, di
     import keras
 
     from sweeper import SweepConfig
-    from sweeper.report.live import SweepObserver
     from sweeper.training.objective import KerasObjective
-    from sweeper.trials.loop import StopFlag
+    from sweeper.trials.observer import SweepObserver
+    from sweeper.trials.stop import StopFlag
 
     config = SweepConfig(patience=0).resolve(digits_space)
     objective = KerasObjective.for_sweep(

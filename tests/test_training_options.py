@@ -15,7 +15,8 @@ from conftest import BASE_PARAMS
 import sweeper
 from sweeper import Dataset, Int, Space, SpaceError, Training
 from sweeper.space.options import build_loss, class_weights
-from sweeper.training.objective import KerasObjective, compile_model
+from sweeper.training.build import compile_model
+from sweeper.training.objective import KerasObjective
 
 MINIMAL = {"optimizers": ("adam",), "schedules": ("constant",), "clipping": ("none",)}
 
@@ -123,7 +124,7 @@ def test_class_weights_change_what_the_model_learns(digits_space):
         params = {**BASE_PARAMS, "class_weight": class_weight, "learning_rate": 3e-2}
         keras.utils.set_random_seed(0)
         model, _ = compile_model(trained, params, data, 5)
-        from sweeper.training.objective import fit_model
+        from sweeper.training.build import fit_model
 
         fit_model(trained, None, params, model, data.x_train, data.y_train, epochs=5, verbose=0)
         return int((model.predict(data.x_val, verbose=0).argmax(axis=1) == 1).sum())

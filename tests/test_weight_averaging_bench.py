@@ -23,7 +23,7 @@ def bench():
 
 def test_configurations_are_the_starting_point_and_variations_of_it(bench):
     from benchmarks.spaces.tasks import task_space
-    from sweeper.search.head_start import starting_points
+    from sweeper.space.starting import starting_points
 
     space = task_space("mnist")
     start = bench.configuration(space, "start")

@@ -20,8 +20,9 @@ from optuna.trial import TrialState
 
 from sweeper import SweeperError, run_sweep
 from sweeper.cli import main
-from sweeper.search.study import count_finished, open_storage
+from sweeper.storage.record import count_finished
 from sweeper.storage.recovery import OWNER, RETRY_OF, owner_record
+from sweeper.storage.storages import open_storage
 
 SLOW_DIGITS = DIGITS_SOURCE.replace("patience=2", "patience=1000")  # no early stopping
 

@@ -32,12 +32,13 @@ from optuna.trial import FrozenTrial, TrialState
 from sweeper.backends.devices import WorkerSlot
 from sweeper.backends.worker import WorkerSpec, worker_main
 from sweeper.errors import SweeperError
-from sweeper.report.live import SweepObserver, log_trial
 from sweeper.results import ResultsDir
-from sweeper.search.study import FailureStreak
+from sweeper.storage.heartbeat import fail_stale_trials
 from sweeper.storage.record import FINISHED, INTERRUPTED, WORKER_DIED, counted
 from sweeper.storage.recovery import enqueue_retries, fail_lost, owned_by
-from sweeper.trials.loop import StopFlag, fail_stale_trials
+from sweeper.trials.observer import SweepObserver, log_trial
+from sweeper.trials.stop import StopFlag
+from sweeper.trials.streak import FailureStreak
 
 log = logging.getLogger("sweeper")
 

@@ -25,17 +25,20 @@ import cloudpickle
 import optuna
 import psutil
 
+from sweeper.backends.base import build_objective
 from sweeper.backends.devices import WorkerSlot
 from sweeper.config import Placement, SweepConfig
 from sweeper.errors import SweeperError, UsageError
 from sweeper.files import output_to
-from sweeper.report.live import SweepObserver
-from sweeper.search.study import open_storage, seed_search
+from sweeper.search.study import seed_search
 from sweeper.space.data import load_dataset
 from sweeper.space.loader import load_space
 from sweeper.space.space import Space
 from sweeper.storage.recovery import owner_record
-from sweeper.trials.loop import MakeObjective, StopFlag, build_objective, run_trials
+from sweeper.storage.storages import open_storage
+from sweeper.trials.loop import MakeObjective, run_trials
+from sweeper.trials.observer import SweepObserver
+from sweeper.trials.stop import StopFlag
 
 # Growth per trial is judged from the 8th trial on: by then the median step is a leak, not one
 # of the caches that the first trials' new batch sizes allocate (on MNIST, a worker judged after

@@ -8,7 +8,6 @@ calls; it does nothing, so a script's sweep is quiet. ``RichProgress`` draws it 
 from __future__ import annotations
 
 import io
-import logging
 import time
 from collections import deque
 from collections.abc import Iterator, Mapping
@@ -24,6 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from sweeper.storage.record import TrialRecord
+from sweeper.trials.observer import SweepObserver
 
 
 def format_duration(seconds: float) -> str:
@@ -31,29 +31,6 @@ def format_duration(seconds: float) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-class SweepObserver:
-    """Hooks the sweep loop calls; override what you need. ``worker`` is the worker's slot
-    (0 for a sweep in this process)."""
-
-    def sweep_started(self, trials: list[FrozenTrial], budget: int) -> None: ...
-
-    def worker_changed(self, worker: int, device: str, status: str) -> None: ...
-
-    def trial_started(self, number: int, worker: int = 0) -> None: ...
-
-    def epoch_ended(
-        self, number: int, epoch: int, logs: Mapping[str, float], worker: int = 0
-    ) -> None: ...
-
-    def trial_finished(self, trial: FrozenTrial, worker: int = 0) -> None: ...
-
-    def sweep_finished(self) -> None: ...
-
-    def winner_started(self, trial: int) -> None: ...
-
-    def winner_finished(self) -> None: ...
 
 
 class RichProgress(SweepObserver):
@@ -318,17 +295,4 @@ def describe_trial(trial: FrozenTrial, objective: str) -> str:
     return (
         f"trial {trial.number:>4} {trial.state.name.lower():<8} {outcome}  "
         f"({record.epochs_run or 0} epochs, {record.wall_time_s or 0.0:.1f}s)"
-    )
-
-
-def log_trial(trial: FrozenTrial) -> None:
-    """One line per finished trial in sweep.log."""
-    reason = TrialRecord.of(trial).fail_reason
-    logging.getLogger("sweeper").info(
-        "trial %d %s value=%s params=%s%s",
-        trial.number,
-        trial.state.name.lower(),
-        trial.value,
-        trial.params,
-        f" reason={reason}" if reason else "",
     )

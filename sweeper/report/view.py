@@ -74,7 +74,7 @@ class SweepView:
     def plot(self, kind: str = "history"):
         """One of the report's plots as a plotly figure: ``history``, ``importance``,
         ``curves`` (learning curves) or ``parallel``. A notebook draws it inline."""
-        from sweeper.report.page import PLOTS, NoPlot  # plotly loads only now
+        from sweeper.report.plots import PLOTS, NoPlot  # plotly loads only now
 
         plots = {plot.key: plot for plot in PLOTS}
         if kind not in plots:
@@ -135,8 +135,8 @@ def load(
     """Reopen a sweep, finished or still running: ``space`` is a ``Space``, a space's name or
     .py path (its study in ``results_dir``, or in ``storage``), or a results folder such as
     ``"results/mnist_space"``. Nothing is written; a missing study is an error."""
-    from sweeper.search.study import load_existing_study
     from sweeper.space.loader import load_space
+    from sweeper.storage.storages import load_existing_study
 
     if isinstance(space, str) and Path(space).is_dir():
         results = ResultsDir(Path(space))

@@ -237,7 +237,7 @@ class Space:
                     "starting_points must be a list of {parameter: value} dicts, but got "
                     f"{self.starting_points!r}"
                 )
-            from sweeper.search.head_start import starting_points
+            from sweeper.space.starting import starting_points
 
             starting_points(self)  # a point outside the ranges fails on import, not mid-sweep
 

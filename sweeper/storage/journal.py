@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sweeper.errors import SweeperError
 from sweeper.files import atomic_path
-from sweeper.search.study import journal_path
+from sweeper.storage.storages import journal_path
 
 # A last line without its newline may be a write in progress: look again after this long.
 SETTLE_S = 0.2

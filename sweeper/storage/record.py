@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 # User attributes of a trial. The values are part of the storage format: never rename them.
@@ -134,3 +135,8 @@ def counted(trials: list[FrozenTrial]) -> int:
     """Trials that count against the budget: complete, pruned and failed, except trials lost
     to a dead or stopped worker (they are retried instead) and those an earlier sweep ran."""
     return sum(t.state in FINISHED and not is_lost(t) and not is_warm(t) for t in trials)
+
+
+def count_finished(study: optuna.Study) -> int:
+    """Trials that count against the budget (``record.counted``)."""
+    return counted(study.get_trials(deepcopy=False))

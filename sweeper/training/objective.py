@@ -10,188 +10,36 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
 import optuna
-from optuna_integration.keras import KerasPruningCallback
 
 from sweeper.errors import FatalTrialError, TrialFailed, describe_failure
 from sweeper.space.data import Dataset
-from sweeper.space.optimizers import build_optimizer
-from sweeper.space.options import (
-    build_loss,
-    class_weights,
-    dtype_policy,
-    float32_outputs,
-    weight_averaging,
-)
-from sweeper.space.schedules import StepBudget, build_learning_rate
 from sweeper.space.space import Space
 from sweeper.storage.record import EPOCH_BUDGET, SEED, STOPPED_BY, outcome_attrs
+from sweeper.training.build import compile_model, fit_model
+from sweeper.training.callbacks import (
+    EpochHook,
+    PruningCallback,
+    StopOnNaN,
+    StopOnRequest,
+    TrialMonitor,
+)
 
 if TYPE_CHECKING:
     from sweeper.config import SweepConfig
-    from sweeper.report.live import SweepObserver
-    from sweeper.trials.loop import StopFlag
-
-EpochHook = Callable[[int, int, Mapping[str, float]], None]
+    from sweeper.trials.observer import SweepObserver
+    from sweeper.trials.stop import StopFlag
 
 
 def trial_seed(study_seed: int, trial_number: int) -> int:
     """A per-trial seed, well spread, reproducible from the study seed and trial number."""
     return int(np.random.SeedSequence([study_seed, trial_number]).generate_state(1)[0] >> 1)
-
-
-class StopOnNaN(keras.callbacks.Callback):
-    """Keras' TerminateOnNaN without its print: it writes "Batch N: Invalid loss, terminating
-    training" to stdout, into the live view; the trial's fail_reason says it once instead."""
-
-    def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
-        loss = (logs or {}).get("loss")
-        if loss is not None and not np.isfinite(loss):
-            self.model.stop_training = True
-
-
-class StopOnRequest(keras.callbacks.Callback):
-    """Ends the trial at the next batch once a stop was requested (Ctrl-C, SIGTERM, the
-    supervisor gone): the trial loop records it as "interrupted", never mid-write. At the
-    sweep's deadline it stops training instead (``cut``): the trial keeps what it reached."""
-
-    def __init__(self, flag: StopFlag) -> None:
-        super().__init__()
-        self.flag = flag
-        self.cut = False
-
-    def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
-        self.cut = False
-
-    def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
-        if self.flag.requested:
-            raise KeyboardInterrupt
-        if self.flag.time_is_up() and not self.cut:
-            self.cut = self.model.stop_training = True  # this epoch ends and is validated
-
-    def on_test_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
-        if self.flag.requested:
-            raise KeyboardInterrupt
-
-
-class _TrialMonitor(keras.callbacks.Callback):
-    """Ends a diverged trial as failed (before the pruner sees it), stops the sweep at once
-    if the objective metric never shows up, and reports each epoch to the progress view."""
-
-    def __init__(self, objective: str, trial_number: int, on_epoch: EpochHook | None) -> None:
-        super().__init__()
-        self._objective = objective
-        self._trial_number = trial_number
-        self._on_epoch = on_epoch
-
-    def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
-        logs = logs or {}
-        if not math.isfinite(logs.get("loss", 0.0)):  # StopOnNaN stopped the epoch
-            raise TrialFailed(f"loss became NaN at epoch {epoch + 1}")
-        if self._objective not in logs:
-            raise FatalTrialError(
-                f"objective {self._objective!r} is not among the metrics Keras reports "
-                f"({', '.join(logs)}); fix the space's objective or metrics"
-            )
-        if self._on_epoch is not None:
-            self._on_epoch(self._trial_number, epoch + 1, logs)
-
-
-class PruningCallback(KerasPruningCallback):
-    """Optuna's pruning callback, except on a trial's last epoch (its final one, or one after
-    which an early stop or the sweep's deadline ends training anyway): that epoch is
-    reported, not judged. Pruning there saves no training, and would hide a finished
-    trial's value from the winner's pick and the sampler. One 240 s MNIST sweep (12,000
-    images) pruned three trials within 0.2 points of its best at their ninth and last epoch:
-    118 s of its budget, and TPE then counted them among its bad trials."""
-
-    def __init__(self, trial: optuna.Trial, monitor: str) -> None:
-        super().__init__(trial, monitor)
-        self.trial, self.monitor = trial, monitor
-
-    def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
-        last = self.model.stop_training or epoch + 1 >= self.params.get("epochs", math.inf)
-        value = (logs or {}).get(self.monitor)
-        if not last or value is None:
-            super().on_epoch_end(epoch, dict(logs or {}))
-        else:
-            self.trial.report(float(value), step=epoch)
-
-
-def compile_model(
-    space: Space, params: Mapping[str, Any], data: Dataset, epochs: int, patience: int | None = None
-):
-    """Build and compile the space's model for one configuration: ``(model, callbacks)``.
-
-    The one model-building path, shared by the sweep's trials and the winner's re-training.
-    Decaying schedules and weight averaging are sized to ``epochs`` over ``data.x_train``;
-    the callbacks are those they need (SwapEMAWeights; ReduceLROnPlateau, waiting
-    ``patience`` epochs, by default the space's). An unbuildable configuration raises
-    ``TrialFailed`` with the reason.
-    """
-    with dtype_policy(params):  # mixed precision: layers take the policy when created
-        try:
-            model = space.build(params, data)
-        except Exception as exc:  # noqa: BLE001 - an unbuildable configuration is one bad trial
-            raise TrialFailed(f"model could not be built: {describe_failure(exc)}") from exc
-        model = float32_outputs(model, params)
-    if space.training is None:  # a hypermodel that compiles its own: optimizer, loss, metrics
-        return model, []
-    budget = StepBudget(
-        n_examples=len(data.x_train),
-        batch_size=params["batch_size"],
-        epochs=epochs,
-        monitor=space.objective,
-        mode=space.keras_mode,
-        patience=space.patience if patience is None else patience,
-    )
-    learning_rate, schedule_callbacks = build_learning_rate(params, budget)
-    averaging, averaging_callbacks = weight_averaging(params, budget.steps_per_epoch)
-    model.compile(
-        optimizer=build_optimizer(learning_rate, params, averaging),
-        loss=build_loss(params, space.loss),
-        metrics=list(space.metrics),
-        steps_per_execution=params.get("steps_per_execution") or steps_per_execution(budget),
-        jit_compile=params.get("jit_compile", "auto"),
-    )
-    # The averaged weights go in first, so every callback after them sees those.
-    return model, [*averaging_callbacks, *schedule_callbacks]
-
-
-# Examples one call into the backend should cover. Small models on small batches spend much
-# of each step in Python: on 2 cores, a CNN on 3,000 MNIST images at batch size 32 took 2.0 s
-# an epoch at one step per call and 1.3 s at 16 (a bare model.fit); batch size 256
-# gains nothing. Callbacks then see every N-th batch, which is all the stop check needs.
-EXAMPLES_PER_EXECUTION = 512
-
-
-def steps_per_execution(budget: StepBudget) -> int:
-    """Training steps per backend call (PyTorch's backend takes only 1)."""
-    if keras.config.backend() == "torch":
-        return 1
-    return max(1, min(EXAMPLES_PER_EXECUTION // budget.batch_size, budget.steps_per_epoch))
-
-
-def fit_model(space: Space, trial: optuna.trial.BaseTrial, params, model, x, y, **kwargs) -> None:
-    """``model.fit``, or the hypermodel's ``fit`` (KerasTuner's ``HyperModel.fit``), whose
-    ``hp`` draws what it asks for from ``trial`` (a ``FixedTrial`` when re-training). The
-    batch size and class weights are the space's ``Training`` ones; without ``Training``,
-    the hypermodel's."""
-    if space.training is not None:
-        kwargs["batch_size"] = params["batch_size"]
-        kwargs["class_weight"] = class_weights(params, space.training.fixed_class_weight, y)
-    if space.hypermodel is None:
-        model.fit(x, y, **kwargs)
-        return
-    from sweeper.space.hypermodel import TrialHyperParameters, fit
-
-    fit(space.hypermodel, TrialHyperParameters(trial, params), model, x, y, **kwargs)
 
 
 class KerasObjective:
@@ -309,7 +157,7 @@ class KerasObjective:
         return [
             *logs,
             StopOnNaN(),
-            _TrialMonitor(space.objective, trial.number, self.on_epoch),
+            TrialMonitor(space.objective, trial.number, self.on_epoch),
             keras.callbacks.EarlyStopping(
                 monitor=space.objective,
                 mode=space.keras_mode,

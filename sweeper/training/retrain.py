@@ -33,7 +33,8 @@ from sweeper.results import ResultsDir, as_results
 from sweeper.space.data import Dataset, load_dataset
 from sweeper.space.space import Space
 from sweeper.storage.record import TrialRecord
-from sweeper.training.objective import StopOnNaN, compile_model, fit_model
+from sweeper.training.build import compile_model, fit_model
+from sweeper.training.callbacks import StopOnNaN
 
 RETRAINABLE = (TrialState.COMPLETE, TrialState.PRUNED)
 VERSIONED = ("sweeper", "keras", "tensorflow", "jax", "torch", "optuna", "numpy")

@@ -16,83 +16,28 @@ sweep ends near its budget, not a whole trial later.
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import logging
-import signal
-import threading
 import time
 import warnings
-import zlib
-from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 import optuna
-from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from sweeper.errors import FatalTrialError, TrialFailed
-from sweeper.report.live import SweepObserver, log_trial
-from sweeper.search.study import FailureStreak
+from sweeper.storage.heartbeat import Heartbeat, fail_stale_trials, heartbeat_interval, study_lock
 from sweeper.storage.record import FAIL_REASON, INTERRUPTED, OWNER, counted
+from sweeper.trials.observer import SweepObserver, log_trial
+from sweeper.trials.stop import StopFlag
+from sweeper.trials.streak import FailureStreak
 
 log = logging.getLogger("sweeper")
 
 Objective = Callable[[optuna.Trial], float]
 # (space, data, config, observer, stop flag) -> the objective that trains one trial.
 MakeObjective = Callable[..., Objective]
-
-
-class StopFlag:
-    """Set by SIGINT or SIGTERM, read at safe points. With ``escalate``, a second signal
-    raises KeyboardInterrupt at once: the way out of a sweep in this process that hangs."""
-
-    def __init__(self, escalate: bool = False, deadline: float | None = None) -> None:
-        self.escalate, self.count = escalate, 0
-        self.deadline = deadline  # time.time() at which the sweep's time is up, if it has one
-        self._previous: dict[int, Any] = {}
-
-    @property
-    def requested(self) -> bool:
-        return self.count > 0
-
-    def time_is_up(self) -> bool:
-        return self.deadline is not None and time.time() >= self.deadline
-
-    def request(self) -> None:
-        self.count += 1
-
-    def __enter__(self) -> StopFlag:
-        if threading.current_thread() is threading.main_thread():  # only it may set handlers
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                self._previous[signum] = signal.signal(signum, self._on_signal)
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-        self._previous.clear()
-
-    def _on_signal(self, signum, frame) -> None:
-        self.request()
-        if self.escalate and self.count > 1:
-            raise KeyboardInterrupt
-
-
-def build_objective(
-    make_objective: MakeObjective | None,
-    space,
-    data,
-    config,
-    observer: SweepObserver,
-    flag: StopFlag,
-) -> Objective:
-    """The objective a sweep runs: Keras' (imported only now), unless another is given."""
-    if make_objective is None:
-        from sweeper.training.objective import KerasObjective
-
-        make_objective = KerasObjective.for_sweep
-    return make_objective(space, data, config, observer, flag)
 
 
 class Gate(Protocol):
@@ -219,74 +164,6 @@ def run_trial(
     log_trial(frozen)
     observer.trial_finished(frozen)
     return frozen
-
-
-def fail_stale_trials(study: optuna.Study) -> None:
-    """Fail the trials whose heartbeat stopped (database storages with one), and queue their
-    retries: what ``study.optimize`` does before each trial, which an ask/tell loop must do
-    itself. A no-op on other storages."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)
-
-
-@contextlib.contextmanager
-def study_lock(study: optuna.Study) -> Iterator[None]:
-    """The study's PostgreSQL advisory lock, held for one transaction (on other storages,
-    nothing): while one process reads the budget and asks for a trial, no other does, so
-    machines that share a study never overshoot its budget."""
-    storage = getattr(study._storage, "_backend", study._storage)  # Optuna caches RDBStorage
-    engine = getattr(storage, "engine", None)
-    if not isinstance(storage, RDBStorage) or engine is None or engine.dialect.name != "postgresql":
-        yield
-        return
-    from sqlalchemy import text
-
-    key = zlib.crc32(f"sweeper:{study.study_name}".encode())  # one lock per study
-    with engine.begin() as connection:  # the lock ends with the transaction
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
-        yield
-
-
-def heartbeat_interval(study: optuna.Study) -> int | None:
-    """Seconds between a running trial's heartbeats, or None: the storage keeps none."""
-    storage: Any = study._storage  # the study's storage object: Optuna exposes no other way
-    interval = getattr(storage, "get_heartbeat_interval", lambda: None)()
-    return int(interval) if interval else None
-
-
-class Heartbeat:
-    """Records the trial's heartbeat every interval while it trains, from a thread, as
-    ``study.optimize`` does and an ask/tell loop does not (on storages with heartbeats)."""
-
-    def __init__(self, study: optuna.Study, trial: optuna.Trial) -> None:
-        storage: Any = study._storage
-        self._interval = heartbeat_interval(study)
-        self._beat: Callable[[], None] | None = None
-        if self._interval is not None:
-            self._beat = lambda: storage.record_heartbeat(trial._trial_id)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def __enter__(self) -> Heartbeat:
-        if self._beat is not None:
-            self._beat()  # at once: the trial counts as alive from its first second
-            self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
-            self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        assert self._beat is not None and self._interval is not None
-        while not self._stop.wait(self._interval):
-            try:
-                self._beat()
-            except Exception:  # noqa: BLE001 - a lost connection: the next beat retries
-                log.warning("could not record the heartbeat", exc_info=True)
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
 
 
 def _fail(study: optuna.Study, trial: optuna.Trial, reason: str) -> FrozenTrial:
