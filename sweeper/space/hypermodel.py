@@ -7,45 +7,65 @@ scopes, which parameters are active); only where a new active parameter gets its
 define-by-run search takes the space as the hypermodel reveals it, branches and loops
 included, just as KerasTuner's oracles do. Replaying a trial (the winner's re-training) hands
 the hypermodel a plain ``HyperParameters`` holding the trial's values.
+
+KerasTuner (and so Keras) is imported only when a hypermodel is used, as everywhere outside
+``sweeper.training``: declaring, listing and validating spaces stays fast.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
-import keras_tuner as kt
 import optuna
-from keras_tuner.src.engine.hyperparameters import hp_types
 
 from sweeper.errors import SpaceError, describe_failure
 
 
-class TrialHyperParameters(kt.HyperParameters):
-    """KerasTuner's ``hp``, each active parameter's value drawn from an Optuna trial. Asking
-    the trial again for a name it has drawn returns the same value, so the ``hp`` of a
-    trial's build and the one of its ``fit`` agree."""
+@functools.cache
+def _trial_hyperparameters() -> type:
+    import keras_tuner as kt
 
-    def __init__(
-        self, trial: optuna.trial.BaseTrial, known: Mapping[str, Any] | None = None
-    ) -> None:
-        super().__init__()
-        self.trial = trial
-        self.values.update(known or {})  # drawn before (the build's, for its fit)
-        self.drawn: dict[str, Any] = {}  # what the trial was asked for, in order
+    class TrialHyperParameters(kt.HyperParameters):
+        """KerasTuner's ``hp``, each active parameter's value drawn from an Optuna trial.
+        Asking the trial again for a name it has drawn returns the same value, so the ``hp``
+        of a trial's build and the one of its ``fit`` agree."""
 
-    def _register(self, hyperparameter, overwrite=False):
-        hp = hyperparameter
-        if self.is_active(hp) and hp.name not in self.values:
-            value = suggest(self.trial, hp)
-            self.values[hp.name] = value
-            if not isinstance(hp, hp_types.Fixed):
-                self.drawn[hp.name] = value
-        return super()._register(hp, overwrite=False)
+        def __init__(
+            self, trial: optuna.trial.BaseTrial, known: Mapping[str, Any] | None = None
+        ) -> None:
+            super().__init__()
+            self.trial = trial
+            self.values.update(known or {})  # drawn before (the build's, for its fit)
+            self.drawn: dict[str, Any] = {}  # what the trial was asked for, in order
+
+        def _register(self, hyperparameter, overwrite=False):
+            hp = hyperparameter
+            if self.is_active(hp) and hp.name not in self.values:
+                value = suggest(self.trial, hp)
+                self.values[hp.name] = value
+                if not isinstance(hp, _hp_types().Fixed):
+                    self.drawn[hp.name] = value
+            return super()._register(hp, overwrite=False)
+
+    return TrialHyperParameters
+
+
+def trial_hyperparameters(trial: optuna.trial.BaseTrial, known: Mapping[str, Any] | None = None):
+    """KerasTuner's ``hp`` answered by ``trial`` (``known``: values drawn before)."""
+    return _trial_hyperparameters()(trial, known)
+
+
+def _hp_types():
+    from keras_tuner.src.engine.hyperparameters import hp_types
+
+    return hp_types
 
 
 def suggest(trial: optuna.trial.BaseTrial, hp) -> Any:
     """The Optuna counterpart of one KerasTuner hyperparameter."""
+    hp_types = _hp_types()
     if isinstance(hp, hp_types.Fixed):
         return hp.value
     if isinstance(hp, hp_types.Boolean):
@@ -60,7 +80,7 @@ def suggest(trial: optuna.trial.BaseTrial, hp) -> Any:
 
 
 def _suggest_number(trial: optuna.trial.BaseTrial, hp) -> Any:
-    is_int = isinstance(hp, hp_types.Int)
+    is_int = isinstance(hp, _hp_types().Int)
     low, high, step = hp.min_value, hp.max_value, hp.step
     if hp.sampling == "linear":
         if is_int:
@@ -84,13 +104,15 @@ def sample(hypermodel: Any, trial: optuna.trial.BaseTrial) -> dict[str, Any]:
     and the model is dropped (the trial builds its own from the values, ``build``). One extra
     build per trial (not measured against training) keeps the one build path that
     re-training replays."""
-    hp = TrialHyperParameters(trial)
+    hp = trial_hyperparameters(trial)
     _build(hypermodel, hp)
     return hp.drawn
 
 
-def fixed(params: Mapping[str, Any]) -> kt.HyperParameters:
+def fixed(params: Mapping[str, Any]):
     """A ``HyperParameters`` that answers with a trial's values (and defaults for the rest)."""
+    import keras_tuner as kt
+
     hp = kt.HyperParameters()
     hp.values.update(params)
     return hp
@@ -101,16 +123,20 @@ def build(hypermodel: Any, params: Mapping[str, Any]):
     return _build(hypermodel, fixed(params))
 
 
-def fit(hypermodel: Any, hp: kt.HyperParameters, model, *args, **kwargs) -> None:
+def fit(hypermodel: Any, hp, model, *args, **kwargs) -> None:
     """``HyperModel.fit`` when the hypermodel has one (its ``batch_size`` and the like), else
     ``model.fit``: as KerasTuner's tuners train a trial."""
+    import keras_tuner as kt
+
     if isinstance(hypermodel, kt.HyperModel):
         hypermodel.fit(hp, model, *args, **kwargs)
     else:
         model.fit(*args, **kwargs)
 
 
-def _build(hypermodel: Any, hp: kt.HyperParameters):
+def _build(hypermodel: Any, hp):
+    import keras_tuner as kt
+
     if isinstance(hypermodel, kt.HyperModel):
         return hypermodel.build(hp)
     return hypermodel(hp)
@@ -119,6 +145,9 @@ def _build(hypermodel: Any, hp: kt.HyperParameters):
 def describe(hypermodel: Any) -> list[tuple[str, str, str, str]]:
     """(name, kind, range, active when) of each hyperparameter a default build asks for, as
     KerasTuner records them; branches the defaults do not take may ask for more."""
+    import keras_tuner as kt
+
+    hp_types = _hp_types()
     hp = kt.HyperParameters()
     try:
         _build(hypermodel, hp)

@@ -16,11 +16,16 @@ import traceback
 from pathlib import Path
 from types import ModuleType
 
-import search_spaces
 from sweeper.errors import SpaceError, UsageError
 from sweeper.space.space import Space
 
-SPACES_DIR = Path(search_spaces.__file__).parent
+
+def spaces_dir() -> Path:
+    """The folder of the shipped ``search_spaces`` package, found without importing it (the
+    library imports a space module only when it is asked for)."""
+    spec = importlib.util.find_spec("search_spaces")
+    assert spec is not None and spec.submodule_search_locations, "sweeper's install is broken"
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def _looks_like_path(ref: str) -> bool:
@@ -34,7 +39,7 @@ def available_spaces() -> dict[str, str]:
     the listing).
     """
     spaces = {}
-    for path in sorted(SPACES_DIR.glob("*.py")):
+    for path in sorted(spaces_dir().glob("*.py")):
         if path.name.startswith("_"):
             continue
         try:
@@ -51,7 +56,7 @@ def load_space(ref: str) -> Space:
         module, origin = _import_file(Path(ref)), ref
         source = str(Path(ref).resolve())
     else:
-        module, origin = _import_named(ref), str(SPACES_DIR / f"{ref}.py")
+        module, origin = _import_named(ref), str(spaces_dir() / f"{ref}.py")
         source = ref
     space = getattr(module, "SPACE", None)
     if not isinstance(space, Space):
@@ -70,7 +75,7 @@ def _import_named(name: str) -> ModuleType:
             f"unknown search space {name!r}; choose from {known}, or pass a path to a .py file"
         )
     return _guarded_import(
-        SPACES_DIR / f"{name}.py", lambda: importlib.import_module(f"search_spaces.{name}")
+        spaces_dir() / f"{name}.py", lambda: importlib.import_module(f"search_spaces.{name}")
     )
 
 

@@ -93,6 +93,6 @@ def fit_model(space: Space, trial: optuna.trial.BaseTrial, params, model, x, y, 
     if space.hypermodel is None:
         model.fit(x, y, **kwargs)
         return
-    from sweeper.space.hypermodel import TrialHyperParameters, fit
+    from sweeper.space.hypermodel import fit, trial_hyperparameters
 
-    fit(space.hypermodel, TrialHyperParameters(trial, params), model, x, y, **kwargs)
+    fit(space.hypermodel, trial_hyperparameters(trial, params), model, x, y, **kwargs)
