@@ -14,8 +14,8 @@ import optuna
 from rich.console import Console
 
 from sweeper.cli.commands import COMMANDS
-from sweeper.cli.parser import FLAGS, build_parser
-from sweeper.errors import SettingError, SweeperError
+from sweeper.cli.parser import LEADS, build_parser, flag
+from sweeper.errors import SettingError, SweeperError, worded
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -29,13 +29,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console()
     try:
         return COMMANDS[args.command](args, console)
-    except SettingError as exc:  # the library names the setting; here, it is a flag
-        flag = FLAGS.get(exc.setting, f"--{exc.setting.replace('_', '-')}")
-        print(f"sweeper: error: {exc.named(flag)}", file=sys.stderr)
-        return exc.exit_code
-    except SweeperError as exc:
-        print(f"sweeper: error: {exc}", file=sys.stderr)
+    except SweeperError as exc:  # the library names settings; here, they are flags
+        print(f"sweeper: error: {error_line(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("sweeper: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+
+
+def error_line(exc: SweeperError) -> str:
+    """The library's error in the command line's words: each setting named by its flag."""
+    if isinstance(exc, SettingError):
+        return f"{LEADS.get(exc.setting, flag(exc.setting))} {worded(exc.problem, flag)}"
+    return exc.worded(flag)
