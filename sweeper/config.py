@@ -2,6 +2,10 @@
 (``Placement``). Frozen, validated once when built; workers receive it whole and the study
 records it whole, so a new run-level option is a field here, the code that uses it, a CLI
 flag and a test.
+
+The configuration knows no engine, storage or backend: it checks the engine's and backend's
+names against the registries (``sweeper.registry``), and asks the registered engines and the
+chosen backend to check the settings that are theirs.
 """
 
 from __future__ import annotations
@@ -10,15 +14,19 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sweeper.backends.devices import WorkerSlot, detect_gpus, plan_workers
-from sweeper.errors import SettingError
+from sweeper.errors import SettingError, SpaceError
+from sweeper.registry import BACKENDS, ENGINES
 from sweeper.results import ResultsDir
-from sweeper.search.pruners import PrunerLike, make_pruner
-from sweeper.search.samplers import SamplerLike, make_sampler
 from sweeper.space.space import Space
-from sweeper.storage.storages import check_storage_url
+from sweeper.space.starting import complete
+from sweeper.urls import check_storage_url, hide_password
+
+if TYPE_CHECKING:
+    import optuna
+
+    from sweeper.search.engine import Engine
 
 # A worker restarts once what it keeps per trial adds up to 10% of its size: Keras and
 # TensorFlow keep ~5 MiB of every trial even after clear_session() (benchmarks/memory.py).
@@ -36,16 +44,8 @@ def _at_least(setting: str, value: Any, low: float, kind: Any = int) -> None:
         raise SettingError(setting, f"must be at least {low}, but got {value}")
 
 
-def _shown(where: str | Path) -> str:
-    """A storage or folder as the study records it: a database URL without its password."""
-    if "://" not in str(where):
-        return str(where)
-    from sqlalchemy.engine import make_url
-
-    return make_url(str(where)).render_as_string(hide_password=True)
-
-
-def label(choice: SamplerLike | PrunerLike) -> str:
+def label(choice: object) -> str:
+    """A sampler or pruner as the study records it: its name, or an object's class name."""
     return choice if isinstance(choice, str) else type(choice).__name__
 
 
@@ -74,22 +74,12 @@ class Placement:
             raise SettingError(
                 "workers",
                 "is None (in this process), which runs no workers; "
-                "drop gpus, trials_per_gpu and trials_per_process",
+                "drop {gpus}, {trials_per_gpu} and {trials_per_process}",
             )
 
     @property
     def in_process(self) -> bool:
         return self.workers is None
-
-    def slots(self) -> list[WorkerSlot]:
-        """One slot per worker process (none in-process)."""
-        if self.workers is None:
-            return []
-        return plan_workers(
-            self.workers,
-            gpus=detect_gpus() if self.gpus is None else self.gpus,
-            trials_per_gpu=self.trials_per_gpu,
-        )
 
 
 @dataclass(frozen=True)
@@ -99,8 +89,8 @@ class SweepConfig:
 
     n_trials: int | None = None
     timeout: float | None = None
-    sampler: SamplerLike = "tpe"
-    pruner: PrunerLike = "epoch_behind"
+    sampler: str | optuna.samplers.BaseSampler = "tpe"  # the Optuna engine's
+    pruner: str | optuna.pruners.BasePruner = "epoch_behind"
     seed: int = 0
     max_epochs: int | None = None
     patience: int | None = None
@@ -144,8 +134,6 @@ class SweepConfig:
             raise SettingError(
                 "timeout", f"must be a number of seconds above 0, but got {self.timeout!r}"
             )
-        make_sampler(self.sampler, self.seed)  # unknown names fail here, before any I/O
-        make_pruner(self.pruner, self.max_epochs or 1)
         if self.storage is not None:
             check_storage_url(self.storage)
         object.__setattr__(self, "enqueue", tuple(self.enqueue))
@@ -153,47 +141,13 @@ class SweepConfig:
             raise SettingError("enqueue", "must be a list of {parameter: value} dicts")
         if self.warm_start is not None and "://" in str(self.warm_start):
             check_storage_url(str(self.warm_start))
-        self._check_engine()
         self._check_tensorboard()
-        self._check_dask()
-
-    def _check_dask(self) -> None:
-        """A Dask cluster's workers share the study through a database they all reach, one
-        worker per Dask worker slot; checked before anything connects."""
-        import importlib.util
-
-        if self.dask is None:
-            return
-        if not isinstance(self.dask, str) or not self.dask.strip():
-            raise SettingError(
-                "dask", f"must be a scheduler address or scheduler file, not {self.dask!r}"
-            )
-        if importlib.util.find_spec("distributed") is None:
-            raise SettingError(
-                "dask", "needs dask.distributed, not installed here; pip install 'sweeper[dask]'"
-            )
-        from sweeper.backends.dask_cluster import scheduler_target
-
-        scheduler_target(self.dask)  # an address, or a scheduler file that exists
-        local = self.storage is None or check_storage_url(self.storage) == "journal"
-        if local or str(self.storage).startswith("sqlite"):
-            raise SettingError(
-                "dask",
-                "needs a database storage that every Dask worker reaches, such as "
-                "postgresql://user@host/db (a journal file or SQLite lives on one machine)",
-            )
-        if self.engine != "optuna":
-            raise SettingError(
-                "dask", "runs the Optuna engine only: a KerasTuner oracle lives in one process"
-            )
-        placement = self.placement
-        if placement.workers != 1 or placement.gpus is not None or placement.trials_per_gpu:
-            raise SettingError(
-                "dask",
-                "places one worker per Dask worker slot (a unit of its GPU resource, else a "
-                "thread), so it takes no workers, gpus or trials_per_gpu (--workers, "
-                "--in-process, --gpus, --trials-per-gpu)",
-            )
+        # Each engine checks the settings it owns, whichever is chosen (unknown names fail
+        # here, before any I/O); then the chosen engine and backend, what they cannot run.
+        for name in ENGINES.names():
+            ENGINES.load(name).check_settings(self)
+        ENGINES.load(self.engine).check(self)
+        BACKENDS.load(self.backend).check(self)
 
     def _check_tensorboard(self) -> None:
         import importlib.util
@@ -213,33 +167,22 @@ class SweepConfig:
                 "without it",
             )
 
-    def _check_engine(self) -> None:
-        from sweeper.search.kerastuner import ALGORITHMS, ENGINES
+    @property
+    def backend(self) -> str:
+        """Where the trials run (a name in ``registry.BACKENDS``): on the Dask cluster given,
+        in this process (``workers=None``), or in worker processes."""
+        if self.dask is not None:
+            return "dask"
+        return "in_process" if self.placement.in_process else "processes"
 
-        if self.engine not in ENGINES:
-            raise SettingError(
-                "engine", f"must be one of {', '.join(ENGINES)}, not {self.engine!r}"
-            )
-        if self.algorithm not in ALGORITHMS:
-            raise SettingError(
-                "algorithm", f"must be one of {', '.join(ALGORITHMS)}, not {self.algorithm!r}"
-            )
-        if self.engine == "kerastuner" and self.placement.workers not in (None, 1):
-            raise SettingError(
-                "workers",
-                f"is {self.placement.workers!r}, but the KerasTuner engine runs one worker: its "
-                "oracle lives in the process that trains (KerasTuner's own chief/worker mode "
-                "hangs when a worker dies); use 1, or the Optuna engine for parallel workers",
-            )
+    def search_engine(self) -> Engine:
+        """This configuration's engine (a name in ``registry.ENGINES``), for this process."""
+        return ENGINES.load(self.engine)(self)
 
     def engine_space(self, space: Space) -> Space:
-        """The space as this engine sweeps it: under a KerasTuner oracle, a study (and results
-        folder) of its own, ``<space>-kerastuner-<algorithm>``, beside the Optuna one, and no
-        starting points (the oracle picks its own first trials)."""
-        suffix = f"-kerastuner-{self.algorithm}"
-        if self.engine == "optuna" or space.name.endswith(suffix):
-            return space
-        return dataclasses.replace(space, name=space.name + suffix, starting_points=[])
+        """The space as this engine sweeps it (the KerasTuner engine: a study and results
+        folder of its own, and no starting points)."""
+        return self.search_engine().sweep_space(space)
 
     @classmethod
     def of(cls, **settings: Any) -> SweepConfig:
@@ -257,10 +200,11 @@ class SweepConfig:
     def resolve(self, space: Space) -> SweepConfig:
         """This configuration with the space's defaults filled in; the configurations to
         enqueue are checked against the space's ranges."""
-        from sweeper.space.starting import complete
-
         for i, point in enumerate(self.enqueue):
-            complete(space, point, f"--enqueue entry {i + 1}")
+            try:
+                complete(space, point, f"entry {i + 1}")
+            except SpaceError as exc:
+                raise SettingError("enqueue", exc.template) from exc
         return dataclasses.replace(
             self,
             n_trials=self.n_trials or space.n_trials,
@@ -294,8 +238,8 @@ class SweepConfig:
             "max_consecutive_failures": self.max_consecutive_failures,
             "enqueued": len(self.enqueue),
             "starting_points": self.starting_points,
-            "warm_start": None if self.warm_start is None else _shown(self.warm_start),
-            "engine": self.engine if self.engine == "optuna" else f"kerastuner-{self.algorithm}",
+            "warm_start": None if self.warm_start is None else hide_password(self.warm_start),
+            "engine": self.search_engine().label,
             "tensorboard": self.tensorboard,
             "heartbeat": self.heartbeat,
             "workers": self.placement.workers,

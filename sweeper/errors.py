@@ -5,9 +5,31 @@ message (one line naming the problem and the fix) and exits non-zero, before any
 ``TrialFailed`` ends one trial; the sweep goes on. ``FatalTrialError`` ends the whole sweep,
 because every following trial would fail the same way (KerasTuner's FailedTrialError vs
 FatalError split).
+
+A message names the settings it speaks of as ``{setting}`` fields (``{results_dir}``): the
+library words them as the setting (``results_dir``), the command line as its flag
+(``--results-dir``), so each says what is wrong in its own words.
 """
 
+from __future__ import annotations
+
 import re
+from collections.abc import Callable
+
+# A setting named in a message: lower-case words joined by "_", so a value in braces that a
+# message quotes (a dict's repr, a JSON example) is left as it is.
+_SETTING = re.compile(r"\{([a-z]+(?:_[a-z]+)*)\}")
+# How the library words a setting that is not a keyword of its own.
+_LIBRARY_WORDS = {"in_process": "workers=None"}
+
+
+def library_words(name: str) -> str:
+    return _LIBRARY_WORDS.get(name, name)
+
+
+def worded(template: str, name: Callable[[str], str] = library_words) -> str:
+    """``template`` with each ``{setting}`` named by ``name``."""
+    return _SETTING.sub(lambda match: name(match.group(1)), template)
 
 
 class SweeperError(Exception):
@@ -15,9 +37,25 @@ class SweeperError(Exception):
 
     exit_code = 1
 
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message)  # args: the template, so the error pickles whole
+
+    @property
+    def template(self) -> str:
+        """The message with its settings as ``{setting}`` fields."""
+        return str(self.args[0]) if self.args else ""
+
+    def worded(self, name: Callable[[str], str] = library_words) -> str:
+        """The message with each setting named by ``name`` (the CLI: its flag)."""
+        return worded(self.template, name)
+
+    def __str__(self) -> str:
+        return self.worded()
+
 
 class UsageError(SweeperError):
-    """A bad command-line value (unknown name, malformed URL): exit code 2 like argparse."""
+    """A bad argument or setting from the caller (an unknown name, a malformed URL, a space
+    that cannot be used that way): exit code 2, as for a command line's usage errors."""
 
     exit_code = 2
 
@@ -41,8 +79,8 @@ class FatalTrialError(SweeperError):
 def not_writable(path: object, exc: OSError) -> SweeperError:
     """A folder or file sweeper must write to and cannot (a read-only file system...)."""
     return SweeperError(
-        f"cannot write to {path} ({exc.strerror or exc}); choose a writable --results-dir, "
-        "or --storage for the study"
+        f"cannot write to {path} ({exc.strerror or exc}); choose a writable {{results_dir}}, "
+        "or {storage} for the study"
     )
 
 
@@ -90,12 +128,21 @@ def describe_failure(exc: BaseException) -> str:
 
 
 class SettingError(UsageError):
-    """A sweep setting out of its range. The library names the setting (``n_trials``); the
-    CLI re-words the message with its flag (``--trials``)."""
+    """A sweep setting out of its range, or one that does not fit the others. ``setting`` is
+    the one at fault (``n_trials``), which the message starts with; the CLI words it with its
+    flag (``--trials``)."""
 
     def __init__(self, setting: str, problem: str) -> None:
-        self.setting, self.problem = setting, problem
-        super().__init__(f"{setting} {problem}")
+        Exception.__init__(self, setting, problem)  # args: both, so it pickles whole
 
-    def named(self, name: str) -> str:
-        return f"{name} {self.problem}"
+    @property
+    def setting(self) -> str:
+        return str(self.args[0])
+
+    @property
+    def problem(self) -> str:
+        return str(self.args[1])
+
+    @property
+    def template(self) -> str:
+        return f"{{{self.setting}}} {self.problem}"

@@ -20,7 +20,7 @@ from sweeper.report.view import SweepView
 from sweeper.results import ResultsDir
 from sweeper.space.loader import load_space
 from sweeper.space.space import Space
-from sweeper.sweep import SweepResult, run_sweep, sweep_config
+from sweeper.sweep import SweepPlan, SweepResult, plan_sweep, sweep
 from sweeper.trials.observer import SweepObserver
 
 if TYPE_CHECKING:
@@ -49,18 +49,31 @@ def run(
     it (unless ``retrain=False``, or no trial completed). Settings, ``observer`` and
     ``progress`` as for ``run_sweep``."""
     space = load_space(space) if isinstance(space, str) else space
-    config = sweep_config(space, config, settings)
-    space = config.engine_space(space)
+    return run_plan(
+        plan_sweep(space, config, settings), observer=observer, progress=progress, retrain=retrain
+    )
+
+
+def run_plan(
+    plan: SweepPlan,
+    *,
+    observer: SweepObserver | None = None,
+    progress: bool | None = None,
+    retrain: bool = True,
+) -> RunResult:
+    """``run`` of a plan made already (``sweep.plan_sweep``): what the CLI calls, having
+    planned the sweep to size its live view."""
+    space, config = plan.space, plan.config
     observer = observer or progress_for(
         progress, space.name, space.objective, space.direction, config.epochs
     )
-    swept = run_sweep(space, config, observer=observer)
+    swept = sweep(plan, observer=observer)
     best = swept.best_trial
     if not retrain or best is None:
         return RunResult(swept.study, swept.results, swept, None)
     observer.winner_started(best.number)
     try:
-        winner = retrain_winner(space, swept.study, swept.results, data_dir=swept.config.data_dir)
+        winner = retrain_winner(space, swept.study, swept.results, data_dir=config.data_dir)
     finally:
         observer.winner_finished()
     return RunResult(swept.study, swept.results, swept, winner)

@@ -1,46 +1,36 @@
-"""The sweep stage: open (or resume) the space's study and run trials until the budget is met,
-in this process or in supervised worker processes; then write the leaderboard.
+"""The sweep stage: the sweep planned once (its configuration resolved against the space, the
+space as its engine sweeps it), then handed to its backend, which opens (or resumes) the
+space's study and runs trials until the budget is met; then the leaderboard is written.
 
 Everything that can be checked is checked before the storage is touched (the configuration
-when it is built, then the data), so bad input never changes an existing study.
+when it is built, the backend's plan, the storage and the warm start, then the data), so bad
+input never changes an existing study.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
+import os
+import socket
 import time
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import optuna
-from optuna.trial import FrozenTrial
-
-from sweeper.backends.base import build_objective
-from sweeper.backends.supervisor import Supervisor
-from sweeper.backends.worker import WorkerSpec, pickle_space
+from sweeper.backends.base import SweepRun
 from sweeper.config import SweepConfig
-from sweeper.errors import SweeperError, UsageError, not_writable
+from sweeper.errors import UsageError
+from sweeper.registry import BACKENDS, ENGINES
 from sweeper.report.leaderboard import write_leaderboard
 from sweeper.report.live import progress_for, quiet_optuna
 from sweeper.report.view import SweepView
 from sweeper.results import ResultsDir
 from sweeper.search.head_start import open_source
-from sweeper.search.study import open_study
-from sweeper.space.data import load_dataset
+from sweeper.search.study import StudyOpener
 from sweeper.space.space import Space
-from sweeper.storage.journal import storage_damage
 from sweeper.storage.record import TrialRecord
-from sweeper.storage.recovery import owner_record, recover
-from sweeper.storage.storages import open_storage, probe_storage
-from sweeper.trials.loop import BudgetGate, MakeObjective, run_trials
+from sweeper.storage.storages import load_existing_study, probe_storage
+from sweeper.trials.loop import MakeObjective
 from sweeper.trials.observer import SweepObserver
-from sweeper.trials.stop import StopFlag
-from sweeper.trials.streak import FailureStreak
-
-log = logging.getLogger("sweeper")
 
 
 @dataclass(frozen=True, repr=False)
@@ -51,6 +41,31 @@ class SweepResult(SweepView):
     trials_run: int  # by this call
     wall_time_s: float
     fit_time_s: float  # of the trials run by this call
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """A sweep resolved once, at the top, and handed down whole: the space as its engine
+    sweeps it, and the configuration with the space's defaults filled in."""
+
+    space: Space
+    config: SweepConfig
+
+
+def plan_sweep(
+    space: Space, config: SweepConfig | None = None, settings: dict[str, Any] | None = None
+) -> SweepPlan:
+    """The sweep's plan, its settings given as a ``SweepConfig`` or as keywords; a space
+    without a name is refused here, before anything is written."""
+    if not space.name:
+        raise UsageError(
+            "this search space has no name, and its study and results folder are named "
+            'after it; give it one: Space(..., name="my_space")'
+        )
+    if config is not None and settings:
+        raise UsageError("pass settings either as a SweepConfig or as keywords, not both")
+    config = (config or SweepConfig.of(**(settings or {}))).resolve(space)
+    return SweepPlan(config.engine_space(space), config)
 
 
 def run_sweep(
@@ -78,69 +93,56 @@ def run_sweep(
     the end (workers that joined from elsewhere leave it to whoever reports).
     ``first_worker``: the id of the first worker process; sweeps that share a study from
     several places at once number theirs apart, so their samplers are seeded apart.
-    With ``dask`` set, the workers run on that Dask cluster (``sweeper.backends.dask_cluster``).
+    With ``dask`` set, the workers run on that Dask cluster.
     """
-    config = sweep_config(space, config, settings)
-    space = config.engine_space(space)
-    # A bad GPU plan fails here, before any I/O (on Dask, each Dask worker plans its own).
-    slots = [] if config.dask else config.placement.slots()
-    probe_storage(config.storage)  # an unreachable database: now, not after workers start
-    warm_source = open_source(space, config)  # a bad --warm-start too, before any write
-    results = config.results(space.name)
-    observer = observer or progress_for(
-        progress, space.name, space.objective, space.direction, config.epochs
+    return sweep(
+        plan_sweep(space, config, settings),
+        observer=observer,
+        progress=progress,
+        make_objective=make_objective,
+        leaderboard=leaderboard,
+        first_worker=first_worker,
     )
-    opened: list[tuple[optuna.Study, logging.Handler]] = []
 
-    def open_and_recover() -> optuna.Study:
-        check_journal(space, config)
-        try:
-            storage = open_storage(config.storage, results.path, config.heartbeat)
-            study = open_study(space, storage, config, warm_source, worker=first_worker)
-            results.path.mkdir(parents=True, exist_ok=True)  # a database does not create it
-            opened.append((study, _log_to(results.log)))
-        except OSError as exc:  # a read-only folder: the journal's lock, sweep.log
-            raise not_writable(results.path, exc) from exc
-        where = "in one process" if not slots else f"workers on {', '.join(s.label for s in slots)}"
-        if config.dask:
-            where = f"workers on the Dask cluster at {config.dask}"
-        log.info("sweep %s: %s, %s", space.name, config.record(), where)
-        died, retried = recover(study)
-        if died:
-            log.warning("trials left running by a dead process, now failed: %s", died)
-        if retried:
-            log.warning("lost trials queued for a retry: %s", retried)
-        return study
 
-    dask = _dask_engine(config)  # an unreachable Dask scheduler: before any write, too
-    started = time.monotonic()
-    with quiet_optuna(observer), dask or contextlib.nullcontext():
-        try:
-            if dask is not None:
-                finished = dask.run(space, config, open_and_recover, observer, make_objective)
-            elif slots:
-                spec = WorkerSpec(
-                    space=pickle_space(space),
-                    space_source=space.source,
-                    config=config,
-                    slot=slots[0],
-                    make_objective=make_objective,
+def sweep(
+    plan: SweepPlan,
+    *,
+    observer: SweepObserver | None = None,
+    progress: bool | None = None,
+    make_objective: MakeObjective | None = None,
+    leaderboard: bool = True,
+    first_worker: int = 0,
+) -> SweepResult:
+    """``run_sweep`` of a plan made already (``plan_sweep``), on the backend it names."""
+    space, config = plan.space, plan.config
+    results = config.results(space.name)
+    # A GPU plan that does not fit, or a Dask scheduler that does not answer: before any I/O.
+    with BACKENDS.load(config.backend)(config) as backend:
+        probe_storage(config.storage)  # an unreachable database: now, not after workers start
+        warm_source = open_source(space, config)  # a bad warm start too, before any write
+        observer = observer or progress_for(
+            progress, space.name, space.objective, space.direction, config.epochs
+        )
+        opener = StudyOpener(
+            space, config, warm_source=warm_source, worker=first_worker, where=backend.describe()
+        )
+        started = time.monotonic()
+        with quiet_optuna(observer):
+            try:
+                finished = backend.run(
+                    SweepRun(space, config, opener, observer, make_objective, first_worker)
                 )
-                finished = Supervisor(
-                    spec, slots, results, open_and_recover, observer, first_worker
-                ).run()
-            else:
-                finished = _run_here(space, config, open_and_recover, observer, make_objective)
-        finally:
-            observer.sweep_finished()
-            if opened:
-                study, handler = opened[0]
-                if leaderboard:
-                    write_leaderboard(study, results)
-                log.removeHandler(handler)
-                handler.close()
+            finally:
+                observer.sweep_finished()
+                if opener.study is not None and leaderboard:
+                    write_leaderboard(opener.study, results)
+                opener.close()
+    assert opener.study is not None  # a backend opens the study before it runs a trial
     fit = sum(TrialRecord.of(t).fit_time_s or 0.0 for t in finished)
-    return SweepResult(study, results, config, len(finished), time.monotonic() - started, fit)
+    return SweepResult(
+        opener.study, results, config, len(finished), time.monotonic() - started, fit
+    )
 
 
 # What workers that join a sweep take from its study, as the `run` that created it recorded.
@@ -168,10 +170,8 @@ def join_sweep(
     """More workers for a sweep that ``run`` started on a shared ``storage`` (a database):
     they train until its budget is met, and write no leaderboard. ``settings``: where they
     run (``workers``, ``gpus``...), ``results_dir``, ``data_dir``, ``timeout``."""
-    config = joined_config(space, storage, **settings)
-    return run_sweep(
-        space,
-        config,
+    return sweep(
+        joined_plan(space, storage, **settings),
         observer=observer,
         progress=progress,
         leaderboard=False,
@@ -182,96 +182,30 @@ def join_sweep(
 def joiner_id() -> int:
     """A first worker id for a process joining a sweep, apart from every other's (ids seed
     the samplers: two machines joining at the same study size must not draw alike)."""
-    import os
-    import socket
-
     return 1000 * (1 + zlib.crc32(f"{socket.gethostname()}:{os.getpid()}".encode()) % 10**6)
 
 
-def joined_config(space: Space, storage: str, **settings: Any) -> SweepConfig:
-    """The configuration workers join a sweep with: the settings its study recorded (budget,
-    sampler, pruner, epochs...), with this machine's placement and folders."""
-    from sweeper.storage.storages import load_existing_study
-
+def joined_plan(space: Space, storage: str, **settings: Any) -> SweepPlan:
+    """The plan workers join a sweep with: the engine and settings its study recorded
+    (budget, sampler, pruner, epochs...), with this machine's placement and folders."""
     results_dir = settings.get("results_dir", "results")
     study = load_existing_study(space.name, storage, ResultsDir.of(results_dir, space.name).path)
     recorded = study.user_attrs
-    if recorded.get("engine", "optuna") != "optuna":
+    engine = engine_name(recorded.get("engine", "optuna"))
+    single = ENGINES.load(engine).single_process
+    if single:
         raise UsageError(
-            f"study {space.name!r} is swept by a KerasTuner oracle, which lives in the one "
-            "process that trains; workers cannot join it (use the Optuna engine for that)"
+            f"study {space.name!r} is swept by {single}; workers cannot join it (sweep with an "
+            "engine that processes can share, such as optuna, for that)"
         )
     joined = {key: recorded[key] for key in JOINED_SETTINGS if recorded.get(key) is not None}
-    config = SweepConfig.of(**joined, storage=storage, starting_points=False, **settings)
-    return config.resolve(space)
+    config = SweepConfig.of(
+        **joined, engine=engine, storage=storage, starting_points=False, **settings
+    )
+    return SweepPlan(space, config.resolve(space))
 
 
-def sweep_config(space: Space, config: SweepConfig | None, settings: dict[str, Any]) -> SweepConfig:
-    """The sweep's settings, given as a ``SweepConfig`` or as keywords, resolved against the
-    space; a space without a name is refused here, before anything is written."""
-    if not space.name:
-        raise UsageError(
-            "this search space has no name, and its study and results folder are named "
-            'after it; give it one: Space(..., name="my_space")'
-        )
-    if config is not None and settings:
-        raise UsageError("pass settings either as a SweepConfig or as keywords, not both")
-    return (config or SweepConfig.of(**settings)).resolve(space)
-
-
-def _dask_engine(config: SweepConfig):
-    """The connection to the Dask cluster that runs the sweep's workers, if it has one."""
-    if config.dask is None:
-        return None
-    from sweeper.backends.dask_cluster import DaskEngine
-
-    return DaskEngine(config.dask)
-
-
-def check_journal(space: Space, config: SweepConfig) -> None:
-    """Refuse to add trials to a damaged journal: the next record would glue onto the cut one."""
-    damage = storage_damage(config.storage, config.results(space.name).path)
-    if damage is not None:
-        raise SweeperError(
-            f"{damage.describe()}, so no trial can be added to it; run `python -m sweeper "
-            f"repair {space.source or space.name}` to keep every intact record and set the "
-            "damaged file aside"
-        )
-
-
-def _run_here(
-    space: Space,
-    config: SweepConfig,
-    open_and_recover,
-    observer: SweepObserver,
-    make_objective: MakeObjective | None,
-) -> list[FrozenTrial]:
-    """The sweep in this process: the data and the objective (Keras loads, the model is
-    checked against the data), then the study opens and the trial loop runs. Bad data or a
-    model that cannot take it stops the sweep before the study is touched."""
-    data = load_dataset(space, config.data_dir)
-    flag = StopFlag(escalate=True)
-    objective = build_objective(make_objective, space, data, config, observer, flag)
-    study = open_and_recover()
-    with flag:
-        observer.sweep_started(study.get_trials(deepcopy=False), config.budget)
-        if config.timeout is not None:  # the clock starts with the first trial
-            flag.deadline = time.time() + config.timeout
-        return run_trials(
-            study,
-            objective,
-            BudgetGate(study, config.budget, flag),
-            flag=flag,
-            observer=observer,
-            owner=owner_record(0, "this process"),
-            streak=FailureStreak(config.max_consecutive_failures),
-            budget=config.budget,
-        )
-
-
-def _log_to(path: Path) -> logging.Handler:
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    return handler
+def engine_name(label: str) -> str:
+    """The registry name of the engine a study records as ``label`` ("kerastuner-hyperband"
+    is the kerastuner engine's, with its algorithm)."""
+    return label if label in ENGINES.names() else label.split("-", 1)[0]

@@ -2,8 +2,9 @@
 
 import pytest
 
-from sweeper.backends.devices import WorkerSlot, detect_gpus, parse_gpus, plan_workers
-from sweeper.errors import UsageError
+from sweeper.backends.devices import WorkerSlot, detect_gpus, plan_workers
+from sweeper.cli.values import parse_gpus
+from sweeper.errors import SettingError, UsageError
 
 
 def test_cpu_only_workers_get_disjoint_core_sets():
@@ -49,7 +50,9 @@ def test_trials_per_gpu_sets_how_many_workers_share_one_gpu():
 
 
 def test_too_many_workers_for_the_gpus_is_a_usage_error():
-    with pytest.raises(UsageError, match="raise --trials-per-gpu to 3"):
+    # The library names the settings; the CLI words the same error with its flags
+    # (tests/test_cli_errors.py: "raise --trials-per-gpu to 3").
+    with pytest.raises(SettingError, match="raise trials_per_gpu to 3 or lower workers"):
         plan_workers(5, gpus=["0", "1"], trials_per_gpu=2, cpus=range(8))
     with pytest.raises(UsageError, match="needs GPUs"):
         plan_workers(2, gpus=[], trials_per_gpu=2, cpus=range(8))

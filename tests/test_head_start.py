@@ -9,10 +9,11 @@ import pytest
 
 from sweeper import Categorical, Float, Int, SpaceError, run_sweep
 from sweeper.cli import main
+from sweeper.cli.values import load_points
 from sweeper.errors import UsageError
 from sweeper.space.loader import load_space
 from sweeper.space.space import Space, Training
-from sweeper.space.starting import complete, load_points, registry_points, starting_points
+from sweeper.space.starting import complete, registry_points, starting_points
 from sweeper.storage.record import TrialRecord, counted
 
 

@@ -213,7 +213,8 @@ def test_nothing_anywhere_and_no_download_is_one_line_saying_how_to_fix_it(offli
         f"Fashion-MNIST not found: no IDX files in {sweeper.space.data.FASHION_MNIST_DEBIAN_DIR}, "
         f"{empty / 'fashion-mnist'}, {empty} and the download failed (OSError)"
     )
-    assert "dataset-fashion-mnist" in message and "--data-dir" in message
+    # In the library's words: data_dir (the CLI says --data-dir, tests/test_cli_errors.py).
+    assert "dataset-fashion-mnist" in message and "pass data_dir or set" in message
     with pytest.raises(DataError, match=r"\$SWEEPER_DATA_DIR is not set"):
         load_fashion_mnist_arrays()
 

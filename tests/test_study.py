@@ -6,7 +6,7 @@ from sweeper import UsageError
 from sweeper.search.pruners import make_pruner
 from sweeper.search.samplers import RegistryTPESampler, make_sampler, startup_trials
 from sweeper.search.study import derive_seed
-from sweeper.storage.storages import check_storage_url
+from sweeper.urls import check_storage_url
 
 
 def test_registry_names_build_seeded_optuna_objects():

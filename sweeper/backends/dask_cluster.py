@@ -13,19 +13,20 @@ read every second (``StudyWatcher``).
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import re
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import cloudpickle
-import optuna
 from optuna.trial import FrozenTrial
 
+from sweeper.backends.base import Backend, SweepRun
 from sweeper.backends.dask_slot import GPU, POLL_S, STOP_GRACE_S, SlotJob, SlotResult, serve_slot
 from sweeper.backends.study_watcher import StudyWatcher
 from sweeper.backends.worker import pickle_space
@@ -33,52 +34,76 @@ from sweeper.config import SweepConfig
 from sweeper.errors import SettingError, SweeperError
 from sweeper.space.space import Space
 from sweeper.storage.record import counted
-from sweeper.trials.loop import MakeObjective
-from sweeper.trials.observer import SweepObserver
 from sweeper.trials.stop import StopFlag
+from sweeper.urls import check_storage_url
 
 log = logging.getLogger("sweeper")
 
 CONNECT_TIMEOUT_S = 5.0  # to reach the scheduler, and for it to have a worker
 
 
-class DaskEngine:
+class DaskCluster(Backend):
     """A connection to a Dask cluster, and the sweep's tasks on it."""
 
-    def __init__(self, address: str) -> None:
-        self.address = address
-        self.client = connect(address)
+    def __init__(self, config: SweepConfig) -> None:
+        super().__init__(config)
+        assert config.dask is not None
+        self.address = config.dask
+        self.client = connect(self.address)
         self.tasks: list[Any] = []  # distributed.Future, one per slot submitted
         self._checked: set[int] = set()  # tasks whose result was read
         self._workers: set[str] = set()
         self._resources: dict[str, int] | None = None
         self._prefix = ""
 
-    def __enter__(self) -> DaskEngine:
-        return self
+    @classmethod
+    def check(cls, config: SweepConfig) -> None:
+        """A Dask cluster's workers share the study through a database they all reach, one
+        worker per Dask worker slot; checked before anything connects."""
+        if not isinstance(config.dask, str) or not config.dask.strip():
+            raise SettingError(
+                "dask", f"must be a scheduler address or scheduler file, not {config.dask!r}"
+            )
+        if importlib.util.find_spec("distributed") is None:
+            raise SettingError(
+                "dask", "needs dask.distributed, not installed here; pip install 'sweeper[dask]'"
+            )
+        scheduler_target(config.dask)  # an address, or a scheduler file that exists
+        local = config.storage is None or check_storage_url(config.storage) == "journal"
+        if local or str(config.storage).startswith("sqlite"):
+            raise SettingError(
+                "dask",
+                "needs a database storage that every Dask worker reaches, such as "
+                "postgresql://user@host/db (a journal file or SQLite lives on one machine)",
+            )
+        placement = config.placement
+        if placement.workers != 1 or placement.gpus is not None or placement.trials_per_gpu:
+            raise SettingError(
+                "dask",
+                "places one worker per Dask worker slot (a unit of its GPU resource, else a "
+                "thread), so it takes the default {workers} (1, in processes) and no {gpus} or "
+                "{trials_per_gpu}",
+            )
+
+    def describe(self) -> str:
+        return f"workers on the Dask cluster at {self.address}"
 
     def __exit__(self, *exc_info: object) -> None:
         with _distributed_quiet(), contextlib.suppress(Exception):
             self.client.close(timeout=CONNECT_TIMEOUT_S)
 
-    def run(
-        self,
-        space: Space,
-        config: SweepConfig,
-        open_study: Callable[[], optuna.Study],
-        observer: SweepObserver,
-        make_objective: MakeObjective | None = None,
-    ) -> list[FrozenTrial]:
+    def run(self, run: SweepRun) -> list[FrozenTrial]:
         """Open the study, sweep it on the cluster until the budget is met; the trials
         finished meanwhile (lost ones aside). Raises KeyboardInterrupt after a signal."""
         from distributed import Event
 
+        space, config, observer = run.space, run.config, run.observer
         payload = space_bytes(space)  # one that cannot travel fails before the study opens
-        study = open_study()
+        study = run.open_study()
         observer.sweep_started(study.get_trials(deepcopy=False), config.budget)
         watcher = StudyWatcher(study, observer, space.objective)
         deadline = None if config.timeout is None else time.time() + config.timeout
-        job = SlotJob(payload, space.name, config, make_objective, deadline)
+        job = SlotJob(payload, space.name, config, run.make_objective, deadline)
         self._prefix = f"sweeper-{space.name}-{uuid.uuid4().hex[:8]}"
         done = Event(f"{self._prefix}-done", self.client)
         stop = Event(f"{self._prefix}-stop", self.client)
@@ -213,7 +238,7 @@ def connect(address: str):
         except Exception as exc:  # refused, timed out, a bad address
             raise SweeperError(
                 f"cannot reach the Dask scheduler at {address} ({_first_line(exc)}); check "
-                "--dask and that the scheduler runs"
+                "{dask} and that the scheduler runs"
             ) from exc
         try:
             client.wait_for_workers(1, timeout=timeout)

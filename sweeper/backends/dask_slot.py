@@ -29,12 +29,17 @@ from typing import Any
 import cloudpickle
 import optuna
 
+from sweeper.backends.base import SweepRun
 from sweeper.backends.devices import WorkerSlot, detect_gpus, plan_workers
+from sweeper.backends.processes import WorkerProcesses
 from sweeper.config import SweepConfig
 from sweeper.errors import SweeperError
 from sweeper.results import ResultsDir
+from sweeper.search.study import StudyOpener
 from sweeper.space.space import Space
+from sweeper.storage.storages import probe_storage
 from sweeper.trials.loop import MakeObjective
+from sweeper.trials.observer import SweepObserver
 
 log = logging.getLogger("sweeper")
 
@@ -189,8 +194,8 @@ def slot_config(config: SweepConfig, slot: WorkerSlot, results_dir: str, timeout
 
 
 def _sweep_slot(job: SlotJob, slot: WorkerSlot, results_dir: str, first_worker: int) -> int:
-    from sweeper.sweep import run_sweep
-
+    """The slot's sweep: the worker-processes backend, one worker on the slot, on the study
+    the run opened (resumed here, with this slot's engine and its own sweep.log)."""
     timeout = None
     if job.deadline is not None:
         timeout = job.deadline - time.time()
@@ -199,15 +204,15 @@ def _sweep_slot(job: SlotJob, slot: WorkerSlot, results_dir: str, first_worker: 
     space: Space = pickle.loads(job.space)
     if space.source and Path(space.source).suffix == ".py" and not Path(space.source).is_file():
         space = dataclasses.replace(space, source="")  # it came by value: nothing to import
-    swept = run_sweep(
-        space,
-        slot_config(job.config, slot, results_dir, timeout),
-        progress=False,
-        leaderboard=False,
-        make_objective=job.make_objective,
-        first_worker=first_worker,
-    )
-    return swept.trials_run
+    config = slot_config(job.config, slot, results_dir, timeout)
+    probe_storage(config.storage)  # an unreachable database: now, not after the worker starts
+    with WorkerProcesses(config) as backend:
+        opener = StudyOpener(space, config, worker=first_worker, where=backend.describe())
+        run = SweepRun(space, config, opener, SweepObserver(), job.make_objective, first_worker)
+        try:
+            return len(backend.run(run))
+        finally:
+            opener.close()
 
 
 def _stop_with_parent() -> None:
@@ -234,7 +239,7 @@ def main(job_file: str, result_file: str) -> None:
     try:
         result = {"trials_run": _sweep_slot(job, slot, results_dir, first_worker)}
     except SweeperError as exc:
-        result = {"error": str(exc), "exit_code": exc.exit_code}
+        result = {"error": exc.template, "exit_code": exc.exit_code}
     except KeyboardInterrupt:
         result = {"interrupted": True}
     Path(result_file).write_text(json.dumps(result))

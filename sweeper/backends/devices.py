@@ -13,8 +13,12 @@ import shutil
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from sweeper.errors import UsageError
+from sweeper.errors import SettingError
+
+if TYPE_CHECKING:
+    from sweeper.config import Placement
 
 # One worker per core: on a 2-core machine two single-threaded workers ran 1.7x the trials
 # per hour of one two-threaded worker on digits_space, and the same on mnist_space's CNN
@@ -93,16 +97,11 @@ def detect_gpus() -> list[str]:
     return [line.strip() for line in out.splitlines() if line.strip()]
 
 
-def parse_gpus(text: str) -> list[str]:
-    """``--gpus 0,1`` -> ["0", "1"]; ``--gpus none`` -> [] (CPU only)."""
-    if text.strip().lower() in ("none", "cpu", ""):
-        return []
-    ids = [g.strip() for g in text.split(",")]
-    if not all(g.isdigit() for g in ids) or len(set(ids)) != len(ids):
-        raise UsageError(
-            f"bad --gpus {text!r}: expected distinct GPU numbers such as 0,1, or none for CPU only"
-        )
-    return ids
+def plan_slots(placement: Placement) -> list[WorkerSlot]:
+    """One slot per worker process of ``placement``, on its GPUs (None: those detected)."""
+    gpus = detect_gpus() if placement.gpus is None else placement.gpus
+    assert placement.workers is not None, "workers=None runs in this process, on no slot"
+    return plan_workers(placement.workers, gpus=gpus, trials_per_gpu=placement.trials_per_gpu)
 
 
 def plan_workers(
@@ -118,8 +117,8 @@ def plan_workers(
     if gpus:
         return _plan_gpu(workers, list(gpus), trials_per_gpu, cpus)
     if trials_per_gpu is not None:
-        raise UsageError(
-            "--trials-per-gpu needs GPUs, but none were found or given; drop it or pass --gpus"
+        raise SettingError(
+            "trials_per_gpu", "needs GPUs, but none were found or given; drop it or pass {gpus}"
         )
     count = max(1, len(cpus) // CORES_PER_AUTO_WORKER) if workers == "auto" else int(workers)
     return [WorkerSlot(i, None, tuple(share)) for i, share in enumerate(_split(cpus, count))]
@@ -132,10 +131,11 @@ def _plan_gpu(workers, gpus, trials_per_gpu, cpus) -> list[WorkerSlot]:
         count = int(workers)
         capacity = len(gpus) * trials_per_gpu if trials_per_gpu else count
         if count > capacity:
-            raise UsageError(
-                f"--workers {count} does not fit on {len(gpus)} GPU(s) at --trials-per-gpu "
-                f"{trials_per_gpu}; raise --trials-per-gpu to {math.ceil(count / len(gpus))} "
-                "or lower --workers"
+            raise SettingError(
+                "trials_per_gpu",
+                f"is {trials_per_gpu}, so {len(gpus)} GPU(s) hold {capacity} workers, not "
+                f"{count}; raise {{trials_per_gpu}} to {math.ceil(count / len(gpus))} or lower "
+                "{workers}",
             )
     shares = _split(cpus, count)
     return [WorkerSlot(i, gpus[i % len(gpus)], tuple(shares[i])) for i in range(count)]

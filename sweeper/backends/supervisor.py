@@ -209,9 +209,7 @@ class Supervisor:
         elif kind == "retiring":
             worker.retiring = True
         elif kind == "error":
-            error = SweeperError(payload[0])
-            error.exit_code = payload[1]
-            self._fail(error)
+            self._fail(payload[0])
 
     def _ready(self, worker: _Worker) -> None:
         """The first worker with its data loaded opens the study: bad data changes nothing."""
@@ -334,7 +332,7 @@ class Supervisor:
                     + (
                         f"see {worker.log}"
                         if self.study is not None
-                        else "run with --in-process to see the whole error"
+                        else "run with {in_process} to see the whole error"
                     )
                 )
             )

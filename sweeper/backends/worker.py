@@ -30,7 +30,7 @@ from sweeper.backends.devices import WorkerSlot
 from sweeper.config import Placement, SweepConfig
 from sweeper.errors import SweeperError, UsageError
 from sweeper.files import output_to
-from sweeper.search.study import seed_search
+from sweeper.search.study import attach_engine
 from sweeper.space.data import load_dataset
 from sweeper.space.loader import load_space
 from sweeper.space.space import Space
@@ -47,7 +47,7 @@ MIN_TRIALS_TO_MEASURE = 8
 
 # Messages, worker -> supervisor: ("ready",), ("want",), ("started", number),
 # ("epoch", number, epoch, logs), ("finished", frozen_trial), ("retiring",),
-# ("error", message, exit_code). Supervisor -> worker: ("begin", log path), "go", "stop".
+# ("error", the SweeperError itself). Supervisor -> worker: ("begin", log path), "go", "stop".
 
 
 @dataclass(frozen=True)
@@ -181,7 +181,7 @@ def worker_main(spec: WorkerSpec, conn: Connection) -> None:
     try:
         _serve(spec, observer, flag)
     except SweeperError as exc:
-        observer.send(("error", str(exc), exc.exit_code))
+        observer.send(("error", exc))  # pickled whole: the CLI words it with its flags
     except (KeyboardInterrupt, EOFError):
         pass  # the trial is recorded as interrupted; or the supervisor is gone
     conn.close()
@@ -206,12 +206,19 @@ def _serve(spec: WorkerSpec, observer: PipeObserver, flag: StopFlag) -> None:
     _move_output(spec.log_path, begin[1])  # the results folder exists now
     storage = open_storage(config.storage, config.results(space.name).path, config.heartbeat)
     study = optuna.load_study(study_name=space.name, storage=storage)
-    sampler_seed = seed_search(study, config, space, spec.worker_id)
+    sampler_seed = attach_engine(study, space, config, spec.worker_id)
     owner = owner_record(spec.worker_id, spec.slot.label, sampler_seed)
     gate = SupervisorGate(observer, config.placement)
     # The supervisor counts failures in a row across all workers: no streak here.
     run_trials(
-        study, objective, gate, flag=flag, observer=observer, owner=owner, budget=config.budget
+        study,
+        objective,
+        gate,
+        flag=flag,
+        observer=observer,
+        owner=owner,
+        budget=config.budget,
+        engine=config.search_engine().label,
     )
 
 

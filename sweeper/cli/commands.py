@@ -6,12 +6,14 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from sweeper.backends.devices import parse_gpus
+from sweeper.cli.parser import DEFAULT
+from sweeper.cli.render import show_leaderboard, show_winner
+from sweeper.cli.values import load_points, parse_gpus
 from sweeper.config import SweepConfig
 from sweeper.errors import SweeperError, UsageError, not_writable
 from sweeper.files import stderr_to
@@ -20,15 +22,9 @@ from sweeper.report.live import format_duration, format_params
 from sweeper.results import ResultsDir
 from sweeper.space.loader import available_spaces, load_space
 from sweeper.space.space import Space
-from sweeper.space.starting import load_points
 from sweeper.storage.journal import repair, storage_damage
 from sweeper.storage.record import FINISHED, count_finished
 from sweeper.storage.storages import journal_path, load_existing_study, open_storage, shown_storage
-
-if TYPE_CHECKING:
-    pass
-from sweeper.cli.parser import DEFAULT
-from sweeper.cli.render import show_leaderboard, show_winner
 
 
 def _placement(args: argparse.Namespace) -> dict[str, Any]:
@@ -75,14 +71,16 @@ def _config(args: argparse.Namespace) -> SweepConfig:
 
 
 def _run(args: argparse.Namespace, console: Console) -> int:
-    from sweeper.pipeline import run
+    from sweeper.pipeline import run_plan
     from sweeper.report.live import RichProgress
+    from sweeper.sweep import plan_sweep
 
-    config = _config(args)
-    space = config.engine_space(load_space(args.space))
-    config = config.resolve(space)
-    progress = RichProgress(space.name, space.objective, space.direction, config.epochs, console)
-    result = run(space, config, observer=progress, retrain=not args.no_retrain)
+    plan = plan_sweep(load_space(args.space), _config(args))  # resolved here, and only here
+    space = plan.space
+    progress = RichProgress(
+        space.name, space.objective, space.direction, plan.config.epochs, console
+    )
+    result = run_plan(plan, observer=progress, retrain=not args.no_retrain)
     swept = result.sweep
     wall, fit = swept.wall_time_s, swept.fit_time_s
     counts = {
@@ -111,10 +109,10 @@ def _run(args: argparse.Namespace, console: Console) -> int:
 
 def _worker(args: argparse.Namespace, console: Console) -> int:
     from sweeper.report.live import RichProgress
-    from sweeper.sweep import joined_config, joiner_id, run_sweep
+    from sweeper.sweep import joined_plan, joiner_id, sweep
 
     space = load_space(args.space)
-    config = joined_config(
+    plan = joined_plan(
         space,
         args.storage,
         timeout=args.timeout,
@@ -122,8 +120,10 @@ def _worker(args: argparse.Namespace, console: Console) -> int:
         data_dir=args.data_dir,
         **_placement(args),
     )
-    progress = RichProgress(space.name, space.objective, space.direction, config.epochs, console)
-    swept = run_sweep(space, config, observer=progress, leaderboard=False, first_worker=joiner_id())
+    progress = RichProgress(
+        space.name, space.objective, space.direction, plan.config.epochs, console
+    )
+    swept = sweep(plan, observer=progress, leaderboard=False, first_worker=joiner_id())
     counted = count_finished(swept.study)
     console.print(
         f"{swept.trials_run} trials run here in {format_duration(swept.wall_time_s)}; the "

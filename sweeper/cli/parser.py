@@ -8,7 +8,8 @@ import argparse
 from typing import TYPE_CHECKING
 
 from sweeper.config import SweepConfig
-from sweeper.search.kerastuner import ALGORITHMS, ENGINES
+from sweeper.registry import ENGINES
+from sweeper.search.kerastuner import ALGORITHMS
 from sweeper.search.pruners import PRUNERS
 from sweeper.search.samplers import SAMPLERS
 
@@ -18,7 +19,14 @@ if TYPE_CHECKING:
 # The library's defaults, which the flags' defaults and help texts repeat from here.
 DEFAULT = SweepConfig()
 # The flag of each sweep setting whose name differs from it (the rest: --max-epochs etc.).
-FLAGS = {"n_trials": "--trials", "workers": "--workers (or --in-process)"}
+FLAGS = {"n_trials": "--trials", "trial_number": "--trial N", "in_process": "--in-process"}
+# How an error names the setting it is about, where the flag alone would mislead.
+LEADS = {"workers": "--workers (or --in-process)"}
+
+
+def flag(setting: str) -> str:
+    """The flag that gives ``setting`` (``n_trials`` -> ``--trials``)."""
+    return FLAGS.get(setting, f"--{setting.replace('_', '-')}")
 
 
 def _int_at_least(low: int):
@@ -290,7 +298,7 @@ def _engine_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--engine",
         default=DEFAULT.engine,
-        choices=ENGINES,
+        choices=ENGINES.names(),
         help="what chooses each trial's values: optuna (its sampler and pruner), or "
         "kerastuner (its oracle; a study of its own, <space>-kerastuner-<algorithm>)",
     )

@@ -19,9 +19,11 @@ from typing import TYPE_CHECKING, Any
 import optuna
 from optuna.trial import TrialState
 
-from sweeper.errors import SweeperError, UsageError
+from sweeper.errors import SettingError, SweeperError
 from sweeper.space.starting import complete, starting_points
 from sweeper.storage.record import WARM_START_FROM
+from sweeper.storage.storages import journal_path, load_existing_study
+from sweeper.urls import JOURNAL_SUFFIXES, hide_password
 
 if TYPE_CHECKING:
     from sweeper.config import SweepConfig
@@ -33,7 +35,7 @@ log = logging.getLogger("sweeper")
 def enqueue(study: optuna.Study, space: Space, given: Sequence[Mapping[str, Any]], auto: bool):
     """Queue the user's configurations (``given``), then the space's starting points (when
     ``auto``): a new study runs them first, in that order."""
-    points = [complete(space, p, f"--enqueue entry {i + 1}") for i, p in enumerate(given)]
+    points = [complete(space, p, f"enqueue entry {i + 1}") for i, p in enumerate(given)]
     if auto:
         points += starting_points(space)
     seen: list[dict[str, Any]] = []
@@ -74,8 +76,6 @@ def warm_start(study: optuna.Study, space: Space, source: optuna.Study, where: s
 def open_source(space: Space, config: SweepConfig) -> tuple[optuna.Study, str] | None:
     """The earlier sweep ``config.warm_start`` names (a results folder, a journal file or a
     database URL), opened for reading before this sweep writes anything; None without one."""
-    from sweeper.storage.storages import JOURNAL_SUFFIXES, journal_path, load_existing_study
-
     if config.warm_start is None:
         return None
     where = str(config.warm_start)
@@ -87,14 +87,15 @@ def open_source(space: Space, config: SweepConfig) -> tuple[optuna.Study, str] |
             folder = folder / space.name
     own = journal_path(config.storage, config.results(space.name).path)
     if own is not None and journal_path(storage, folder) == own:
-        raise UsageError(
-            f"--warm-start {where} is this sweep's own study; name an earlier sweep's results "
-            "folder, journal or database"
+        raise SettingError(
+            "warm_start",
+            f"{where} is this sweep's own study; name an earlier sweep's results folder, "
+            "journal or database",
         )
     try:
         return load_existing_study(space.name, storage, folder), where
     except SweeperError as exc:
-        raise UsageError(f"--warm-start {where}: {exc}") from exc
+        raise SettingError("warm_start", f"{hide_password(where)}: {exc.template}") from exc
 
 
 def begin(study: optuna.Study, space: Space, config: SweepConfig, source) -> None:

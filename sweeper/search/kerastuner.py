@@ -14,12 +14,14 @@ re-training trains its best epochs from scratch too). That costs more epochs per
 
 The oracle keeps its state in ``results/<space>-kerastuner-<algorithm>/kerastuner/`` and
 reloads it when the sweep resumes or its worker is replaced. KerasTuner loads only in the
-process that trains: the supervisor never builds the oracle.
+process that trains: the supervisor never builds the oracle. The oracle lives in that one
+process, so the engine runs one worker, which no other process may join.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,14 +29,15 @@ import optuna
 from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from sweeper.errors import SpaceError
+from sweeper.errors import SettingError, SpaceError
+from sweeper.search.engine import Engine
 from sweeper.space.params import Categorical, Float, Int, Param
-from sweeper.storage.record import ENGINE, EPOCH_BUDGET
+from sweeper.storage.record import EPOCH_BUDGET
 
 if TYPE_CHECKING:
+    from sweeper.config import SweepConfig
     from sweeper.space.space import Space
 
-ENGINES = ("optuna", "kerastuner")
 ALGORITHMS = ("hyperband", "bayesian", "random")
 TUNER_ID = "sweeper"  # the one "tuner" that asks this process' oracle for trials
 HYPERBAND_FACTOR = 3  # KerasTuner's default
@@ -140,13 +143,10 @@ class KerasTunerSampler(optuna.samplers.BaseSampler):
         if chosen.status != "RUNNING":  # the oracle has nothing left to try: draw at random
             return
         self._running[trial.number] = chosen
-        attrs: dict[str, Any] = {ENGINE: f"kerastuner-{self.algorithm}"}
         epochs = chosen.hyperparameters.values.get("tuner/epochs")
-        if epochs is not None:
-            attrs[EPOCH_BUDGET] = int(epochs)
-        for key, value in attrs.items():
-            study._storage.set_trial_user_attr(trial._trial_id, key, value)
-            trial.user_attrs[key] = value  # the Trial's own cached copy, which it reads
+        if epochs is not None:  # Hyperband's: how long this trial may train
+            study._storage.set_trial_user_attr(trial._trial_id, EPOCH_BUDGET, int(epochs))
+            trial.user_attrs[EPOCH_BUDGET] = int(epochs)  # the Trial's cached copy, which it reads
 
     def sample_independent(
         self, study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
@@ -171,3 +171,50 @@ class KerasTunerSampler(optuna.samplers.BaseSampler):
             chosen.status = "FAILED"
         self.oracle.end_trial(chosen)
         self.oracle.save()  # end_trial saved before it let go of the trial: not ongoing now
+
+
+class KerasTunerEngine(Engine):
+    """KerasTuner's oracle (``algorithm``: Hyperband, Bayesian optimization or random search)
+    as the sampler; it prunes nothing: Hyperband gives each trial its epochs instead."""
+
+    single_process = "a KerasTuner oracle, which lives in the one process that trains"
+
+    @classmethod
+    def check_settings(cls, config: SweepConfig) -> None:
+        if config.algorithm not in ALGORITHMS:
+            raise SettingError(
+                "algorithm", f"must be one of {', '.join(ALGORITHMS)}, not {config.algorithm!r}"
+            )
+
+    @classmethod
+    def check(cls, config: SweepConfig) -> None:
+        if config.placement.workers not in (None, 1):
+            raise SettingError(
+                "workers",
+                f"is {config.placement.workers!r}, but the KerasTuner engine runs one worker: its "
+                "oracle lives in the process that trains (KerasTuner's own chief/worker mode "
+                "hangs when a worker dies); use 1, or the Optuna engine for parallel workers",
+            )
+        if config.dask is not None:
+            raise SettingError(
+                "dask", "runs the Optuna engine only: a KerasTuner oracle lives in one process"
+            )
+
+    @property
+    def label(self) -> str:
+        return f"kerastuner-{self.config.algorithm}"
+
+    def sweep_space(self, space: Space) -> Space:
+        """A study (and results folder) of its own, ``<space>-kerastuner-<algorithm>``, beside
+        the Optuna one, and no starting points: the oracle picks its own first trials."""
+        suffix = f"-{self.label}"
+        if space.name.endswith(suffix):
+            return space
+        return dataclasses.replace(space, name=space.name + suffix, starting_points=[])
+
+    def attach(self, study: optuna.Study, space: Space, seed: int) -> None:
+        folder = self.config.results(space.name).path / "kerastuner"
+        study.sampler = KerasTunerSampler(
+            space, self.config.algorithm, self.config.epochs, seed, folder
+        )
+        study.pruner = optuna.pruners.NopPruner()

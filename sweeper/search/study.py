@@ -1,22 +1,28 @@
-"""A study's life: created (with its head start) or resumed, given a sampler and pruner
-seeded for this process, and the sweep's configuration recorded on it.
+"""A study's life: created (with its head start) or resumed, given this process' engine,
+the sweep's configuration recorded on it, and the trials a dead process left running
+recovered (``StudyOpener``, what every backend opens its sweep's study with).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 import numpy as np
 import optuna
 from optuna.storages import BaseStorage
 
-from sweeper.errors import SweeperError
-from sweeper.search.pruners import make_pruner
-from sweeper.search.samplers import make_sampler
+from sweeper.errors import SweeperError, not_writable
+from sweeper.search.head_start import begin
+from sweeper.storage.journal import refuse_damaged
+from sweeper.storage.recovery import recover
+from sweeper.storage.storages import open_storage
 
 if TYPE_CHECKING:
     from sweeper.config import SweepConfig
     from sweeper.space.space import Space
+
+log = logging.getLogger("sweeper")
 
 
 def derive_seed(seed: int, n_existing: int, worker: int = 0) -> int:
@@ -27,21 +33,11 @@ def derive_seed(seed: int, n_existing: int, worker: int = 0) -> int:
     return int(np.random.SeedSequence([seed, n_existing, worker]).generate_state(1)[0] >> 1)
 
 
-def seed_search(study: optuna.Study, config: SweepConfig, space: Space, worker: int = 0) -> int:
-    """Give this session's ``worker`` its sampler (seeded for it) and the pruner; returns the
-    sampler seed. Samplers and pruners live in the process, not in the storage. Under the
-    KerasTuner engine its oracle is the sampler, and it prunes nothing: Hyperband gives each
-    trial its epochs instead."""
+def attach_engine(study: optuna.Study, space: Space, config: SweepConfig, worker: int = 0) -> int:
+    """Give this session's ``worker`` its engine's sampler (seeded for it) and pruner;
+    returns the sampler seed."""
     seed = derive_seed(config.seed, len(study.trials), worker)
-    if config.engine == "kerastuner":
-        from sweeper.search.kerastuner import KerasTunerSampler
-
-        folder = config.results(space.name).path / "kerastuner"
-        study.sampler = KerasTunerSampler(space, config.algorithm, config.epochs, seed, folder)
-        study.pruner = optuna.pruners.NopPruner()
-        return seed
-    study.sampler = make_sampler(config.sampler, seed, config.budget)
-    study.pruner = make_pruner(config.pruner, config.epochs)
+    config.search_engine().attach(study, space, seed)
     return seed
 
 
@@ -51,8 +47,6 @@ def open_study(
     """Create the space's study (with its head start: ``warm_source``, the earlier study
     ``head_start.open_source`` opened, and the configurations to try first) or resume it,
     with a sampler seeded for this session, and record the sweep's configuration on it."""
-    from sweeper.search.head_start import begin
-
     study = optuna.create_study(
         study_name=space.name,
         storage=storage,
@@ -62,9 +56,9 @@ def open_study(
     if study.direction.name.lower() != space.direction:
         raise SweeperError(
             f"study {space.name!r} in this storage was created to {study.direction.name.lower()}"
-            f", but the space says {space.direction}; use another --results-dir or --storage"
+            f", but the space says {space.direction}; use another {{results_dir}} or {{storage}}"
         )
-    seed_search(study, config, space, worker)
+    attach_engine(study, space, config, worker)
     begin(study, space, config, warm_source)
     settings = {
         **config.record(),
@@ -76,3 +70,60 @@ def open_study(
     for key, value in settings.items():
         study.set_user_attr(key, value)
     return study
+
+
+class StudyOpener:
+    """Opens a sweep's study when its backend is ready for it (its data loaded, its model
+    checked against the data), so bad input never touches the study: refuses a damaged
+    journal, creates the study or resumes it (``open_study``), starts sweep.log, and fails and
+    queues for a retry the trials a dead process left running. Called once; ``study`` is
+    what it opened (None before), ``close`` ends sweep.log."""
+
+    def __init__(
+        self,
+        space: Space,
+        config: SweepConfig,
+        *,
+        warm_source=None,
+        worker: int = 0,
+        where: str = "",
+    ) -> None:
+        """``where``: where the trials run, for sweep.log (the backend's ``describe``)."""
+        self.space, self.config, self.warm_source = space, config, warm_source
+        self.worker, self.where = worker, where
+        self.study: optuna.Study | None = None
+        self._handler: logging.Handler | None = None
+
+    def __call__(self) -> optuna.Study:
+        space, config = self.space, self.config
+        results = config.results(space.name)
+        refuse_damaged(config.storage, results.path, space.source or space.name)
+        try:
+            storage = open_storage(config.storage, results.path, config.heartbeat)
+            study = open_study(space, storage, config, self.warm_source, worker=self.worker)
+            results.path.mkdir(parents=True, exist_ok=True)  # a database does not create it
+            self._handler = _log_to(results.log)
+        except OSError as exc:  # a read-only folder: the journal's lock, sweep.log
+            raise not_writable(results.path, exc) from exc
+        self.study = study
+        log.info("sweep %s: %s, %s", space.name, config.record(), self.where)
+        died, retried = recover(study)
+        if died:
+            log.warning("trials left running by a dead process, now failed: %s", died)
+        if retried:
+            log.warning("lost trials queued for a retry: %s", retried)
+        return study
+
+    def close(self) -> None:
+        if self._handler is not None:
+            log.removeHandler(self._handler)
+            self._handler.close()
+            self._handler = None
+
+
+def _log_to(path) -> logging.Handler:
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    return handler

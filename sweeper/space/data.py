@@ -108,7 +108,7 @@ def class_labels(y: np.ndarray) -> np.ndarray | None:
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path | None:
-    """--data-dir if given, else $SWEEPER_DATA_DIR, else None (use Keras' download cache)."""
+    """``data_dir`` if given, else $SWEEPER_DATA_DIR, else None (use Keras' download cache)."""
     chosen = data_dir if data_dir is not None else os.environ.get(DATA_DIR_ENV)
     return Path(chosen).expanduser() if chosen else None
 
@@ -135,7 +135,7 @@ def load_mnist_arrays(data_dir: str | os.PathLike | None = None):
         looked = f"no mnist.npz in {folder}" if folder else f"${DATA_DIR_ENV} is not set"
         raise DataError(
             f"MNIST not found: {looked} and the download failed ({type(exc).__name__}); "
-            f"put mnist.npz in a folder and pass --data-dir or set {DATA_DIR_ENV}"
+            f"put mnist.npz in a folder and pass {{data_dir}} or set {DATA_DIR_ENV}"
         ) from exc
 
 
@@ -235,7 +235,7 @@ def load_fashion_mnist_arrays(data_dir: str | os.PathLike | None = None):
         raise DataError(
             f"Fashion-MNIST not found: no IDX files in {', '.join(looked)}{data_dir_note} and "
             f"the download failed ({type(exc).__name__}); install the Debian package "
-            "dataset-fashion-mnist, or put its four IDX files in a folder and pass --data-dir "
+            "dataset-fashion-mnist, or put its four IDX files in a folder and pass {data_dir} "
             f"or set {DATA_DIR_ENV}"
         ) from exc
     fix = "delete Keras' cached copy (~/.keras/datasets/fashion-mnist) so it is downloaded again"
@@ -254,7 +254,7 @@ def load_dataset(space: Space, data_dir: str | os.PathLike | None) -> Dataset:
     except Exception as exc:  # the space's own code: say whose it is and what broke
         raise DataError(
             f"search space {space.name!r} could not load its data ({describe_failure(exc)}); "
-            "fix its load_data or pass --data-dir"
+            "fix its load_data or pass {data_dir}"
         ) from exc
     if not isinstance(data, Dataset):
         raise DataError(

@@ -2,18 +2,16 @@
 
 The space's own (``Space.starting_points``), else one built from the optimizer registry's
 well-worn settings (Adam at 1e-3, or the next optimizer of ``START_ORDER`` the space
-declares), so trial 0 is already a good model. Users add their own with ``--enqueue FILE``
-(``load_points``). Partial configurations are completed with each range's middle.
+declares), so trial 0 is already a good model. Users add their own (``enqueue``). Partial
+configurations are completed with each range's middle.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sweeper.errors import SpaceError, UsageError
+from sweeper.errors import SpaceError
 from sweeper.space.optimizers import OPTIMIZERS, START_ORDER
 from sweeper.space.params import Categorical
 
@@ -80,28 +78,3 @@ def starting_points(space: Space) -> list[dict[str, Any]]:
     if space.training is None:  # a hypermodel compiling its own: the registry has no say
         return []
     return [complete(space, point) for point in registry_points(space.training)]
-
-
-def load_points(path: str | Path) -> list[dict[str, Any]]:
-    """Configurations from a JSON or YAML file holding a list of {parameter: value}."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot read --enqueue file {path}: {exc.strerror}") from exc
-    try:
-        if path.suffix in (".yaml", ".yml"):
-            import yaml
-
-            points = yaml.safe_load(text)
-        else:
-            points = json.loads(text)
-    except Exception as exc:  # noqa: BLE001 - JSON's and YAML's errors alike
-        first = str(exc).strip().splitlines()[0]
-        raise UsageError(f"--enqueue file {path} is not valid JSON or YAML ({first})") from exc
-    if not isinstance(points, list) or not all(isinstance(p, dict) for p in points):
-        raise UsageError(
-            f"--enqueue file {path} must hold a list of {{parameter: value}} objects, "
-            f'e.g. [{{"optimizer": "adam", "learning_rate": 0.001}}]'
-        )
-    return points

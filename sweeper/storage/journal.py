@@ -55,6 +55,17 @@ def storage_damage(storage: str | None, folder: Path) -> Damage | None:
     return find_damage(path) if path is not None else None
 
 
+def refuse_damaged(storage: str | None, folder: Path, space_ref: str) -> None:
+    """Refuse to add trials to a damaged journal: the next record would glue onto the cut one.
+    ``space_ref``: the space as the user names it, for the fix."""
+    damage = storage_damage(storage, folder)
+    if damage is not None:
+        raise SweeperError(
+            f"{damage.describe()}, so no trial can be added to it; run `python -m sweeper "
+            f"repair {space_ref}` to keep every intact record and set the damaged file aside"
+        )
+
+
 def find_damage(path: Path) -> Damage | None:
     """The first damaged line of a journal file, or None if every record is whole."""
     try:

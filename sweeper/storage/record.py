@@ -28,8 +28,10 @@ OWNER = "worker"  # {host, pid, created, worker, device, sampler_seed}: who runs
 RETRY_OF = "retry_of"  # int: the number of the lost trial this one retries
 STOPPED_BY = "stopped_by"  # "timeout": cut short when the sweep's time ran out
 WARM_START_FROM = "warm_start_from"  # str: the earlier sweep (storage) this trial came from
-ENGINE = "engine"  # str: "kerastuner-<algorithm>" when a KerasTuner oracle chose the values
+ENGINE = "engine"  # str: the engine that chose the values, when not DEFAULT_ENGINE
 EPOCH_BUDGET = "epoch_budget"  # int: the epochs a KerasTuner Hyperband trial may train
+
+DEFAULT_ENGINE = "optuna"  # what a trial without ENGINE was chosen by
 
 # Failure reasons that mean the machinery lost the trial, not that its configuration failed.
 WORKER_DIED = "worker died"
@@ -105,7 +107,7 @@ class TrialRecord:
             retry_of=attrs.get(RETRY_OF),
             stopped_by=attrs.get(STOPPED_BY),
             warm_start_from=attrs.get(WARM_START_FROM),
-            engine=attrs.get(ENGINE, "optuna"),
+            engine=attrs.get(ENGINE, DEFAULT_ENGINE),
         )
 
     @property

@@ -13,46 +13,16 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 
-from sweeper.errors import SweeperError, UsageError, not_writable
+from sweeper.errors import SweeperError, not_writable
 from sweeper.results import ResultsDir
 from sweeper.storage.recovery import retry_lost
-
-if TYPE_CHECKING:
-    pass
-
-JOURNAL_SUFFIXES = (".journal", ".log", ".jsonl")
-
-
-def check_storage_url(url: str) -> str:
-    """Validate a --storage value without connecting; returns the kind ("journal" or "rdb")."""
-    if "://" not in url:
-        if Path(url).suffix in JOURNAL_SUFFIXES:
-            return "journal"
-        raise UsageError(
-            f"bad storage {url!r}: expected a database URL such as "
-            "postgresql://user@host/db or sqlite:///study.db, or a journal file ending in .journal"
-        )
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
-
-    try:
-        make_url(url).get_dialect()  # parses host, port and database kind; connects nowhere
-    except NoSuchModuleError as exc:  # a subclass of ArgumentError: test it first
-        raise UsageError(
-            f"bad storage URL {url!r}: unknown database kind "
-            f"{url.split('://')[0]!r}; use postgresql://, mysql:// or sqlite://"
-        ) from exc
-    except (ArgumentError, ValueError) as exc:
-        raise UsageError(
-            f"bad storage URL {url!r} ({exc}); expected e.g. postgresql://user@host/db"
-        ) from exc
-    return "rdb"
+from sweeper.urls import check_storage_url, hide_password
 
 
 def journal_path(url: str | None, folder: Path) -> Path | None:
@@ -90,10 +60,7 @@ def shown_storage(url: str | None, folder: Path) -> str:
     path = journal_path(url, folder)
     if path is not None:
         return str(path)
-    from sqlalchemy.engine import make_url
-
-    assert url is not None
-    return make_url(url).render_as_string(hide_password=True)
+    return hide_password(url or "")
 
 
 def open_storage(url: str | None, folder: Path, heartbeat: int | None = None) -> BaseStorage:
@@ -143,9 +110,7 @@ def probe_storage(url: str | None) -> None:
 @contextmanager
 def _database_errors(url: str) -> Iterator[None]:
     """A database that cannot be opened, as one line naming it (without its password)."""
-    from sqlalchemy.engine import make_url
-
-    shown = make_url(url).render_as_string(hide_password=True)
+    shown = hide_password(url)
     try:
         yield
     except ImportError as exc:  # Optuna re-raises the driver's ModuleNotFoundError like this
@@ -154,7 +119,11 @@ def _database_errors(url: str) -> Iterator[None]:
             "pip install 'sweeper[postgres]' for PostgreSQL, or the driver the URL names"
         ) from exc
     except Exception as exc:  # connection refused, bad credentials, unknown dialect...
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = (
+            hide_password(str(exc).strip().splitlines()[0])
+            if str(exc).strip()
+            else type(exc).__name__
+        )
         fix = "check the URL and server"
         if "too many clients" in reason or "remaining connection slots" in reason:
             fix = (
@@ -174,7 +143,7 @@ def load_existing_study(
     def missing(where: str) -> SweeperError:
         return SweeperError(
             f"no study {name!r} in {where}; run `python -m sweeper run {ref or name}` first, "
-            "or pass the --storage / --results-dir it ran with"
+            "or pass the {storage} / {results_dir} it ran with"
         )
 
     path = journal_path(storage, results_dir)
@@ -187,7 +156,7 @@ def load_existing_study(
 
         assert storage is not None
         url = make_url(storage)
-        shown = url.render_as_string(hide_password=True)
+        shown = hide_password(storage)
         if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
             raise missing(shown)  # SQLAlchemy would create an empty database file
     try:

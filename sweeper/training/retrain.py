@@ -54,7 +54,7 @@ def pick_trial(study: optuna.Study, number: int | None = None) -> FrozenTrial:
         if not any(t.state == TrialState.COMPLETE for t in trials):
             raise SweeperError(
                 f"study {study.study_name!r} has no completed trial yet; run more trials, or "
-                "name a pruned one with --trial N"
+                "name a pruned one with {trial_number}"
             )
         return study.best_trial
     if not 0 <= number < len(trials):
@@ -94,7 +94,7 @@ def _replayed_rates(callbacks: list, trial: FrozenTrial) -> list:
     if not rates:
         raise SweeperError(
             f"trial {trial.number} recorded no per-epoch learning rate to replay; "
-            "re-train another trial with --trial N"
+            "re-train another trial with {trial_number}"
         )
     return [*kept, keras.callbacks.LearningRateScheduler(lambda epoch: float(rates[epoch] or 0.0))]
 
@@ -132,7 +132,7 @@ def retrain(
     if seed is None or epochs is None:
         raise SweeperError(
             f"trial {trial.number} recorded no seed, so it was not run by "
-            "sweeper and cannot be reproduced; choose another with --trial N"
+            "sweeper and cannot be reproduced; choose another with {trial_number}"
         )
     data = load_dataset(space, data_dir)
     full = _train_and_validation(data)
@@ -161,7 +161,7 @@ def retrain(
     if len(losses) < epochs or not all(math.isfinite(v) for v in losses):
         raise SweeperError(
             f"re-training trial {trial.number} diverged (the loss became NaN); "
-            "re-train another trial with --trial N"
+            "re-train another trial with {trial_number}"
         )
 
     test_metrics = None

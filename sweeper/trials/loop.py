@@ -28,7 +28,14 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweeper.errors import FatalTrialError, TrialFailed
 from sweeper.storage.heartbeat import Heartbeat, fail_stale_trials, heartbeat_interval, study_lock
-from sweeper.storage.record import FAIL_REASON, INTERRUPTED, OWNER, counted
+from sweeper.storage.record import (
+    DEFAULT_ENGINE,
+    ENGINE,
+    FAIL_REASON,
+    INTERRUPTED,
+    OWNER,
+    counted,
+)
 from sweeper.trials.observer import SweepObserver, log_trial
 from sweeper.trials.stop import StopFlag
 from sweeper.trials.streak import FailureStreak
@@ -92,10 +99,11 @@ def run_trials(
     owner: dict,
     streak: FailureStreak | None = None,
     budget: int | None = None,
+    engine: str = DEFAULT_ENGINE,
 ) -> list[FrozenTrial]:
     """Trials until the gate says no; returns those run here. ``budget``: checked again,
     under the study's lock, as each trial is asked for (``admit``), for sweeps that other
-    machines join.
+    machines join. ``engine``: what chooses the values, as each trial records it.
 
     Raises KeyboardInterrupt once a stop was requested (the trial it cut short is recorded as
     interrupted), and the streak's error once too many trials failed in a row.
@@ -107,7 +115,7 @@ def run_trials(
     gc.freeze()
     try:
         while not flag.requested and gate.may_start():
-            trial = admit(study, budget, owner)
+            trial = admit(study, budget, owner, engine)
             if trial is None:  # another machine took the budget's last place meanwhile
                 gate.declined()
                 continue
@@ -128,7 +136,9 @@ def in_use(trials: list[FrozenTrial]) -> int:
     return counted(trials) + sum(t.state == TrialState.RUNNING for t in trials)
 
 
-def admit(study: optuna.Study, budget: int | None, owner: dict) -> optuna.Trial | None:
+def admit(
+    study: optuna.Study, budget: int | None, owner: dict, engine: str = DEFAULT_ENGINE
+) -> optuna.Trial | None:
     """The next trial, asked for while holding the study's lock (``study_lock``): trials of
     machines whose heartbeat stopped are failed and queued for a retry first, then, with a
     ``budget``, a trial is asked for only if it still has a place. None: it has none."""
@@ -142,6 +152,8 @@ def admit(study: optuna.Study, budget: int | None, owner: dict) -> optuna.Trial 
             warnings.filterwarnings("ignore", message="Heartbeat of storage")
             trial = study.ask()
     trial.set_user_attr(OWNER, owner)  # so a dead owner's trial can be found and retried
+    if engine != DEFAULT_ENGINE:
+        trial.set_user_attr(ENGINE, engine)  # the engine that chose its values
     return trial
 
 
