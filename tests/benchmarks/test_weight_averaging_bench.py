@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "weight_averaging.py"
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "weight_averaging.py"
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from sweeper.search.study import open_study
 from sweeper.storage.record import FAIL_REASON, NO_HEARTBEAT, OWNER, RETRY_OF, counted
 from sweeper.storage.storages import load_existing_study, open_storage
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 
 
 def sweeper_process(*argv: str, log: Path) -> subprocess.Popen:

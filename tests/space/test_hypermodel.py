@@ -204,7 +204,7 @@ def test_the_readme_kerastuner_model_runs_as_written(tmp_path):
     """README's KerasTuner "Getting started" model, on generated 28x28 images."""
     from pathlib import Path
 
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
     section = readme.split("### A KerasTuner hypermodel as a space")[1]
     code = section.split("```python")[1].split("```")[0]
     namespace: dict = {"load_data": generated_images}

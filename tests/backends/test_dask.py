@@ -30,7 +30,7 @@ from sweeper.cli import main  # noqa: E402
 from sweeper.storage.record import FINISHED, OWNER, RETRY_OF, counted, is_lost  # noqa: E402
 from sweeper.trials.observer import SweepObserver  # noqa: E402
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 DASK = Path(sys.executable).parent / "dask"
 
 

@@ -34,7 +34,7 @@ def test_the_dashboard_serves_the_sweeps_study(mixed_results, tmp_path):
     results = copy_results(mixed_results, tmp_path / "results")
     port = free_port()
     argv = ["dashboard", "digits_space", "--results-dir", str(results), "--port", str(port)]
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
     server = subprocess.Popen(
         [sys.executable, "-m", "sweeper", *argv],
         env=env,

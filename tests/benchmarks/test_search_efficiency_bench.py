@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "search_efficiency.py"
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "search_efficiency.py"
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from sweeper.cli import main
 from sweeper.storage.storages import load_existing_study
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-ARTIFACTS = Path(__file__).parent / "artifacts"
+ARTIFACTS = Path(__file__).parents[1] / "artifacts"  # tests/artifacts
 FLAGS = (
     "--headless",
     "--no-sandbox",
