@@ -25,7 +25,7 @@ from sweeper.errors import (
     TrialFailed,
     UsageError,
 )
-from sweeper.pipeline import RunResult, run
+from sweeper.pipeline import RunResult, retrain_winner, run
 from sweeper.report.leaderboard import leaderboard, write_leaderboard
 from sweeper.report.view import SweepView, load
 from sweeper.results import ResultsDir
@@ -72,6 +72,7 @@ __all__ = [
     "load_mnist_arrays",
     "load_space",
     "read_idx",
+    "retrain_winner",
     "run",
     "run_sweep",
     "split_validation",

@@ -223,3 +223,19 @@ def test_a_sweep_shows_itself_in_one_line(tmp_path):
     shown = repr(result)
     assert shown.startswith("<SweepResult 'fake_space': 3 trials, best ")
     assert f"(trial {best.number})" in shown and "Study object" not in shown
+
+
+def test_the_old_readme_imports_still_work_and_say_what_replaces_them(mixed_results):
+    """README once showed `from sweeper.study import load_existing_study` and `from
+    sweeper.retrain import retrain`: scripts written then still run, warned once."""
+    import importlib
+
+    for name in ("sweeper.study", "sweeper.retrain"):
+        sys.modules.pop(name, None)
+    with pytest.deprecated_call(match=r"use sweeper.load\(space\).study"):
+        study_module = importlib.import_module("sweeper.study")
+    with pytest.deprecated_call(match="use sweeper.retrain_winner"):
+        retrain_module = importlib.import_module("sweeper.retrain")
+    study = study_module.load_existing_study("digits_space", None, mixed_results / "digits_space")
+    assert study.trials and callable(retrain_module.retrain)
+    assert sweeper.retrain_winner is sweeper.pipeline.retrain_winner
