@@ -5,16 +5,12 @@ library's (``SweepConfig()``) and each name's choices from the registries.
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
 
 from sweeper.config import SweepConfig
 from sweeper.registry import ENGINES
 from sweeper.search.kerastuner import ALGORITHMS
 from sweeper.search.pruners import PRUNERS
 from sweeper.search.samplers import SAMPLERS
-
-if TYPE_CHECKING:
-    pass
 
 # The library's defaults, which the flags' defaults and help texts repeat from here.
 DEFAULT = SweepConfig()

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import numpy as np
 import optuna
 
 from sweeper.search.samplers import by_name
-
-if TYPE_CHECKING:
-    pass
 
 
 class EpochBehindPruner(optuna.pruners.BasePruner):

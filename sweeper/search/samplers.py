@@ -5,16 +5,13 @@ from __future__ import annotations
 import importlib.util
 import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import optuna
 
 from sweeper.errors import SweeperError, UsageError
 from sweeper.space.optimizers import OPTIMIZERS
-
-if TYPE_CHECKING:
-    pass
 
 
 def _needs(module: str, sampler: str, extra: str) -> None:

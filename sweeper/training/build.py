@@ -6,7 +6,7 @@ a configuration's model, compiled with its optimizer, schedule and training opti
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import keras
 import optuna
@@ -23,9 +23,6 @@ from sweeper.space.options import (
 )
 from sweeper.space.schedules import StepBudget, build_learning_rate
 from sweeper.space.space import Space
-
-if TYPE_CHECKING:
-    pass
 
 
 def compile_model(
