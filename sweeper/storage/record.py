@@ -115,6 +115,14 @@ class TrialRecord:
         """Failed because a worker died or was stopped: retried, and not counted."""
         return self.state == TrialState.FAIL and self.fail_reason in LOST_REASONS
 
+    @property
+    def diverged(self) -> bool:
+        """Failed because its training diverged: its loss (or validation loss) became NaN or
+        infinite, which the history records as null."""
+        return self.state == TrialState.FAIL and any(
+            value is None for name in ("loss", "val_loss") for value in self.history.get(name, [])
+        )
+
 
 def fail_reason(trial: FrozenTrial) -> str | None:
     """Why a trial failed: its recorded reason, or, for one Optuna failed, no heartbeat."""
