@@ -63,7 +63,7 @@ class FakeObjective:
             trial.report(x, epoch)
             self.observer.epoch_ended(trial.number, epoch, {"val_accuracy": x})
         if self.fail:
-            raise TrialFailed("fake failure")
+            raise TrialFailed(self.fail if isinstance(self.fail, str) else "fake failure")
         return x
 
 
@@ -77,6 +77,15 @@ def slow(space, data, config, observer, flag):
 
 def failing(space, data, config, observer, flag):
     return FakeObjective(config, observer, flag, fail=True)
+
+
+# A failure reason that looks like rich markup, as TensorFlow's device strings do: every view
+# must show it as it is.
+MARKUP_LIKE = "no kernel on [/job:localhost/replica:0] for [bold]params[units][/bold]"
+
+
+def markup_failing(space, data, config, observer, flag):
+    return FakeObjective(config, observer, flag, fail=MARKUP_LIKE)
 
 
 def crashing(space, data, config, observer, flag):

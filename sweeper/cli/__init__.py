@@ -26,7 +26,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse has printed usage and the error
         return int(exc.code or 0)
-    console = Console()
+    console = Console(markup=False)  # what it prints is the study's text, never markup
     try:
         return COMMANDS[args.command](args, console)
     except SweeperError as exc:  # the library names settings; here, they are flags

@@ -10,6 +10,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from sweeper.cli.parser import DEFAULT
 from sweeper.cli.render import show_leaderboard, show_winner
@@ -232,7 +233,7 @@ def _spaces(args: argparse.Namespace, console: Console) -> int:
 
 def _show(args: argparse.Namespace, console: Console) -> int:
     space = load_space(args.space)
-    console.print(f"[bold]{space.name}[/bold]: {space.description}")
+    console.print(Text.assemble((space.name, "bold"), f": {space.description}"))
     console.print(
         f"objective: {space.direction} {space.objective}; up to {space.max_epochs} "
         f"epochs, early-stopping patience {space.patience}; {space.n_trials} trials"

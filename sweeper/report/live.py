@@ -44,7 +44,9 @@ class RichProgress(SweepObserver):
         max_epochs: int,
         console: Console | None = None,
     ) -> None:
-        self.console = console or Console()
+        # Every text drawn is the trials' own (failure reasons, parameter values, names): never
+        # read as rich markup, where TensorFlow's "[/job:localhost/...]" would crash it.
+        self.console = console or Console(markup=False)
         self.space_name, self.objective, self.max_epochs = space_name, objective, max_epochs
         self.maximize = direction == "maximize"
         self.counts = {TrialState.COMPLETE: 0, TrialState.PRUNED: 0, TrialState.FAIL: 0}
@@ -56,6 +58,7 @@ class RichProgress(SweepObserver):
         self.lost = 0  # failed by a dead or stopped worker: retried, and not counted
         self.epochs_here = 0
         self._status: Status | None = None
+        self.notice: str | None = None  # e.g. the database is unreachable, and retried
         self._live = Live(
             console=self.console, refresh_per_second=4, transient=True, get_renderable=self._render
         )
@@ -95,7 +98,10 @@ class RichProgress(SweepObserver):
         self._live.start()
 
     def _print_line(self, line: str) -> None:
-        self.console.print(line, highlight=False)
+        self.console.print(line, highlight=False, markup=False)
+
+    def storage_notice(self, message: str | None, worker: int = 0) -> None:
+        self.notice = message
 
     def winner_started(self, trial: int) -> None:
         self._status = self.console.status(f"re-training the winner, trial {trial}")
@@ -133,8 +139,10 @@ class RichProgress(SweepObserver):
         grid.add_column()
         grid.add_row(
             "sweep",
-            f"{self.space_name}  {done}/{self.budget} trials  "
-            f"elapsed {format_duration(elapsed)}{left}",
+            Text(
+                f"{self.space_name}  {done}/{self.budget} trials  "
+                f"elapsed {format_duration(elapsed)}{left}"
+            ),
         )
         grid.add_row(
             "trials",
@@ -150,14 +158,19 @@ class RichProgress(SweepObserver):
         if self.best is not None:
             grid.add_row(
                 "best",
-                f"{self.objective}={self.best.value:.4f}  trial "
-                f"{self.best.number}  {format_params(self.best.params)}",
+                Text(
+                    f"{self.objective}={self.best.value:.4f}  trial "
+                    f"{self.best.number}  {format_params(self.best.params)}"
+                ),
             )
+        if self.notice is not None:
+            grid.add_row("storage", Text(self.notice, style="yellow"))
         several = len(self.workers) > 1
         for index, worker in sorted(self.workers.items()):
             if several or worker.get("status") == "running":
                 grid.add_row(
-                    f"worker {index}" if several else "running", self._describe_worker(worker)
+                    f"worker {index}" if several else "running",
+                    Text(self._describe_worker(worker)),
                 )
         return Group(grid)
 
@@ -181,7 +194,9 @@ class NotebookProgress(RichProgress):
 
     def __init__(self, space_name: str, objective: str, direction: str, max_epochs: int) -> None:
         # The panel is drawn into this console's buffer, then sent to the cell as text + HTML.
-        console = Console(file=io.StringIO(), width=110, record=True, force_jupyter=False)
+        console = Console(
+            file=io.StringIO(), width=110, record=True, force_jupyter=False, markup=False
+        )
         super().__init__(space_name, objective, direction, max_epochs, console)
         self.recent: deque[str] = deque(maxlen=self.RECENT)
         self.note = ""  # e.g. the winner re-training
@@ -214,6 +229,10 @@ class NotebookProgress(RichProgress):
         self.workers.clear()  # the final panel: counts and best, no idle workers
         self._refresh(force=True)
 
+    def storage_notice(self, message: str | None, worker: int = 0) -> None:
+        super().storage_notice(message, worker)
+        self._refresh(force=True)
+
     def winner_started(self, trial: int) -> None:
         self.note = f"re-training the winner, trial {trial}"
         self._refresh(force=True)
@@ -232,7 +251,7 @@ class NotebookProgress(RichProgress):
     def _bundle(self) -> dict[str, str]:
         self.console.print(self._render())
         for line in [*self.recent, self.note] if self.note else self.recent:
-            self.console.print(line, highlight=False)
+            self.console.print(line, highlight=False, markup=False)
         text = self.console.export_text(clear=False)
         page = self.console.export_html(inline_styles=True, code_format=_PRE)
         return {"text/plain": text, "text/html": page}

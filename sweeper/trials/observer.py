@@ -28,6 +28,10 @@ class SweepObserver:
 
     def trial_finished(self, trial: FrozenTrial, worker: int = 0) -> None: ...
 
+    def storage_notice(self, message: str | None, worker: int = 0) -> None:
+        """The storage cannot be reached and is being retried (``message``), or is back
+        (None)."""
+
     def sweep_finished(self) -> None: ...
 
     def winner_started(self, trial: int) -> None: ...
