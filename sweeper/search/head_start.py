@@ -92,8 +92,8 @@ def open_source(space: Space, config: SweepConfig) -> tuple[optuna.Study, str] |
             f"{where} is this sweep's own study; name an earlier sweep's results folder, "
             "journal or database",
         )
-    try:
-        return load_existing_study(space.name, storage, folder), where
+    try:  # recorded on each trial it gives (warm_start_from): never with a password
+        return load_existing_study(space.name, storage, folder), hide_password(where)
     except SweeperError as exc:
         raise SettingError("warm_start", f"{hide_password(where)}: {exc.template}") from exc
 

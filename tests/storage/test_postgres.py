@@ -210,3 +210,34 @@ def test_a_server_out_of_connections_is_one_line(postgres, postgres_url, capsys,
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0, err
     assert "max_connections is reached" in err and PASSWORD not in err
+
+
+def test_a_warm_start_from_a_database_records_it_without_its_password(postgres_url, tmp_path):
+    """--warm-start URL: each warm-started trial says where it came from, and the journal,
+    the leaderboard and sweep.log that carry it never hold the password."""
+    import fakes
+
+    from sweeper import TrialRecord, run_sweep
+
+    run_sweep(
+        fakes.SPACE,
+        n_trials=2,
+        workers=None,
+        storage=postgres_url,
+        results_dir=tmp_path / "earlier",
+        make_objective=fakes.quick,
+    )
+    later = run_sweep(
+        fakes.SPACE,
+        n_trials=1,
+        workers=None,
+        results_dir=tmp_path / "later",
+        warm_start=postgres_url,
+        make_objective=fakes.quick,
+    )
+    origins = {TrialRecord.of(t).warm_start_from for t in later.study.trials} - {None}
+    assert origins == {postgres_url.replace(f":{PASSWORD}@", ":***@")}
+    written = [p for p in (tmp_path / "later").rglob("*") if p.is_file()]
+    assert {p.name for p in written} >= {"study.journal", "leaderboard.csv", "sweep.log"}
+    for path in written:
+        assert PASSWORD.encode() not in path.read_bytes(), path
