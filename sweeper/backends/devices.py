@@ -75,15 +75,19 @@ def available_cpus() -> list[int]:
 
 
 def detect_gpus() -> list[str]:
-    """GPU ids visible here: ``CUDA_VISIBLE_DEVICES`` when set, else what nvidia-smi lists.
+    """GPU ids visible here: ``CUDA_VISIBLE_DEVICES`` when set, else what nvidia-smi lists."""
+    return survey_gpus()[0]
 
-    Asks nvidia-smi rather than TensorFlow, so the parent process never imports TF.
-    """
+
+def survey_gpus() -> tuple[list[str], str]:
+    """The GPU ids visible here, and what said so: ``CUDA_VISIBLE_DEVICES`` when it is set,
+    else nvidia-smi. Asks nvidia-smi rather than TensorFlow, so the parent never imports TF."""
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is not None:
-        return [g.strip() for g in visible.split(",") if g.strip() and g.strip() != "-1"]
+        ids = [g.strip() for g in visible.split(",") if g.strip() and g.strip() != "-1"]
+        return ids, f"CUDA_VISIBLE_DEVICES={visible!r}"
     if shutil.which("nvidia-smi") is None:
-        return []
+        return [], "CUDA_VISIBLE_DEVICES is not set and nvidia-smi is not installed"
     try:
         out = subprocess.run(
             ["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"],
@@ -92,16 +96,29 @@ def detect_gpus() -> list[str]:
             timeout=10,
             check=True,
         ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return [line.strip() for line in out.splitlines() if line.strip()]
+    except (OSError, subprocess.SubprocessError) as exc:
+        return [], f"nvidia-smi failed ({type(exc).__name__})"
+    return [line.strip() for line in out.splitlines() if line.strip()], "nvidia-smi"
 
 
 def plan_slots(placement: Placement) -> list[WorkerSlot]:
-    """One slot per worker process of ``placement``, on its GPUs (None: those detected)."""
-    gpus = detect_gpus() if placement.gpus is None else placement.gpus
+    """One slot per worker process of ``placement``, on its GPUs (None: those detected). GPUs
+    named that this machine does not have are refused: a worker "on gpu 7" would train on
+    the CPU, or on another GPU, saying nothing."""
     assert placement.workers is not None, "workers=None runs in this process, on no slot"
-    return plan_workers(placement.workers, gpus=gpus, trials_per_gpu=placement.trials_per_gpu)
+    gpus = detect_gpus() if placement.gpus is None else placement.gpus
+    slots = plan_workers(placement.workers, gpus=gpus, trials_per_gpu=placement.trials_per_gpu)
+    if placement.gpus:
+        present, source = survey_gpus()
+        missing = [gpu for gpu in placement.gpus if gpu not in present]
+        if missing:
+            has = f"GPUs {', '.join(present)}" if present else "no GPU"
+            raise SettingError(
+                "gpus",
+                f"names GPU {', '.join(missing)}, but this machine has {has} ({source}); name "
+                "those it has, or none to train on the CPU",
+            )
+    return slots
 
 
 def plan_workers(

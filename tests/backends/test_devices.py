@@ -79,3 +79,33 @@ def test_gpus_are_detected_from_cuda_visible_devices(monkeypatch):
 def test_slot_labels():
     assert WorkerSlot(0, None, (0, 2, 5)).label == "cpu 0,2,5"
     assert WorkerSlot(0, None, (3,)).label == "cpu 3"
+
+
+def test_a_gpu_this_machine_does_not_have_is_refused_saying_what_said_so(monkeypatch):
+    from sweeper.backends.devices import plan_slots
+    from sweeper.config import Placement
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    assert [s.gpu for s in plan_slots(Placement(workers=2, gpus=("1", "0")))] == ["1", "0"]
+    with pytest.raises(SettingError, match=r"names GPU 7, but this machine has GPUs 0, 1 "):
+        plan_slots(Placement(workers=1, gpus=("7",)))
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    monkeypatch.setenv("PATH", "")  # no nvidia-smi either: a machine without a GPU
+    with pytest.raises(SettingError) as caught:
+        plan_slots(Placement(workers=1, gpus=("7",)))
+    assert "has no GPU (CUDA_VISIBLE_DEVICES is not set and nvidia-smi is not installed)" in str(
+        caught.value
+    )
+    assert [s.gpu for s in plan_slots(Placement(workers=2, gpus=()))] == [None, None]
+
+
+def test_run_with_an_absent_gpu_is_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    from sweeper.cli import main
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setenv("PATH", "")
+    results = tmp_path / "results"
+    assert main(["run", "digits_space", "--gpus", "7", "--results-dir", str(results)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("sweeper: error: --gpus names GPU 7, but this machine has no GPU")
+    assert err.count("\n") == 0 and not results.exists()
