@@ -231,7 +231,9 @@ class Supervisor:
             _send(worker, "stop")
             return
         worker.log = self.results.worker_log(worker.slot.index)
-        _send(worker, ("begin", str(worker.log)))
+        # The study's session: workers of a run that did not create it draw apart from others.
+        session = getattr(self._open_study, "session", 0)
+        _send(worker, ("begin", str(worker.log), session))
         self.observer.worker_changed(worker.slot.index, worker.slot.label, "idle")
 
     def _trial_finished(self, worker: _Worker, trial: FrozenTrial) -> None:

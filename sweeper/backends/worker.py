@@ -47,7 +47,8 @@ MIN_TRIALS_TO_MEASURE = 8
 
 # Messages, worker -> supervisor: ("ready",), ("want",), ("started", number),
 # ("epoch", number, epoch, logs), ("finished", frozen_trial), ("retiring",),
-# ("error", the SweeperError itself). Supervisor -> worker: ("begin", log path), "go", "stop".
+# ("error", the SweeperError itself). Supervisor -> worker: ("begin", log path, session),
+# "go", "stop".
 
 
 @dataclass(frozen=True)
@@ -200,13 +201,13 @@ def _serve(spec: WorkerSpec, observer: PipeObserver, flag: StopFlag) -> None:
     # Keras loads here, with the slot's device settings in place.
     objective = build_objective(spec.make_objective, space, data, config, observer, flag)
     observer.send(("ready",))
-    begin = observer.conn.recv()  # ("begin", log path) once the study is open, or "stop"
+    begin = observer.conn.recv()  # ("begin", log path, session) once the study is open, or "stop"
     if not isinstance(begin, tuple) or flag.requested:
         return
     _move_output(spec.log_path, begin[1])  # the results folder exists now
     storage = open_storage(config.storage, config.results(space.name).path, config.heartbeat)
     study = optuna.load_study(study_name=space.name, storage=storage)
-    sampler_seed = attach_engine(study, space, config, spec.worker_id)
+    sampler_seed = attach_engine(study, space, config, spec.worker_id, session=begin[2])
     owner = owner_record(spec.worker_id, spec.slot.label, sampler_seed)
     gate = SupervisorGate(observer, config.placement)
     # The supervisor counts failures in a row across all workers: no streak here.

@@ -6,6 +6,7 @@ recovered (``StudyOpener``, what every backend opens its sweep's study with).
 from __future__ import annotations
 
 import logging
+import os
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,18 +26,30 @@ if TYPE_CHECKING:
 log = logging.getLogger("sweeper")
 
 
-def derive_seed(seed: int, n_existing: int, worker: int = 0) -> int:
+def derive_seed(seed: int, n_existing: int, worker: int = 0, session: int = 0) -> int:
     """A sampler seed for this session's worker: resuming must not replay the first session's
-    draws, and parallel workers must not draw the same ones."""
-    if n_existing == 0 and worker == 0:
+    draws, and parallel workers, or sessions that share the study, must not draw the same
+    ones. The session that creates a study (``session`` 0) seeds its first worker with
+    ``seed`` itself, so a sweep in one process is reproducible."""
+    if n_existing == 0 and worker == 0 and session == 0:
         return seed
-    return int(np.random.SeedSequence([seed, n_existing, worker]).generate_state(1)[0] >> 1)
+    entropy = [seed, n_existing, worker, *([session] if session else [])]
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0] >> 1)
 
 
-def attach_engine(study: optuna.Study, space: Space, config: SweepConfig, worker: int = 0) -> int:
+def new_session() -> int:
+    """A session number for a process that opens a study someone else created (another
+    ``run`` started at the same time, a worker joining, a resumed sweep): its samplers draw
+    apart from every other session's, even at the same study size and worker number."""
+    return 1 + int.from_bytes(os.urandom(4), "big")
+
+
+def attach_engine(
+    study: optuna.Study, space: Space, config: SweepConfig, worker: int = 0, session: int = 0
+) -> int:
     """Give this session's ``worker`` its engine's sampler (seeded for it) and pruner;
     returns the sampler seed."""
-    seed = derive_seed(config.seed, len(study.trials), worker)
+    seed = derive_seed(config.seed, len(study.trials), worker, session)
     config.search_engine().attach(study, space, seed)
     return seed
 
@@ -44,21 +57,26 @@ def attach_engine(study: optuna.Study, space: Space, config: SweepConfig, worker
 def open_study(
     space: Space, storage: BaseStorage, config: SweepConfig, warm_source=None, worker: int = 0
 ) -> optuna.Study:
+    """``start_session``'s study."""
+    return start_session(space, storage, config, warm_source, worker)[0]
+
+
+def start_session(
+    space: Space, storage: BaseStorage, config: SweepConfig, warm_source=None, worker: int = 0
+) -> tuple[optuna.Study, int]:
     """Create the space's study (with its head start: ``warm_source``, the earlier study
     ``head_start.open_source`` opened, and the configurations to try first) or resume it,
-    with a sampler seeded for this session, and record the sweep's configuration on it."""
-    study = optuna.create_study(
-        study_name=space.name,
-        storage=storage,
-        load_if_exists=True,
-        direction=optuna.study.StudyDirection[space.direction.upper()],
-    )
+    with a sampler seeded for this session, and record the sweep's configuration on it.
+    Returns the study and the session number its workers seed their samplers with: 0 for
+    the process that created the study, another for each that found it there."""
+    study, created = _create_or_load(space, storage)
+    session = 0 if created else new_session()
     if study.direction.name.lower() != space.direction:
         raise SweeperError(
             f"study {space.name!r} in this storage was created to {study.direction.name.lower()}"
             f", but the space says {space.direction}; use another {{results_dir}} or {{storage}}"
         )
-    attach_engine(study, space, config, worker)
+    attach_engine(study, space, config, worker, session)
     begin(study, space, config, warm_source)
     settings = {
         **config.record(),
@@ -69,7 +87,24 @@ def open_study(
     }
     for key, value in settings.items():
         study.set_user_attr(key, value)
-    return study
+    return study, session
+
+
+def _create_or_load(space: Space, storage: BaseStorage) -> tuple[optuna.Study, bool]:
+    """The space's study, and whether this call created it: of several processes opening a
+    new study at once, the storage lets exactly one create it. Optuna's "A new study created"
+    line is left out: the sweep's own view and sweep.log say what happens."""
+    direction = optuna.study.StudyDirection[space.direction.upper()]
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(max(verbosity, optuna.logging.WARNING))
+    try:
+        return optuna.create_study(
+            study_name=space.name, storage=storage, direction=direction
+        ), True
+    except optuna.exceptions.DuplicatedStudyError:
+        return optuna.load_study(study_name=space.name, storage=storage), False
+    finally:
+        optuna.logging.set_verbosity(verbosity)
 
 
 class StudyOpener:
@@ -92,6 +127,7 @@ class StudyOpener:
         self.space, self.config, self.warm_source = space, config, warm_source
         self.worker, self.where = worker, where
         self.study: optuna.Study | None = None
+        self.session = 0  # what start_session gave: the workers seed their samplers with it
         self._handler: logging.Handler | None = None
 
     def __call__(self) -> optuna.Study:
@@ -100,7 +136,9 @@ class StudyOpener:
         refuse_damaged(config.storage, results.path, space.source or space.name)
         try:
             storage = open_storage(config.storage, results.path, config.heartbeat)
-            study = open_study(space, storage, config, self.warm_source, worker=self.worker)
+            study, self.session = start_session(
+                space, storage, config, self.warm_source, worker=self.worker
+            )
             results.path.mkdir(parents=True, exist_ok=True)  # a database does not create it
             self._handler = _log_to(results.log)
         except OSError as exc:  # a read-only folder: the journal's lock, sweep.log
