@@ -5,6 +5,7 @@ subprocess when a test needs to signal or kill them.
 """
 
 import contextlib
+import dataclasses
 import os
 import signal
 import subprocess
@@ -15,7 +16,7 @@ from collections import Counter
 import optuna
 import psutil
 import pytest
-from conftest import DIGITS_SOURCE, NAN_PARAMS
+from conftest import DIGITS_SOURCE
 from optuna.trial import TrialState
 
 from sweeper import SweeperError, run_sweep
@@ -228,14 +229,17 @@ def test_workers_whose_supervisor_is_killed_stop_by_themselves(tmp_path):
         assert trials[trial.number].user_attrs["fail_reason"] == "interrupted"
 
 
+def unbuildable(params, data):
+    raise ValueError("this model never builds")
+
+
 def test_repeated_failures_in_workers_stop_the_sweep_with_a_clear_error(tmp_path, digits_space):
-    storage = open_storage(None, tmp_path / "digits_space")
-    study = optuna.create_study(study_name="digits_space", direction="maximize", storage=storage)
-    for _ in range(3):
-        study.enqueue_trial(NAN_PARAMS)
-    with pytest.raises(SweeperError, match="3 trials failed in a row .*loss became NaN"):
+    """Failures that say the space cannot train (here, a model that never builds; not a NaN
+    loss, tests/trials/test_streak.py), counted across the workers by the supervisor."""
+    broken = dataclasses.replace(digits_space, build_model=unbuildable)
+    with pytest.raises(SweeperError, match="3 trials failed in a row .*never builds"):
         run_sweep(
-            digits_space,
+            broken,
             n_trials=10,
             max_epochs=1,
             results_dir=tmp_path,
