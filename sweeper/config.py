@@ -114,6 +114,10 @@ class SweepConfig:
     # On a database storage, trials record a heartbeat this often (seconds); one silent for
     # two intervals (its machine or process gone) is failed and retried once.
     heartbeat: int = 60
+    # How long a database that cannot be reached (a restart, a failover) is retried before the
+    # sweep stops, resumable (sweeper.storage.outage): within the heartbeat's grace of two
+    # intervals, so the trials that trained through it are not taken for dead.
+    storage_retry: float = 60.0
     # An existing Dask cluster that runs the workers (sweeper.backends.dask_cluster): its
     # scheduler's address (tcp://host:8786) or scheduler file. None: workers on this machine.
     dask: str | None = None
@@ -126,6 +130,7 @@ class SweepConfig:
         _at_least("max_consecutive_failures", self.max_consecutive_failures, 1)
         _at_least("seed", self.seed, 0)
         _at_least("heartbeat", self.heartbeat, 1)
+        _at_least("storage_retry", self.storage_retry, 0.0, (int, float))
         if self.timeout is not None and (
             isinstance(self.timeout, bool)
             or not isinstance(self.timeout, int | float)

@@ -9,8 +9,10 @@ input never changes an existing study.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import sys
 import time
 import zlib
 from dataclasses import dataclass
@@ -27,10 +29,13 @@ from sweeper.results import ResultsDir
 from sweeper.search.head_start import open_source
 from sweeper.search.study import StudyOpener
 from sweeper.space.space import Space
+from sweeper.storage.outage import StorageUnavailable
 from sweeper.storage.record import TrialRecord
 from sweeper.storage.storages import load_existing_study, probe_storage
 from sweeper.trials.loop import MakeObjective
 from sweeper.trials.observer import SweepObserver
+
+log = logging.getLogger("sweeper")
 
 
 @dataclass(frozen=True, repr=False)
@@ -125,7 +130,12 @@ def sweep(
             progress, space.name, space.objective, space.direction, config.epochs
         )
         opener = StudyOpener(
-            space, config, warm_source=warm_source, worker=first_worker, where=backend.describe()
+            space,
+            config,
+            warm_source=warm_source,
+            worker=first_worker,
+            where=backend.describe(),
+            notify=observer.storage_notice,
         )
         started = time.monotonic()
         with quiet_optuna(observer):
@@ -136,13 +146,24 @@ def sweep(
             finally:
                 observer.sweep_finished()
                 if opener.study is not None and leaderboard:
-                    write_leaderboard(opener.study, results)
+                    _write_leaderboard(opener.study, results, stopping=sys.exc_info()[1])
                 opener.close()
     assert opener.study is not None  # a backend opens the study before it runs a trial
     fit = sum(TrialRecord.of(t).fit_time_s or 0.0 for t in finished)
     return SweepResult(
         opener.study, results, config, len(finished), time.monotonic() - started, fit
     )
+
+
+def _write_leaderboard(study, results: ResultsDir, stopping: BaseException | None) -> None:
+    """The leaderboard, at the sweep's end; but a sweep that stops because its database is
+    gone writes none (the error it stops with says so, and ``report`` writes it later)."""
+    try:
+        write_leaderboard(study, results)
+    except StorageUnavailable:
+        if stopping is None:
+            raise
+        log.warning("no leaderboard: the database is out of reach")
 
 
 # What workers that join a sweep take from its study, as the `run` that created it recorded.

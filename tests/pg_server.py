@@ -50,6 +50,7 @@ class Server:
     folder: Path
     port: int
     bin_dir: Path
+    options: str = ""  # the server's command line options, to start it again
 
     def url(self, database: str = "postgres", password: str | None = PASSWORD) -> str:
         secret = f":{password}" if password is not None else ""
@@ -70,6 +71,17 @@ class Server:
         ) as conn:
             conn.execute(f"CREATE DATABASE {name}")
         return self.url(name)
+
+    def halt(self) -> None:
+        """Stop the server as a crash would (no shutdown), keeping its data: an outage."""
+        self._ctl("-m", "immediate", "stop")
+
+    def resume(self) -> None:
+        """Start the halted server again, on the same port, with the same data."""
+        self._ctl("-o", self.options, "-l", str(self.folder / "server.log"), "-w", "start")
+
+    def _ctl(self, *args: str) -> None:
+        _as_postgres([str(self.bin_dir / "pg_ctl"), "-D", str(self.folder / "data"), *args])
 
     def stop(self) -> None:
         _as_postgres(
@@ -134,4 +146,4 @@ def start() -> Server:
             "start",
         ]
     )
-    return Server(folder, port, bin_dir)
+    return Server(folder, port, bin_dir, options)

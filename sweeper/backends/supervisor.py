@@ -34,6 +34,7 @@ from sweeper.backends.worker import WorkerSpec, worker_main
 from sweeper.errors import SweeperError
 from sweeper.results import ResultsDir
 from sweeper.storage.heartbeat import fail_stale_trials
+from sweeper.storage.outage import StorageUnavailable, give_up
 from sweeper.storage.record import FINISHED, INTERRUPTED, WORKER_DIED, counted
 from sweeper.storage.recovery import enqueue_retries, fail_lost, owned_by
 from sweeper.trials.observer import SweepObserver, log_trial
@@ -206,9 +207,15 @@ class Supervisor:
             self.observer.epoch_ended(number, epoch, logs, worker=worker.slot.index)
         elif kind == "finished":
             self._trial_finished(worker, payload[0])
+        elif kind == "storage":  # the worker's database is out of reach (None: back)
+            said = payload[0] or "the database is back"
+            log.info("worker %d: %s", worker.worker_id, said)
+            self.observer.storage_notice(payload[0], worker=worker.slot.index)
         elif kind == "retiring":
             worker.retiring = True
         elif kind == "error":
+            if isinstance(payload[0], StorageUnavailable) and self.study is not None:
+                give_up(self.study)  # its own calls would wait out the same outage again
             self._fail(payload[0])
 
     def _ready(self, worker: _Worker) -> None:

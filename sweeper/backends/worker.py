@@ -34,6 +34,7 @@ from sweeper.search.study import attach_engine
 from sweeper.space.data import load_dataset
 from sweeper.space.loader import load_space
 from sweeper.space.space import Space
+from sweeper.storage.outage import RideOut
 from sweeper.storage.recovery import owner_record
 from sweeper.storage.storages import open_storage
 from sweeper.trials.loop import MakeObjective, run_trials
@@ -46,7 +47,8 @@ from sweeper.trials.stop import StopFlag
 MIN_TRIALS_TO_MEASURE = 8
 
 # Messages, worker -> supervisor: ("ready",), ("want",), ("started", number),
-# ("epoch", number, epoch, logs), ("finished", frozen_trial), ("retiring",),
+# ("epoch", number, epoch, logs), ("finished", frozen_trial), ("storage", notice or None),
+# ("retiring",),
 # ("error", the SweeperError itself). Supervisor -> worker: ("begin", log path, session),
 # "go", "stop".
 
@@ -125,6 +127,9 @@ class PipeObserver(SweepObserver):
 
     def trial_finished(self, trial, worker: int = 0) -> None:
         self.send(("finished", trial))
+
+    def storage_notice(self, message: str | None, worker: int = 0) -> None:
+        self.send(("storage", message))
 
 
 class SupervisorGate:
@@ -205,7 +210,11 @@ def _serve(spec: WorkerSpec, observer: PipeObserver, flag: StopFlag) -> None:
     if not isinstance(begin, tuple) or flag.requested:
         return
     _move_output(spec.log_path, begin[1])  # the results folder exists now
-    storage = open_storage(config.storage, config.results(space.name).path, config.heartbeat)
+    # An outage is ridden out in the worker too: the live view says so (through the
+    # supervisor), and a stop request cuts the wait short.
+    ride_out = RideOut(config.storage_retry, observer.storage_notice, lambda: flag.requested)
+    folder = config.results(space.name).path
+    storage = open_storage(config.storage, folder, config.heartbeat, ride_out)
     study = optuna.load_study(study_name=space.name, storage=storage)
     sampler_seed = attach_engine(study, space, config, spec.worker_id, session=begin[2])
     owner = owner_record(spec.worker_id, spec.slot.label, sampler_seed)

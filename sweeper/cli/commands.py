@@ -66,6 +66,7 @@ def _config(args: argparse.Namespace) -> SweepConfig:
         algorithm=args.algorithm,
         tensorboard=args.tensorboard,
         heartbeat=args.heartbeat,
+        storage_retry=args.storage_retry,
         dask=args.dask,
         **_placement(args),
     )
@@ -119,6 +120,7 @@ def _worker(args: argparse.Namespace, console: Console) -> int:
         timeout=args.timeout,
         results_dir=args.results_dir,
         data_dir=args.data_dir,
+        storage_retry=args.storage_retry,
         **_placement(args),
     )
     progress = RichProgress(

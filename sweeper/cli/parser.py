@@ -51,6 +51,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, but got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, but got {value}")
+    return value
+
+
 def _workers(text: str) -> int | str:
     return "auto" if text == "auto" else _positive_int(text)
 
@@ -159,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="on a database storage, how often a running trial records that it is alive; "
         f"one silent for twice this is failed and retried once (default: {DEFAULT.heartbeat})",
     )
+    _storage_retry_argument(run)
     run.add_argument(
         "--dask",
         metavar="ADDRESS",
@@ -204,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
         "download cache)",
     )
     _placement_arguments(worker)
+    _storage_retry_argument(worker)
 
     commands.add_parser("spaces", help="list the search spaces")
 
@@ -251,6 +263,18 @@ def build_parser() -> argparse.ArgumentParser:
         "are (default: $SWEEPER_DATA_DIR, else Keras' download cache)",
     )
     return parser
+
+
+def _storage_retry_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--storage-retry",
+        type=_non_negative_float,
+        default=DEFAULT.storage_retry,
+        metavar="SECONDS",
+        help="on a database storage, how long an outage (a restart, a failover) is ridden out "
+        "before the sweep stops, to resume with the same command (default: "
+        f"{DEFAULT.storage_retry:g}; 0: stop at once)",
+    )
 
 
 def _placement_arguments(parser: argparse.ArgumentParser) -> None:

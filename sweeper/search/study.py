@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,6 +17,7 @@ from optuna.storages import BaseStorage
 from sweeper.errors import SweeperError, not_writable
 from sweeper.search.head_start import begin
 from sweeper.storage.journal import refuse_damaged
+from sweeper.storage.outage import RideOut
 from sweeper.storage.recovery import recover
 from sweeper.storage.storages import open_storage
 
@@ -122,10 +124,15 @@ class StudyOpener:
         warm_source=None,
         worker: int = 0,
         where: str = "",
+        notify: Callable[[str | None], None] | None = None,
     ) -> None:
-        """``where``: where the trials run, for sweep.log (the backend's ``describe``)."""
+        """``where``: where the trials run, for sweep.log (the backend's ``describe``).
+        ``notify``: told when the database cannot be reached, and when it is back."""
         self.space, self.config, self.warm_source = space, config, warm_source
         self.worker, self.where = worker, where
+        self.ride_out = RideOut(config.storage_retry)
+        if notify is not None:
+            self.ride_out = RideOut(config.storage_retry, notify)
         self.study: optuna.Study | None = None
         self.session = 0  # what start_session gave: the workers seed their samplers with it
         self._handler: logging.Handler | None = None
@@ -135,7 +142,7 @@ class StudyOpener:
         results = config.results(space.name)
         refuse_damaged(config.storage, results.path, space.source or space.name)
         try:
-            storage = open_storage(config.storage, results.path, config.heartbeat)
+            storage = open_storage(config.storage, results.path, config.heartbeat, self.ride_out)
             study, self.session = start_session(
                 space, storage, config, self.warm_source, worker=self.worker
             )

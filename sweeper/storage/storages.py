@@ -21,6 +21,7 @@ from optuna.storages.journal import JournalFileBackend
 
 from sweeper.errors import SweeperError, not_writable
 from sweeper.results import ResultsDir
+from sweeper.storage.outage import RideOut, RidingOut
 from sweeper.storage.recovery import retry_lost
 from sweeper.urls import check_storage_url, hide_password
 
@@ -63,11 +64,17 @@ def shown_storage(url: str | None, folder: Path) -> str:
     return hide_password(url or "")
 
 
-def open_storage(url: str | None, folder: Path, heartbeat: int | None = None) -> BaseStorage:
+def open_storage(
+    url: str | None,
+    folder: Path,
+    heartbeat: int | None = None,
+    ride_out: RideOut | None = None,
+) -> BaseStorage:
     """The study storage: the default journal file in the space's results ``folder``, a
     journal path, or a database URL. On a database, a RUNNING trial records a heartbeat every
     ``heartbeat`` seconds; one silent for two of them is failed (by any process of the sweep,
-    as it asks for its next trial) and retried once (``recovery.retry_lost``)."""
+    as it asks for its next trial) and retried once (``recovery.retry_lost``); and every call
+    rides out an outage as ``ride_out`` says (``outage``; by default, for a minute)."""
     path = journal_path(url, folder)
     if path is not None:
         try:
@@ -82,12 +89,15 @@ def open_storage(url: str | None, folder: Path, heartbeat: int | None = None) ->
     with _database_errors(url), warnings.catch_warnings():
         # Optuna flags heartbeats experimental since 2.9; nothing for our users to act on.
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return RDBStorage(
+        database = RDBStorage(
             with_driver(url),
             engine_kwargs=engine_kwargs,
             heartbeat_interval=heartbeat,
             **{STALE_CALLBACK: retry_lost if heartbeat else None},  # type: ignore[arg-type]
         )
+    # Optuna's read cache around it, as optuna.create_study would add; then the ride-out.
+    cached = optuna.storages.get_storage(database)
+    return RidingOut(cached, url, ride_out or RideOut())  # type: ignore[abstract]  # see outage
 
 
 def probe_storage(url: str | None) -> None:
