@@ -36,7 +36,7 @@ class InProcess(Backend):
             return run_trials(
                 study,
                 objective,
-                BudgetGate(study, config.budget, flag),
+                BudgetGate(study, config.budget, flag, observer),
                 flag=flag,
                 observer=observer,
                 owner=owner_record(0, "this process"),

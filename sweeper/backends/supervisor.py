@@ -207,6 +207,9 @@ class Supervisor:
             self.observer.epoch_ended(number, epoch, logs, worker=worker.slot.index)
         elif kind == "finished":
             self._trial_finished(worker, payload[0])
+        elif kind == "lost":  # a trial of another machine, failed by its stopped heartbeat
+            log_trial(payload[0])
+            self.observer.trial_lost(payload[0])
         elif kind == "storage":  # the worker's database is out of reach (None: back)
             said = payload[0] or "the database is back"
             log.info("worker %d: %s", worker.worker_id, said)
@@ -263,7 +266,9 @@ class Supervisor:
                 # The budget may still free up: trials in flight can be lost. Those of other
                 # machines are found lost by their stopped heartbeat (on a database).
                 assert self.study is not None
-                fail_stale_trials(self.study)
+                for trial in fail_stale_trials(self.study):  # other machines' trials
+                    log_trial(trial)
+                    self.observer.trial_lost(trial)
                 return
             worker.wants = False
             worker.ticket = verdict == "go"

@@ -47,7 +47,8 @@ from sweeper.trials.stop import StopFlag
 MIN_TRIALS_TO_MEASURE = 8
 
 # Messages, worker -> supervisor: ("ready",), ("want",), ("started", number),
-# ("epoch", number, epoch, logs), ("finished", frozen_trial), ("storage", notice or None),
+# ("epoch", number, epoch, logs), ("finished", frozen_trial), ("lost", frozen_trial),
+# ("storage", notice or None),
 # ("retiring",),
 # ("error", the SweeperError itself). Supervisor -> worker: ("begin", log path, session),
 # "go", "stop".
@@ -127,6 +128,9 @@ class PipeObserver(SweepObserver):
 
     def trial_finished(self, trial, worker: int = 0) -> None:
         self.send(("finished", trial))
+
+    def trial_lost(self, trial) -> None:
+        self.send(("lost", trial))
 
     def storage_notice(self, message: str | None, worker: int = 0) -> None:
         self.send(("storage", message))

@@ -100,6 +100,10 @@ class RichProgress(SweepObserver):
     def _print_line(self, line: str) -> None:
         self.console.print(line, highlight=False, markup=False)
 
+    def trial_lost(self, trial: FrozenTrial) -> None:
+        self._count(trial)
+        self._print_line(describe_trial(trial, self.objective))
+
     def storage_notice(self, message: str | None, worker: int = 0) -> None:
         self.notice = message
 

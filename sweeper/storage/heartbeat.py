@@ -6,26 +6,43 @@ PostgreSQL) a lock that lets one process at a time take a place in the budget.
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import threading
-import warnings
 import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import optuna
 from optuna.storages import RDBStorage
+from optuna.trial import FrozenTrial, TrialState
+
+from sweeper.storage.record import FAIL_REASON, NO_HEARTBEAT
 
 log = logging.getLogger("sweeper")
 
 
-def fail_stale_trials(study: optuna.Study) -> None:
-    """Fail the trials whose heartbeat stopped (database storages with one), and queue their
-    retries: what ``study.optimize`` does before each trial, which an ask/tell loop must do
-    itself. A no-op on other storages."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)
+def fail_stale_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """Fail the trials whose heartbeat stopped (database storages with one), each with its
+    reason, and queue their retries; returns them. What ``study.optimize`` does before each
+    trial, which an ask/tell loop must do itself. Optuna's own (``optuna.storages.
+    fail_stale_trials``) records no reason, and a finished trial takes no attribute after,
+    so this one sets the reason while the trial still runs. A no-op on other storages."""
+    storage: Any = study._storage
+    if heartbeat_interval(study) is None:
+        return []
+    failed = []
+    for trial_id in storage._get_stale_trial_ids(study._study_id):
+        try:
+            storage.set_trial_user_attr(trial_id, FAIL_REASON, NO_HEARTBEAT)
+            if storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
+                failed.append(storage.get_trial(trial_id))
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass  # another process failed it first
+    callback = storage.get_heartbeat_stale_trial_callback()
+    for trial in failed if callback is not None else []:
+        callback(study, copy.deepcopy(trial))
+    return failed
 
 
 @contextlib.contextmanager

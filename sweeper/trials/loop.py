@@ -65,8 +65,15 @@ class BudgetGate:
 
     POLL_S = 1.0
 
-    def __init__(self, study: optuna.Study, budget: int, flag: StopFlag | None = None) -> None:
+    def __init__(
+        self,
+        study: optuna.Study,
+        budget: int,
+        flag: StopFlag | None = None,
+        observer: SweepObserver | None = None,
+    ) -> None:
         self.study, self.budget, self.flag = study, budget, flag
+        self.observer = observer or SweepObserver()
 
     def may_start(self) -> bool:
         while True:
@@ -75,7 +82,7 @@ class BudgetGate:
                 return False
             if self.flag is not None and self.flag.requested:
                 return False
-            fail_stale_trials(self.study)
+            fail_stale(self.study, self.observer)
             trials = self.study.get_trials(deepcopy=False)
             if counted(trials) >= self.budget:
                 return False
@@ -115,7 +122,7 @@ def run_trials(
     gc.freeze()
     try:
         while not flag.requested and gate.may_start():
-            trial = admit(study, budget, owner, engine)
+            trial = admit(study, budget, owner, engine, observer)
             if trial is None:  # another machine took the budget's last place meanwhile
                 gate.declined()
                 continue
@@ -137,13 +144,17 @@ def in_use(trials: list[FrozenTrial]) -> int:
 
 
 def admit(
-    study: optuna.Study, budget: int | None, owner: dict, engine: str = DEFAULT_ENGINE
+    study: optuna.Study,
+    budget: int | None,
+    owner: dict,
+    engine: str = DEFAULT_ENGINE,
+    observer: SweepObserver | None = None,
 ) -> optuna.Trial | None:
     """The next trial, asked for while holding the study's lock (``study_lock``): trials of
     machines whose heartbeat stopped are failed and queued for a retry first, then, with a
     ``budget``, a trial is asked for only if it still has a place. None: it has none."""
     with study_lock(study):
-        fail_stale_trials(study)  # so a vanished machine's trial is retried by this ask
+        fail_stale(study, observer)  # so a vanished machine's trial is retried by this ask
         if budget is not None and in_use(study.get_trials(deepcopy=False)) >= budget:
             return None
         with warnings.catch_warnings():
@@ -155,6 +166,15 @@ def admit(
     if engine != DEFAULT_ENGINE:
         trial.set_user_attr(ENGINE, engine)  # the engine that chose its values
     return trial
+
+
+def fail_stale(study: optuna.Study, observer: SweepObserver | None) -> None:
+    """Fail the trials of machines whose heartbeat stopped, each said in sweep.log and to
+    the observer (the live view prints a line for it)."""
+    for trial in fail_stale_trials(study):
+        log_trial(trial)
+        if observer is not None:
+            observer.trial_lost(trial)
 
 
 def run_trial(

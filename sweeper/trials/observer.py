@@ -28,6 +28,10 @@ class SweepObserver:
 
     def trial_finished(self, trial: FrozenTrial, worker: int = 0) -> None: ...
 
+    def trial_lost(self, trial: FrozenTrial) -> None:
+        """A trial some other process was running, failed here because that process stopped
+        beating (its machine or process gone); it is retried."""
+
     def storage_notice(self, message: str | None, worker: int = 0) -> None:
         """The storage cannot be reached and is being retried (``message``), or is back
         (None)."""

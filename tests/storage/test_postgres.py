@@ -130,7 +130,10 @@ def test_a_killed_worker_is_failed_by_its_heartbeat_and_retried_once(postgres_ur
 
     trials = study_of(postgres_url).get_trials(deepcopy=False)
     lost = trials[victim.number]
-    assert lost.state == TrialState.FAIL and FAIL_REASON not in lost.user_attrs
+    # Failed by the rescuer, with its reason stored, and a line in the rescuer's terminal.
+    assert lost.state == TrialState.FAIL and lost.user_attrs[FAIL_REASON] == NO_HEARTBEAT
+    said = f"trial {victim.number:>4} fail     {NO_HEARTBEAT}"
+    assert said in (tmp_path / "b.log").read_text()
     assert load_existing_study("digits_space", postgres_url, tmp_path).trials  # reads fine
     from sweeper.storage.record import TrialRecord
 
