@@ -75,6 +75,10 @@ def slow(space, data, config, observer, flag):
     return FakeObjective(config, observer, flag, epoch_s=1.0)
 
 
+def sluggish(space, data, config, observer, flag):
+    return FakeObjective(config, observer, flag, epoch_s=6.0)
+
+
 def failing(space, data, config, observer, flag):
     return FakeObjective(config, observer, flag, fail=True)
 

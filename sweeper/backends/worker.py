@@ -15,8 +15,11 @@ it when the worker fails.
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
+import multiprocessing.connection
 import os
 import pickle
+import threading
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -188,6 +191,7 @@ def worker_main(spec: WorkerSpec, conn: Connection) -> None:
     if spec.slot.gpu is None and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, spec.slot.cpus)
     observer = PipeObserver(conn, flag)
+    _stop_with_parent(flag)
     try:
         _serve(spec, observer, flag)
     except SweeperError as exc:
@@ -199,6 +203,21 @@ def worker_main(spec: WorkerSpec, conn: Connection) -> None:
     # which took seconds. (An unexpected exception still exits the normal way, traceback
     # and all, into the log, and the supervisor treats the worker as dead.)
     os._exit(0)
+
+
+def _stop_with_parent(flag: StopFlag) -> None:
+    """Request a stop the moment the supervisor's process is gone (killed, say), so the
+    running trial ends at its next batch as "interrupted", not at its epoch's end, when the
+    worker would next write to the pipe."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])  # readable once the parent is gone
+        flag.request()
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _serve(spec: WorkerSpec, observer: PipeObserver, flag: StopFlag) -> None:

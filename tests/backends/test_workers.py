@@ -12,11 +12,12 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 
 import optuna
 import psutil
 import pytest
-from conftest import DIGITS_SOURCE
+from conftest import DIGITS_SOURCE, wait_for
 from optuna.trial import TrialState
 
 from sweeper import SweeperError, run_sweep
@@ -303,3 +304,35 @@ def test_a_sweep_runs_on_the_jax_backend(tmp_path):
     assert count_finished(load_study(tmp_path)) == 2
     card = json.loads((tmp_path / "digits_space" / "winner.json").read_text())
     assert card["versions"]["keras_backend"] == "jax"
+
+
+def test_a_worker_stops_at_its_next_batch_once_its_supervisor_is_gone(tmp_path):
+    """Not at its epoch's end (its next write to the pipe): the fake's epochs last 6 s and it
+    checks for a stop every 10 ms, as Keras' callbacks do between batches."""
+    tests = Path(__file__).parents[1]
+    script = (
+        f"import sys; sys.path.insert(0, {str(tests)!r}); import fakes, sweeper\n"
+        f"sweeper.run_sweep(fakes.SPACE, n_trials=3, workers=1, starting_points=False, "
+        f"results_dir={str(tmp_path)!r}, make_objective=fakes.sluggish)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    journal = tmp_path / "fake_space" / "study.journal"
+
+    def running():
+        if proc.poll() is not None or not journal.exists():
+            return None
+        storage = open_storage(None, tmp_path / "fake_space")
+        trials = optuna.load_study(study_name="fake_space", storage=storage).trials
+        return [t for t in trials if t.state == TrialState.RUNNING and OWNER in t.user_attrs]
+
+    [trial] = wait_for(running, 120, "the worker to start its first trial")
+    worker = trial.user_attrs[OWNER]["pid"]
+    proc.kill()
+    proc.wait()
+    killed = time.monotonic()
+    while alive(worker) and time.monotonic() - killed < 10:
+        time.sleep(0.05)
+    assert time.monotonic() - killed < 3, "the worker trained on to its epoch's end"
+    storage = open_storage(None, tmp_path / "fake_space")
+    study = optuna.load_study(study_name="fake_space", storage=storage)
+    assert study.trials[trial.number].user_attrs["fail_reason"] == "interrupted"
