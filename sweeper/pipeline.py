@@ -20,6 +20,7 @@ from sweeper.report.view import SweepView
 from sweeper.results import ResultsDir
 from sweeper.space.loader import load_space
 from sweeper.space.space import Space
+from sweeper.storage.record import pick_trial
 from sweeper.sweep import SweepPlan, SweepResult, plan_sweep, sweep
 from sweeper.trials.observer import SweepObserver
 
@@ -89,6 +90,7 @@ def retrain_winner(
 ) -> Winner:
     """The winner stage of ``run`` and the ``retrain`` command: re-train the best trial (or
     ``trial_number``), test it, save it, and rewrite the leaderboard to show its test."""
+    pick_trial(study, trial_number)  # a trial that cannot be re-trained: before Keras loads
     with stderr_to(results.retrain_log):  # TensorFlow's start-up lines go there
         from sweeper.training.retrain import retrain  # Keras loads only now
 

@@ -15,6 +15,8 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from sweeper.errors import SweeperError, UsageError
+
 # User attributes of a trial. The values are part of the storage format: never rename them.
 SEED = "seed"  # int: the trial's own seed (Keras' random state)
 HISTORY = "history"  # {metric: [value per epoch]}, non-finite values as null
@@ -150,3 +152,31 @@ def counted(trials: list[FrozenTrial]) -> int:
 def count_finished(study: optuna.Study) -> int:
     """Trials that count against the budget (``record.counted``)."""
     return counted(study.get_trials(deepcopy=False))
+
+
+# Trials that can be re-trained: they trained to a best epoch.
+RETRAINABLE = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def pick_trial(study: optuna.Study, number: int | None = None) -> FrozenTrial:
+    """The best completed trial, or trial ``number``; a clear error when there is none."""
+    trials = study.get_trials(deepcopy=False)
+    if number is None:
+        if not any(t.state == TrialState.COMPLETE for t in trials):
+            raise SweeperError(
+                f"study {study.study_name!r} has no completed trial yet; run more trials, or "
+                "name a pruned one with {trial_number}"
+            )
+        return study.best_trial
+    if not 0 <= number < len(trials):
+        held = f"its trials are 0 to {len(trials) - 1}" if trials else "it has no trials yet"
+        raise UsageError(f"study {study.study_name!r} has no trial {number}; {held}")
+    trial = trials[number]
+    if trial.state not in RETRAINABLE or not TrialRecord.of(trial).best_epoch:
+        reason = TrialRecord.of(trial).fail_reason
+        raise SweeperError(
+            f"trial {number} is {trial.state.name.lower()}{f' ({reason})' if reason else ''} "
+            "and has no best epoch to re-train to; choose a complete or pruned trial from "
+            "leaderboard.csv"
+        )
+    return trial

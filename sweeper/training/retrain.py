@@ -25,18 +25,17 @@ from typing import Any
 import keras
 import numpy as np
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
-from sweeper.errors import SweeperError, TrialFailed, UsageError
+from sweeper.errors import SweeperError, TrialFailed
 from sweeper.files import atomic_path, write_text
 from sweeper.results import ResultsDir, as_results
 from sweeper.space.data import Dataset, load_dataset
 from sweeper.space.space import Space
-from sweeper.storage.record import TrialRecord
+from sweeper.storage.record import TrialRecord, pick_trial
 from sweeper.training.build import compile_model, fit_model
 from sweeper.training.callbacks import StopOnNaN
 
-RETRAINABLE = (TrialState.COMPLETE, TrialState.PRUNED)
 VERSIONED = ("sweeper", "keras", "tensorflow", "jax", "torch", "optuna", "numpy")
 
 
@@ -45,30 +44,6 @@ class Winner:
     model_path: Path
     card_path: Path
     card: dict[str, Any]
-
-
-def pick_trial(study: optuna.Study, number: int | None = None) -> FrozenTrial:
-    """The best completed trial, or trial ``number``; a clear error when there is none."""
-    trials = study.get_trials(deepcopy=False)
-    if number is None:
-        if not any(t.state == TrialState.COMPLETE for t in trials):
-            raise SweeperError(
-                f"study {study.study_name!r} has no completed trial yet; run more trials, or "
-                "name a pruned one with {trial_number}"
-            )
-        return study.best_trial
-    if not 0 <= number < len(trials):
-        held = f"its trials are 0 to {len(trials) - 1}" if trials else "it has no trials yet"
-        raise UsageError(f"study {study.study_name!r} has no trial {number}; {held}")
-    trial = trials[number]
-    if trial.state not in RETRAINABLE or not TrialRecord.of(trial).best_epoch:
-        reason = TrialRecord.of(trial).fail_reason
-        raise SweeperError(
-            f"trial {number} is {trial.state.name.lower()}{f' ({reason})' if reason else ''} "
-            "and has no best epoch to re-train to; choose a complete or pruned trial from "
-            "leaderboard.csv"
-        )
-    return trial
 
 
 def _params(space: Space, trial: FrozenTrial) -> dict[str, Any]:

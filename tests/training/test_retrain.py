@@ -2,6 +2,8 @@
 
 import dataclasses
 import json
+import subprocess
+import sys
 from datetime import datetime
 
 import keras
@@ -184,3 +186,20 @@ def test_replayed_rates_follow_the_sweeps_reductions(digits_space, digits_data):
         verbose=0,
     )
     assert history.history["learning_rate"] == pytest.approx(rates)
+
+
+@pytest.mark.parametrize("trial", ["99999", "0"])  # no such trial; a failed one
+def test_a_trial_that_cannot_be_retrained_is_refused_before_keras_loads(results, trial):
+    """In a fresh interpreter: the refusal comes before TensorFlow's seconds of start-up, and
+    leaves no retrain log behind."""
+    code = (
+        "import sys\n"
+        "from sweeper.cli import main\n"
+        f"code = main(['retrain', 'digits_space', '--trial', {trial!r}, "
+        f"'--results-dir', {str(results)!r}])\n"
+        "print(code, [m for m in ('keras', 'tensorflow') if m in sys.modules])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.split("\n")[-2] == f"{2 if trial == '99999' else 1} []", done.stderr
+    assert "sweeper: error: " in done.stderr
+    assert not (results / "digits_space" / "workers" / "retrain.log").exists()
