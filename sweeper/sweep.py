@@ -18,9 +18,12 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
+import optuna
+from optuna.trial import TrialState
+
 from sweeper.backends.base import SweepRun
 from sweeper.config import SweepConfig
-from sweeper.errors import UsageError
+from sweeper.errors import SweeperError, UsageError
 from sweeper.registry import BACKENDS, ENGINES
 from sweeper.report.leaderboard import write_leaderboard
 from sweeper.report.live import progress_for, quiet_optuna
@@ -30,7 +33,7 @@ from sweeper.search.head_start import open_source
 from sweeper.search.study import StudyOpener
 from sweeper.space.space import Space
 from sweeper.storage.outage import StorageUnavailable
-from sweeper.storage.record import TrialRecord
+from sweeper.storage.record import TrialRecord, counted
 from sweeper.storage.storages import load_existing_study, probe_storage
 from sweeper.trials.loop import MakeObjective
 from sweeper.trials.observer import SweepObserver
@@ -125,6 +128,11 @@ def sweep(
     # A GPU plan that does not fit, or a Dask scheduler that does not answer: before any I/O.
     with BACKENDS.load(config.backend)(config) as backend:
         probe_storage(config.storage)  # an unreachable database: now, not after workers start
+        done = finished_study(space, config)
+        if done is not None:  # nothing to train: no worker need start
+            if leaderboard:
+                write_leaderboard(done, results)
+            return SweepResult(done, results, config, 0, 0.0, 0.0)
         warm_source = open_source(space, config)  # a bad warm start too, before any write
         observer = observer or progress_for(
             progress, space.name, space.objective, space.direction, config.epochs
@@ -153,6 +161,18 @@ def sweep(
     return SweepResult(
         opener.study, results, config, len(finished), time.monotonic() - started, fit
     )
+
+
+def finished_study(space: Space, config: SweepConfig) -> optuna.Study | None:
+    """The space's study when it holds its whole budget already, with no trial running or
+    waiting to (a lost trial's retry): a finished sweep, which a re-run need not start."""
+    try:
+        study = load_existing_study(space.name, config.storage, config.results(space.name).path)
+    except SweeperError:  # no study yet
+        return None
+    trials = study.get_trials(deepcopy=False)
+    unfinished = any(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in trials)
+    return None if unfinished or counted(trials) < config.budget else study
 
 
 def _write_leaderboard(study, results: ResultsDir, stopping: BaseException | None) -> None:

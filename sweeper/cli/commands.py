@@ -84,6 +84,11 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     )
     result = run_plan(plan, observer=progress, retrain=not args.no_retrain)
     swept = result.sweep
+    if swept.trials_run == 0 and count_finished(result.study) >= plan.config.budget:
+        console.print(
+            f"{space.name} is finished: its study holds all {plan.config.budget} trials of "
+            "its budget, so no worker started (raise --trials to sweep on)"
+        )
     wall, fit = swept.wall_time_s, swept.fit_time_s
     counts = {
         state.name: len(result.study.get_trials(deepcopy=False, states=(state,)))
