@@ -5,6 +5,7 @@ library's (``SweepConfig()``) and each name's choices from the registries.
 from __future__ import annotations
 
 import argparse
+from typing import NoReturn
 
 from sweeper.config import SweepConfig
 from sweeper.registry import ENGINES
@@ -65,11 +66,21 @@ def _workers(text: str) -> int | str:
     return "auto" if text == "auto" else _positive_int(text)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, except that a bad flag value is one line with where to look, not the usage
+    block above the line that matters."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="sweeper", description="Hyperparameter sweeps for Keras models, on Optuna."
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser
+    )
 
     run = commands.add_parser("run", help="run or resume a sweep")
     run.add_argument("space", help="a space name from `sweeper spaces`, or a path to a .py file")

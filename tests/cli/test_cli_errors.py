@@ -203,3 +203,20 @@ def test_flags_left_out_mean_the_library_defaults():
     assert _config(parser.parse_args(["run", "digits_space"])) == SweepConfig()
     for command in (["worker", "digits_space", "--storage", "x.journal"], ["report", "x"]):
         assert parser.parse_args(command).results_dir == str(DEFAULT.results_dir)
+
+
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (["--trials", "0"], "argument --trials: must be at least 1, but got 0"),
+        (["--timeout", "abc"], "argument --timeout: expected a number, but got 'abc'"),
+        (["--sampler", "nosuch"], "argument --sampler: invalid choice: 'nosuch'"),
+    ],
+)
+def test_a_bad_flag_value_is_one_line_pointing_to_help(argv, says, capsys, tmp_path):
+    assert main(["run", "digits_space", "--results-dir", str(tmp_path), *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "usage:" not in err  # not argparse's usage block
+    assert err.startswith(f"sweeper run: error: {says}")
+    assert err.rstrip().endswith("see `sweeper run --help`")
+    assert not list(tmp_path.iterdir())
