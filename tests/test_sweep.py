@@ -358,15 +358,15 @@ def test_patience_overrides_the_spaces_early_stopping(tmp_path, digits_space, di
 def test_rerunning_a_finished_sweep_starts_no_worker_and_says_so(tmp_path, capsys):
     import fakes
 
-    first = run_sweep(
-        fakes.SPACE, n_trials=3, workers=2, results_dir=tmp_path, make_objective=fakes.quick
-    )
-    assert first.trials_run == 3
+    def sweep():
+        return run_sweep(
+            fakes.SPACE, n_trials=3, workers=2, results_dir=tmp_path, make_objective=fakes.quick
+        )
+
+    assert sweep().trials_run == 3
     log = tmp_path / "fake_space" / "sweep.log"
     started = log.read_text().count(" started on ")
-    again = run_sweep(
-        fakes.SPACE, n_trials=3, workers=2, results_dir=tmp_path, make_objective=fakes.quick
-    )
+    again = sweep()
     assert again.trials_run == 0 and again.wall_time_s < 1
     assert log.read_text().count(" started on ") == started  # no worker started this time
     # The CLI says so at once (the fake space's model is never built: no trial runs).
