@@ -57,6 +57,8 @@ class RichProgress(SweepObserver):
         self.finished_here = 0
         self.lost = 0  # failed by a dead or stopped worker: retried, and not counted
         self.epochs_here = 0
+        self.estimated = False  # the first epoch's estimate of the whole sweep, printed once
+        self._trial_began: dict[int, float] = {}  # worker -> when its trial started
         self._status: Status | None = None
         self.notice: str | None = None  # e.g. the database is unreachable, and retried
         self._live = Live(
@@ -75,12 +77,30 @@ class RichProgress(SweepObserver):
 
     def trial_started(self, number: int, worker: int = 0) -> None:
         self._worker(worker).update(status="running", trial=number, epoch=0, logs={})
+        self._trial_began[worker] = time.monotonic()
 
     def epoch_ended(
         self, number: int, epoch: int, logs: Mapping[str, float], worker: int = 0
     ) -> None:
         self._worker(worker).update(status="running", trial=number, epoch=epoch, logs=dict(logs))
         self.epochs_here += 1
+        if epoch == 1 and not self.estimated and worker in self._trial_began:
+            self.estimated = True
+            self._print_line(self._estimate(number, time.monotonic() - self._trial_began[worker]))
+
+    def _estimate(self, number: int, epoch_s: float) -> str:
+        """What the first epoch says of the whole sweep: every trial left at that pace, for
+        every epoch, as many at once as there are workers; an upper bound, as pruning and
+        early stopping end most trials sooner."""
+        left = max(0, self.budget - sum(self.counts.values()))
+        at_once = max(1, len(self.workers))
+        most = epoch_s * self.max_epochs * left / at_once
+        return (
+            f"trial {number}'s first epoch took {epoch_s:.1f}s: at that pace the {left} trials "
+            f"left take up to {format_duration(most)} ({self.max_epochs} epochs each, "
+            f"{at_once} at a time; pruning and early stopping end most sooner). A time budget "
+            "(--timeout) caps the sweep."
+        )
 
     def trial_finished(self, trial: FrozenTrial, worker: int = 0) -> None:
         self._count(trial)

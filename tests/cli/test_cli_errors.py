@@ -220,3 +220,12 @@ def test_a_bad_flag_value_is_one_line_pointing_to_help(argv, says, capsys, tmp_p
     assert err.startswith(f"sweeper run: error: {says}")
     assert err.rstrip().endswith("see `sweeper run --help`")
     assert not list(tmp_path.iterdir())
+
+
+def test_run_help_groups_the_options_and_shows_each_default(capsys):
+    assert main(["run", "--help"]) == 0
+    out = capsys.readouterr().out
+    titles = [line for line in out.splitlines() if line.endswith(":") and " " not in line]
+    assert titles[-5:] == ["search:", "training:", "placement:", "storage:", "output:"]
+    for shown in ("(default: tpe)", "(default: epoch_behind)", "(default: 0)", "(default: 60)"):
+        assert shown in " ".join(out.split()), shown

@@ -100,3 +100,24 @@ def test_warm_started_trials_count_for_the_best_but_not_against_the_budget():
     assert sum(progress.counts.values()) == 1  # the earlier sweep's trial is not one of the 4
     assert progress.best is warm
     progress.sweep_finished()
+
+
+def test_the_first_epoch_prints_an_estimate_of_the_whole_sweep_once():
+    console = Console(record=True, width=200)
+    view = RichProgress("mnist_space", "val_accuracy", "maximize", 10, console)
+    view.sweep_started([], 20)
+    view.worker_changed(0, "cpu 0", "idle")
+    view.worker_changed(1, "cpu 1", "idle")
+    view.trial_started(0, worker=0)
+    view._trial_began[0] -= 12.0  # as if the trial had started twelve seconds ago
+    view.epoch_ended(0, 1, {"val_accuracy": 0.9}, worker=0)
+    view.epoch_ended(0, 2, {"val_accuracy": 0.95}, worker=0)
+    view.trial_started(1, worker=1)
+    view.epoch_ended(1, 1, {"val_accuracy": 0.9}, worker=1)
+    view.sweep_finished()
+    said = console.export_text()
+    # 12 s an epoch, 10 epochs, 20 trials, two at a time: at most 20 minutes.
+    assert (
+        "trial 0's first epoch took 12.0s: at that pace the 20 trials left take up to 20:00" in said
+    )
+    assert said.count("first epoch took") == 1 and "(--timeout) caps the sweep" in said
