@@ -29,6 +29,7 @@ from sweeper.pipeline import RunResult, retrain_winner, run
 from sweeper.report.leaderboard import leaderboard, write_leaderboard
 from sweeper.report.view import SweepView, load
 from sweeper.results import ResultsDir
+from sweeper.search.engine import Engine
 from sweeper.space.data import (
     Dataset,
     load_fashion_mnist_arrays,
@@ -41,11 +42,13 @@ from sweeper.space.params import Categorical, Float, Int, Param
 from sweeper.space.space import Space, Training
 from sweeper.storage.record import TrialRecord
 from sweeper.sweep import SweepResult, run_sweep
+from sweeper.trials.observer import SweepObserver
 
 __all__ = [
     "Categorical",
     "DataError",
     "Dataset",
+    "Engine",
     "FatalTrialError",
     "Float",
     "Int",
@@ -58,6 +61,7 @@ __all__ = [
     "Space",
     "SpaceError",
     "SweepConfig",
+    "SweepObserver",
     "SweepResult",
     "SweepView",
     "SweeperError",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class ResultsDir:
-    """Where a sweep of one space keeps what it produces (see README, "What a run leaves")."""
+    """Where a sweep of one space keeps what it produces (docs/storage.md: each file)."""
 
     path: Path
 

@@ -2,7 +2,7 @@
 
 Every engine that runs trials for sweeper writes these user attributes, and everything that
 reads trials (recovery, progress, report, HTML, retrain, CLI) reads them through
-``TrialRecord``. README ("The trial record") documents the schema for other tools.
+``TrialRecord``. docs/storage.md documents the schema for other tools.
 """
 
 from __future__ import annotations

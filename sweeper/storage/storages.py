@@ -138,7 +138,7 @@ def _database_errors(url: str) -> Iterator[None]:
         if "too many clients" in reason or "remaining connection slots" in reason:
             fix = (
                 "the server's max_connections is reached; stop some workers, raise it, or put "
-                "PgBouncer in front (README: Many machines)"
+                "PgBouncer in front (docs: many machines)"
             )
         raise SweeperError(f"cannot open storage {shown}: {reason}; {fix}") from exc
 

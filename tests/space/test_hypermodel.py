@@ -200,12 +200,12 @@ def test_hypermodel_mistakes_are_one_line_and_write_nothing(tmp_path, source, ex
     assert not (tmp_path / "r").exists()
 
 
-def test_the_readme_kerastuner_model_runs_as_written(tmp_path):
-    """README's KerasTuner "Getting started" model, on generated 28x28 images."""
+def test_the_guides_kerastuner_model_runs_as_written(tmp_path):
+    """The guide's KerasTuner "Getting started" model, on generated 28x28 images."""
     from pathlib import Path
 
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
-    section = readme.split("### A KerasTuner hypermodel as a space")[1]
+    guide = (Path(__file__).parents[2] / "docs" / "spaces.md").read_text()
+    section = guide.split("## A KerasTuner hypermodel as a space")[1]
     code = section.split("```python")[1].split("```")[0]
     namespace: dict = {"load_data": generated_images}
     exec(
