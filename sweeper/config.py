@@ -16,9 +16,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sweeper.errors import SettingError, SpaceError
+from sweeper.errors import SettingError, SpaceError, UsageError
 from sweeper.registry import BACKENDS, ENGINES
 from sweeper.results import ResultsDir
+from sweeper.space.goals import parse_constraint, parse_goal, parse_rule
 from sweeper.space.space import Space
 from sweeper.space.starting import complete
 from sweeper.urls import check_storage_url, hide_password
@@ -108,6 +109,12 @@ class SweepConfig:
     # (sweeper.search.kerastuner) in their place, with its own study and results folder.
     engine: str = "optuna"
     algorithm: str = "hyperband"  # the KerasTuner oracle, with engine="kerastuner"
+    # What the sweep optimizes and picks by, in place of the space's own declaration when
+    # given (space.goals): objectives ("val_accuracy:max", "params:min"), constraints
+    # ("latency_ms<=2"), and the winner rule ("min params within 0.005 of val_accuracy").
+    objectives: tuple[str, ...] = ()
+    constraints: tuple[str, ...] = ()
+    winner: str | None = None
     # Per-trial TensorBoard logs with HParams, in results/<space>/tensorboard/ (off: they cost
     # disk and a little time every epoch).
     tensorboard: bool = False
@@ -146,6 +153,7 @@ class SweepConfig:
             raise SettingError("enqueue", "must be a list of {parameter: value} dicts")
         if self.warm_start is not None and "://" in str(self.warm_start):
             check_storage_url(str(self.warm_start))
+        self._check_goals()
         self._check_tensorboard()
         # Each engine checks the settings it owns, whichever is chosen (unknown names fail
         # here, before any I/O); then the chosen engine and backend, what they cannot run.
@@ -153,6 +161,35 @@ class SweepConfig:
             ENGINES.load(name).check_settings(self)
         ENGINES.load(self.engine).check(self)
         BACKENDS.load(self.backend).check(self)
+
+    def _check_goals(self) -> None:
+        """Each objective, constraint and the rule parse (names are checked against the
+        space's metrics when the plan applies them to it)."""
+        for setting in ("objectives", "constraints"):
+            given = getattr(self, setting)
+            if isinstance(given, str):
+                given = (given,)
+            object.__setattr__(self, setting, tuple(given))
+        try:
+            for objective in self.objectives:
+                parse_goal(objective)
+            for constraint in self.constraints:
+                parse_constraint(constraint)
+            if self.winner is not None:
+                parse_rule(self.winner)
+        except SpaceError as exc:
+            raise UsageError(exc.template) from exc
+
+    def with_goals(self, space: Space) -> Space:
+        """The space with this configuration's objectives, constraints and winner rule in
+        place of its own, where given."""
+        given: dict[str, Any] = {
+            "objectives": self.objectives,
+            "constraints": self.constraints,
+            "winner": self.winner,
+        }
+        given = {key: value for key, value in given.items() if value}
+        return dataclasses.replace(space, **given) if given else space
 
     def _check_tensorboard(self) -> None:
         import importlib.util
@@ -185,9 +222,10 @@ class SweepConfig:
         return ENGINES.load(self.engine)(self)
 
     def engine_space(self, space: Space) -> Space:
-        """The space as this engine sweeps it (the KerasTuner engine: a study and results
-        folder of its own, and no starting points)."""
-        return self.search_engine().sweep_space(space)
+        """The space as this configuration sweeps it: its objectives, constraints and winner
+        rule (``with_goals``), and as its engine sweeps it (the KerasTuner engine: a study and
+        results folder of its own, and no starting points)."""
+        return self.search_engine().sweep_space(self.with_goals(space))
 
     @classmethod
     def of(cls, **settings: Any) -> SweepConfig:

@@ -94,15 +94,23 @@ _TF_OOM = re.compile(
 REASON_CHARS = 200  # a reason is one line of a table: never a whole array
 
 
+# Keras wraps an error raised inside a layer's call() in a header and bolds the reason.
+_KERAS_HEADER = "Exception encountered when calling"
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def useful_line(text: str) -> str:
     """The line of an error message that says why. TensorFlow opens with a header ("Graph
-    execution error:") and a call stack, and says why further down; that line's tail (a
+    execution error:") and a call stack, and says why further down, as Keras does for an
+    error inside a layer ("Exception encountered when calling ..."); that line's tail (a
     dump of label values) is dropped, and the line capped at ``REASON_CHARS``."""
+    text = _ANSI.sub("", text)
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     if not lines:
         return ""
     line = lines[0]
-    if line.endswith(":") and len(lines) > 1:  # a header: the reason comes later
+    header = line.endswith(":") or line.startswith(_KERAS_HEADER)
+    if header and len(lines) > 1:  # the reason comes later
         line = next((ln for ln in lines[1:] if not ln.startswith(_WHERE_LINES)), line)
     line = re.split(r"\s{2,}", line)[0]  # TensorFlow appends data after two spaces
     return line if len(line) <= REASON_CHARS else line[: REASON_CHARS - 1] + "\u2026"

@@ -20,7 +20,7 @@ from sweeper.report.view import SweepView
 from sweeper.results import ResultsDir
 from sweeper.space.loader import load_space
 from sweeper.space.space import Space
-from sweeper.storage.record import pick_trial
+from sweeper.storage.standing import pick_trial
 from sweeper.sweep import SweepPlan, SweepResult, plan_sweep, sweep
 from sweeper.trials.observer import SweepObserver
 
@@ -69,7 +69,7 @@ def run_plan(
         progress, space.name, space.objective, space.direction, config.epochs
     )
     swept = sweep(plan, observer=observer)
-    best = swept.best_trial
+    best = swept.winner_trial
     if not retrain or best is None:
         return RunResult(swept.study, swept.results, swept, None)
     observer.winner_started(best.number)

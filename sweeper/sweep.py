@@ -34,6 +34,7 @@ from sweeper.search.study import StudyOpener
 from sweeper.space.space import Space
 from sweeper.storage.outage import StorageUnavailable
 from sweeper.storage.record import TrialRecord, counted
+from sweeper.storage.standing import OBJECTIVES, StudyGoals
 from sweeper.storage.storages import load_existing_study, probe_storage
 from sweeper.trials.loop import MakeObjective
 from sweeper.trials.observer import SweepObserver
@@ -240,10 +241,15 @@ def joined_plan(space: Space, storage: str, **settings: Any) -> SweepPlan:
             "engine that processes can share, such as optuna, for that)"
         )
     joined = {key: recorded[key] for key in JOINED_SETTINGS if recorded.get(key) is not None}
+    if recorded.get(OBJECTIVES):  # what it optimizes and picks by, as it was created
+        goals = StudyGoals.of(study)
+        joined["objectives"] = tuple(str(goal) for goal in goals.goals)
+        joined["constraints"] = tuple(str(constraint) for constraint in goals.constraints)
+        joined["winner"] = None if goals.rule is None else str(goals.rule)
     config = SweepConfig.of(
         **joined, engine=engine, storage=storage, starting_points=False, **settings
-    )
-    return SweepPlan(space, config.resolve(space))
+    ).resolve(space)
+    return SweepPlan(config.engine_space(space), config)
 
 
 def engine_name(label: str) -> str:

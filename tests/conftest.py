@@ -112,6 +112,45 @@ def mixed_results(tmp_path_factory, digits_space):
     return results
 
 
+# A sweep that weighs accuracy against size: one hidden layer of each width, so each trial's
+# parameter count is known (64 inputs, 10 classes: 75 * units + 10), and last a draw that
+# learns nothing, which the pruner stops on the primary objective.
+WEIGHED_UNITS = (16, 24, 32, 64, 128)
+WEIGHED_ARGS = [
+    "--objective",
+    "val_accuracy:max",
+    "--objective",
+    "params:min",
+    "--constraint",
+    "params<=5000",  # 128 units (9,610 parameters) breaks it
+]
+
+
+def weighed_params(units: int) -> int:
+    return 75 * units + 10
+
+
+@pytest.fixture(scope="session")
+def weighed_results(tmp_path_factory):
+    """A results folder whose digits_space study was swept from the command line with two
+    objectives (val_accuracy, params) and a constraint: five complete trials of known sizes,
+    one pruned, the winner re-trained by the default rule."""
+    import json
+
+    from sweeper.cli import main
+
+    results = tmp_path_factory.mktemp("weighed")
+    points = [{**BASE_PARAMS, "units": units} for units in WEIGHED_UNITS]
+    points.append({**BASE_PARAMS, "optimizer": "sgd", "learning_rate": 1e-3, "units": 16})
+    enqueue = results / "points.json"
+    enqueue.write_text(json.dumps(points))
+    argv = ["run", "digits_space", *WEIGHED_ARGS, "--trials", str(len(points))]
+    argv += ["--max-epochs", "4", "--in-process", "--no-starting-points"]
+    argv += ["--enqueue", str(enqueue), "--results-dir", str(results)]
+    assert main(argv) == 0
+    return results
+
+
 @pytest.fixture(scope="session")
 def failed_results(tmp_path_factory, digits_space):
     """A results folder whose digits_space study has one trial, and it failed."""

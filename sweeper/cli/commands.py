@@ -24,7 +24,7 @@ from sweeper.results import ResultsDir
 from sweeper.space.loader import available_spaces, load_space
 from sweeper.space.space import Space
 from sweeper.storage.journal import repair, storage_damage
-from sweeper.storage.record import FINISHED, count_finished
+from sweeper.storage.record import FINISHED, TrialRecord, count_finished
 from sweeper.storage.storages import journal_path, load_existing_study, open_storage, shown_storage
 
 
@@ -60,6 +60,9 @@ def _config(args: argparse.Namespace) -> SweepConfig:
         results_dir=args.results_dir,
         data_dir=args.data_dir,
         enqueue=load_points(args.enqueue) if args.enqueue else (),
+        objectives=tuple(args.objective or ()),
+        constraints=tuple(args.constraint or ()),
+        winner=args.winner,
         starting_points=not args.no_starting_points,
         warm_start=args.warm_start,
         engine=args.engine,
@@ -102,7 +105,7 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     best = result.best_trial
     if best is not None:
         console.print(
-            f"best {space.objective}={best.value:.4f} (trial {best.number}): "
+            f"best {space.objective}={TrialRecord.of(best).value:.4f} (trial {best.number}): "
             f"{format_params(best.params)}",
             highlight=False,
         )
@@ -241,10 +244,15 @@ def _spaces(args: argparse.Namespace, console: Console) -> int:
 def _show(args: argparse.Namespace, console: Console) -> int:
     space = load_space(args.space)
     console.print(Text.assemble((space.name, "bold"), f": {space.description}"))
+    goals = ", ".join(f"{goal.direction} {goal.name}" for goal in space.goals)
     console.print(
-        f"objective: {space.direction} {space.objective}; up to {space.max_epochs} "
+        f"objective{'s' if len(space.goals) > 1 else ''}: {goals}; up to {space.max_epochs} "
         f"epochs, early-stopping patience {space.patience}; {space.n_trials} trials"
     )
+    if space.constraints:
+        console.print(f"constraints: {', '.join(map(str, space.constraint_list))}")
+    if space.winner_rule is not None:
+        console.print(f"winner: {space.winner_rule}")
     table = Table("parameter", "type", "range", "active when")
     for param in space.all_params:
         table.add_row(

@@ -16,7 +16,13 @@ from sweeper.search.samplers import SAMPLERS
 # The library's defaults, which the flags' defaults and help texts repeat from here.
 DEFAULT = SweepConfig()
 # The flag of each sweep setting whose name differs from it (the rest: --max-epochs etc.).
-FLAGS = {"n_trials": "--trials", "trial_number": "--trial N", "in_process": "--in-process"}
+FLAGS = {
+    "n_trials": "--trials",
+    "trial_number": "--trial N",
+    "in_process": "--in-process",
+    "objectives": "--objective",
+    "constraints": "--constraint",
+}
 # How an error names the setting it is about, where the flag alone would mislead.
 LEADS = {"workers": "--workers (or --in-process)"}
 
@@ -183,6 +189,29 @@ def _run_parser(commands) -> None:
         default=DEFAULT.seed,
         metavar="N",
         help="seeds the sampler and every trial",
+    )
+    search.add_argument(
+        "--objective",
+        action="append",
+        metavar="NAME:max|min",
+        help="what the sweep optimizes, in place of the space's: a metric Keras reports "
+        "(val_accuracy:max) or a cost measured on every trial (params:min, size_mb, "
+        "latency_ms, latency_ms_batch, train_s); repeat it for several, the first (a metric) "
+        "the one early stopping and pruning watch",
+    )
+    search.add_argument(
+        "--constraint",
+        action="append",
+        metavar="EXPR",
+        help="a bound every winner keeps, such as latency_ms<=2 or val_accuracy>=0.98; "
+        "repeat it for several. Trials that break one stay on the leaderboard, marked",
+    )
+    search.add_argument(
+        "--winner",
+        metavar="RULE",
+        help="which trial to re-train, such as 'min params within 0.005 of val_accuracy' "
+        "(default: the best one; with several objectives, the least of the first cost "
+        "within 0.005 of the first objective's best)",
     )
     search.add_argument(
         "--enqueue",

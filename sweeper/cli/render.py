@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import math
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import optuna
 import pandas as pd
 from rich.console import Console
@@ -12,6 +14,7 @@ from rich.table import Table
 from sweeper.report.leaderboard import leaderboard
 from sweeper.report.live import format_params
 from sweeper.results import ResultsDir
+from sweeper.storage.standing import StudyGoals
 
 if TYPE_CHECKING:
     from sweeper.training.retrain import Winner
@@ -31,9 +34,23 @@ def show_winner(winner: Winner, console: Console) -> None:
         f"{card['train_examples']} examples; test {tested}",
         highlight=False,
     )
+    rule = card.get("rule") or ""
+    plainly_best = rule.startswith("best ") and "keep" not in rule  # nothing to explain
+    if rule and not plainly_best:
+        console.print(f"chosen by {rule}: {card.get('why', '')}", highlight=False)
     console.print(
         f"saved {winner.model_path} and {winner.card_path}", highlight=False, soft_wrap=True
     )
+
+
+def _number(value: Any) -> str:
+    """A cost or metric: counts in full (12,345), the rest to 4 significant digits."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    number = float(value)
+    return f"{number:,.0f}" if number.is_integer() and abs(number) >= 1000 else f"{number:.4g}"
 
 
 def _cell(row: dict, column: str, fmt: str = "{}") -> str:
@@ -43,21 +60,26 @@ def _cell(row: dict, column: str, fmt: str = "{}") -> str:
 def show_leaderboard(study: optuna.Study, results: ResultsDir, console: Console) -> None:
     """The top of the leaderboard as a table, and where the whole of it is."""
     frame = leaderboard(study)
+    goals = StudyGoals.of(study)
     table = Table(
         title=f"{study.study_name}: top {min(TOP_ROWS, len(frame))} of {len(frame)} trials",
         title_justify="left",
     )
-    for header in (
-        "rank",
-        "trial",
-        "state",
-        study.user_attrs.get("objective", "value"),
-        "epochs",
-        "time",
-    ):
-        table.add_column(header, justify="left" if header == "state" else "right", no_wrap=True)
+    # The other objectives, the Pareto rank and feasibility, where the sweep has them.
+    extra = [
+        *(g.name for g in goals.goals[1:]),
+        *(["pareto_rank"] if goals.several else []),
+        *(["feasible"] if goals.constraints else []),
+    ]
+    headers = ["rank", "trial", "state", goals.primary.name, *extra, "epochs", "time"]
+    for header in headers:
+        table.add_column(
+            header.replace("pareto_rank", "front"),
+            justify="left" if header == "state" else "right",
+            no_wrap=True,
+        )
     # One line a trial: the parameters are cut at the terminal's edge, the files hold them all.
-    fixed = 52 + len(study.user_attrs.get("objective", "value"))  # the other columns, borders
+    fixed = 42 + sum(len(h) + 3 for h in headers[3:-2])  # the other columns, borders
     table.add_column(
         "parameters, or why it failed",
         no_wrap=True,
@@ -80,6 +102,7 @@ def show_leaderboard(study: optuna.Study, results: ResultsDir, console: Console)
             str(row["trial"]),
             row["state"],
             _cell(row, "value", "{:.4f}"),
+            *(_number(row.get(column)) for column in extra),
             epochs,
             _cell(row, "wall_time_s", "{:.1f}s"),
             _cell(row, "fail_reason") if row["state"] == "fail" else format_params(params),

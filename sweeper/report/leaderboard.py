@@ -4,9 +4,10 @@
 the study storage alone and imports no Keras, so it is fast and can run while other processes
 are still writing trials.
 
-Ranking: completed trials by the objective in the study's direction, then pruned trials by
-the best value they reported before being stopped, then failed trials, then trials still
-running.
+Ranking: completed trials by the objective in the study's direction (with several
+objectives, by Pareto rank first; those that break a constraint after the rest), then pruned
+trials by the best value they reported before being stopped, then failed trials, then trials
+still running. Every trial's measured costs are columns (``COST_COLUMNS``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from optuna.trial import FrozenTrial, TrialState
 from sweeper.errors import not_writable
 from sweeper.files import atomic_path, write_text
 from sweeper.results import ResultsDir, as_results
+from sweeper.space.goals import COSTS
 from sweeper.storage.record import TrialRecord
+from sweeper.storage.standing import StudyGoals
 
 FIXED_COLUMNS = [
     "rank",
@@ -33,47 +36,45 @@ FIXED_COLUMNS = [
     "epochs_run",
     "wall_time_s",
     "fit_time_s",
+    "cost_time_s",
     "started",
     "seed",
 ]
+# Where a sweep weighs several objectives or has constraints: after "value".
+STANDING_COLUMNS = ["pareto_rank", "feasible"]
+# What every trial's model costs (space.goals.COSTS), measured after training; empty where a
+# cost could not be measured (cost_errors says why) or the trial predates costs.
+COST_COLUMNS = list(COSTS)
 # After the parameters: why a trial ended as it did, where it came from.
-NOTE_COLUMNS = ["fail_reason", "stopped_by", "warm_start_from", "engine"]
-_STATE_ORDER = {TrialState.COMPLETE: 0, TrialState.PRUNED: 1, TrialState.FAIL: 2}
+NOTE_COLUMNS = ["fail_reason", "cost_errors", "stopped_by", "warm_start_from", "engine"]
+_STATE_ORDER = {TrialState.COMPLETE: 0, TrialState.PRUNED: 2, TrialState.FAIL: 3}
 
 
-def _best_reported(trial: FrozenTrial, maximize: bool) -> float | None:
-    values = [v for v in trial.intermediate_values.values() if math.isfinite(v)]
-    if not values:
-        return None
-    return max(values) if maximize else min(values)
-
-
-def _value(trial: FrozenTrial, maximize: bool) -> float | None:
-    if trial.state == TrialState.COMPLETE:
-        return trial.value
-    if trial.state == TrialState.PRUNED:
-        return _best_reported(trial, maximize)
-    return None
-
-
-def _row(trial: FrozenTrial, maximize: bool) -> dict:
+def _row(trial: FrozenTrial, goals: StudyGoals) -> dict:
     record = TrialRecord.of(trial)
     row = {
         "trial": trial.number,
         "state": trial.state.name.lower(),
-        "value": _value(trial, maximize),
+        "value": goals.primary_value(trial),
         "best_epoch": record.best_epoch,
         "epochs_run": record.epochs_run,
         "wall_time_s": record.wall_time_s,
         "fit_time_s": record.fit_time_s,
+        "cost_time_s": record.cost_time_s,
         "started": trial.datetime_start.isoformat(timespec="seconds")
         if trial.datetime_start
         else None,
         "seed": record.seed,
     }
+    if goals.constraints:
+        row["feasible"] = goals.feasible(trial) if record.costs or record.metrics else None
+    row.update({name: record.costs.get(name) for name in COST_COLUMNS})
     row.update(record.metrics)
     row.update({f"params_{name}": value for name, value in trial.params.items()})
     row["fail_reason"] = record.fail_reason
+    row["cost_errors"] = (
+        "; ".join(f"{name}: {why}" for name, why in record.cost_errors.items()) or None
+    )
     row["stopped_by"] = record.stopped_by
     row["warm_start_from"] = record.warm_start_from
     row["engine"] = record.engine
@@ -88,32 +89,55 @@ def _param_columns(study: optuna.Study, frame: pd.DataFrame) -> list[str]:
     return [*declared, *seen]
 
 
+def _standing_columns(goals: StudyGoals) -> list[str]:
+    return [
+        *(["pareto_rank"] if goals.several else []),
+        *(["feasible"] if goals.constraints else []),
+    ]
+
+
 def leaderboard(study: optuna.Study) -> pd.DataFrame:
-    """One row per trial, ranked; parameters a condition left inactive are empty."""
-    maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
+    """One row per trial, ranked; parameters a condition left inactive are empty.
+
+    Ranking: completed trials that keep the constraints first, by Pareto rank when the sweep
+    has several objectives, then by the primary objective; then completed trials that break
+    a constraint, pruned trials by the best value they reported before being stopped, failed
+    trials, and trials still running."""
+    goals = StudyGoals.of(study)
     trials = study.get_trials(deepcopy=False)
+    pareto = goals.pareto_ranks(trials) if goals.several else {}
 
     def order(trial: FrozenTrial):
-        value = _value(trial, maximize)
+        state = _STATE_ORDER.get(trial.state, 4)
+        if state == 0 and goals.constraints and not goals.feasible(trial):
+            state = 1
+        value = goals.primary_value(trial)
         missing = value is None or not math.isfinite(value)
-        key = 0.0 if value is None or missing else (-value if maximize else value)
-        return (_STATE_ORDER.get(trial.state, 3), missing, key, trial.number)
+        key = 0.0 if missing else -goals.primary.better(value)  # type: ignore[arg-type]
+        return (state, pareto.get(trial.number, math.inf), missing, key, trial.number)
 
     ranked = sorted(trials, key=order)
-    frame = pd.DataFrame([_row(t, maximize) for t in ranked])
+    standing = _standing_columns(goals)
+    fixed = [*FIXED_COLUMNS[:4], *standing, *FIXED_COLUMNS[4:], *COST_COLUMNS]
+    frame = pd.DataFrame([_row(t, goals) for t in ranked])
     if frame.empty:
-        return pd.DataFrame(columns=[*FIXED_COLUMNS, *_param_columns(study, frame), *NOTE_COLUMNS])
+        return pd.DataFrame(columns=[*fixed, *_param_columns(study, frame), *NOTE_COLUMNS])
     frame.insert(0, "rank", range(1, len(frame) + 1))
+    if goals.several:
+        frame["pareto_rank"] = [pareto.get(t.number) for t in ranked]
     metric_cols = sorted(
         c
         for c in frame.columns
-        if c not in FIXED_COLUMNS and c not in NOTE_COLUMNS and not c.startswith("params_")
+        if c not in fixed and c not in NOTE_COLUMNS and not c.startswith("params_")
     )
     frame = frame.reindex(
-        columns=[*FIXED_COLUMNS, *metric_cols, *_param_columns(study, frame), *NOTE_COLUMNS]
+        columns=[*fixed, *metric_cols, *_param_columns(study, frame), *NOTE_COLUMNS]
     )
-    for col in ("best_epoch", "epochs_run", "seed"):
-        frame[col] = frame[col].astype("Int64")
+    for col in ("best_epoch", "epochs_run", "seed", "params", "pareto_rank"):
+        if col in frame:
+            frame[col] = frame[col].astype("Int64")
+    if "feasible" in frame:
+        frame["feasible"] = frame["feasible"].astype("boolean")
     return frame
 
 

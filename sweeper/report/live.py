@@ -141,10 +141,11 @@ class RichProgress(SweepObserver):
             self.lost += 1
         elif trial.state in self.counts and record.warm_start_from is None:  # budget's trials
             self.counts[trial.state] += 1
-        if trial.state != TrialState.COMPLETE or trial.value is None:
+        value = record.value  # the primary objective's
+        if trial.state != TrialState.COMPLETE or value is None:
             return
-        best = None if self.best is None else self.best.value
-        if best is None or (trial.value > best if self.maximize else trial.value < best):
+        best = None if self.best is None else TrialRecord.of(self.best).value
+        if best is None or (value > best if self.maximize else value < best):
             self.best = trial
 
     def _render(self) -> Group:
@@ -183,7 +184,7 @@ class RichProgress(SweepObserver):
             grid.add_row(
                 "best",
                 Text(
-                    f"{self.objective}={self.best.value:.4f}  trial "
+                    f"{self.objective}={TrialRecord.of(self.best).value:.4f}  trial "
                     f"{self.best.number}  {format_params(self.best.params)}"
                 ),
             )
@@ -330,11 +331,11 @@ def format_params(params: Mapping[str, Any]) -> str:
 def describe_trial(trial: FrozenTrial, objective: str) -> str:
     """One line per finished trial: state, value or failure reason, epochs and time."""
     record = TrialRecord.of(trial)
-    outcome = (
-        record.fail_reason or ""
-        if trial.state == TrialState.FAIL
-        else f"{objective}={trial.value:.4f}"
-    )
+    value = record.value  # several objectives: the primary one's; pruned: its last reported
+    if trial.state == TrialState.FAIL:
+        outcome = record.fail_reason or ""
+    else:
+        outcome = "" if value is None else f"{objective}={value:.4f}"
     return (
         f"trial {trial.number:>4} {trial.state.name.lower():<8} {outcome}  "
         f"({record.epochs_run or 0} epochs, {record.wall_time_s or 0.0:.1f}s)"

@@ -17,9 +17,12 @@ import numpy as np
 import optuna
 import pandas as pd
 
+from sweeper.errors import SweeperError
 from sweeper.report.live import format_duration
-from sweeper.report.plots import PLOTS, NoPlot, complete_trials, objective_name
+from sweeper.report.plots import PLOTS, NoPlot, complete_trials
+from sweeper.space.goals import COSTS
 from sweeper.storage.record import TrialRecord
+from sweeper.storage.standing import StudyGoals
 
 
 def _plot_section(study: optuna.Study, frame: pd.DataFrame) -> tuple[str, bool]:
@@ -94,11 +97,21 @@ def _table(frame: pd.DataFrame) -> str:
             shown, key = _cell(record[column])
             sort = f' data-sort="{key}"' if key is not None else ""
             cells.append(f"<td{sort}>{html.escape(shown)}</td>")
-        rows.append(f'<tr class="state-{html.escape(str(record["state"]))}">{"".join(cells)}</tr>')
+        state = f"state-{html.escape(str(record['state']))}"
+        if _breaks_constraint(record):
+            rows.append(f'<tr class="{state} infeasible" title="breaks a constraint">')
+        else:
+            rows.append(f'<tr class="{state}">')
+        rows[-1] += f"{''.join(cells)}</tr>"
     return (
         f'<div class="scroll"><table id="trials" class="sortable"><thead><tr>{head}</tr>'
         f"</thead><tbody>{''.join(rows)}</tbody></table></div>"
     )
+
+
+def _breaks_constraint(row: dict) -> bool:
+    feasible = row.get("feasible")
+    return feasible is not None and not pd.isna(feasible) and not bool(feasible)
 
 
 def _failures(frame: pd.DataFrame) -> str:
@@ -136,22 +149,38 @@ def _metrics(metrics: dict) -> str:
     )
 
 
+def _costs(record: TrialRecord) -> str:
+    """A trial's measured costs as a line, or nothing for a trial from before costs."""
+    shown = [
+        f"{name} {_cell(record.costs[name])[0]}"
+        for name in COSTS
+        if record.costs.get(name) is not None
+    ]
+    return f'<p class="muted">{html.escape(" · ".join(shown))}</p>' if shown else ""
+
+
 def _best(study: optuna.Study) -> str:
-    complete = complete_trials(study)
-    if not complete:
+    goals = StudyGoals.of(study)
+    best = goals.best(study.get_trials(deepcopy=False))
+    if best is None:
+        if complete_trials(study):
+            return f'<p class="warn">No completed trial keeps {html.escape(_kept(goals))}.</p>'
         return '<p class="muted">No trial has completed yet.</p>'
-    best = study.best_trial
     record = TrialRecord.of(best)
     params = "".join(
         f"<tr><th>{html.escape(k)}</th><td>{html.escape(_cell(v)[0])}</td></tr>"
         for k, v in best.params.items()
     )
     return (
-        f'<p class="big">{html.escape(objective_name(study))} <b>{best.value:.4f}</b></p>'
+        f'<p class="big">{html.escape(goals.primary.name)} <b>{record.value:.4f}</b></p>'
         f"<p>trial {best.number}, best at epoch {record.best_epoch} of "
-        f"{record.epochs_run}, seed {record.seed}</p>"
+        f"{record.epochs_run}, seed {record.seed}</p>{_costs(record)}"
         f'<table class="params">{params}</table>'
     )
+
+
+def _kept(goals: StudyGoals) -> str:
+    return " and ".join(str(c) for c in goals.constraints)
 
 
 def _winner(study: optuna.Study, winner: dict | None) -> str:
@@ -159,24 +188,33 @@ def _winner(study: optuna.Study, winner: dict | None) -> str:
     if winner is None:
         return (
             f'<p class="muted">Not re-trained yet: <code>python -m sweeper retrain '
-            f"{space}</code> trains the best trial on train + validation data and tests "
+            f"{space}</code> trains the winning trial on train + validation data and tests "
             "it.</p>"
         )
     if not winner.get("test_metrics"):
         tested = '<p class="muted">The space has no test split: no test metrics.</p>'
     else:
         tested = f'<p class="big">test {_metrics(winner["test_metrics"])}</p>'
+    why = (
+        f'<p id="why">chosen by {html.escape(str(winner["rule"]))}: '
+        f"{html.escape(str(winner.get('why', '')))}</p>"
+        if winner.get("rule")
+        else ""
+    )
     note = ""
-    complete = complete_trials(study)
-    if complete and study.best_trial.number != winner.get("trial"):
+    try:
+        now: Any = StudyGoals.of(study).choose(study).trial.number
+    except SweeperError:  # nothing to pick now: no note
+        now = winner.get("trial")
+    if now != winner.get("trial") and "named" not in str(winner.get("rule", "")):
         note = (
-            f'<p class="warn">The best trial is now {study.best_trial.number}: '
+            f'<p class="warn">The rule now picks trial {now}: '
             f"<code>python -m sweeper retrain {space}</code> to re-train it.</p>"
         )
     return (
         f"{tested}<p>trial {winner.get('trial')}, re-trained for {winner.get('epochs')} "
         f"epochs on {winner.get('train_examples')} examples (seed {winner.get('seed')}), "
-        f"{html.escape(str(winner.get('created', '')))}</p>"
+        f"{html.escape(str(winner.get('created', '')))}</p>{why}"
         f"<p>sweep validation: {_metrics(winner.get('validation_metrics', {}))}</p>{note}"
     )
 
@@ -193,12 +231,18 @@ def _summary(study: optuna.Study, frame: pd.DataFrame) -> str:
             ("running", "running"),
         )
     )
-    rows = [
-        (
-            "objective",
-            f"{attrs.get('direction', study.direction.name.lower())} "
-            f"{attrs.get('objective', 'objective')}",
-        ),
+    goals = StudyGoals.of(study)
+    objectives = ", ".join(f"{g.direction} {g.name}" for g in goals.goals)
+    rows = [("objectives" if goals.several else "objective", objectives)]
+    if goals.constraints:
+        broken = sum(_breaks_constraint(row) for row in frame.to_dict("records"))
+        rows.append(("constraints", f"{_kept(goals)} ({broken} trials break them)"))
+    if goals.rule is not None:
+        rows.append(("winner rule", str(goals.rule)))
+    if goals.several:
+        on_front = int((frame["pareto_rank"] == 1).sum()) if "pareto_rank" in frame else 0
+        rows.append(("Pareto front", f"{on_front} trial{'s' if on_front != 1 else ''}"))
+    rows += [
         ("sampler", attrs.get("sampler", "?")),
         ("pruner", attrs.get("pruner", "?")),
         ("seed", attrs.get("seed", "?")),
@@ -245,6 +289,7 @@ table.params td { padding: 1px 0; }
 #trials tr.state-pruned td:nth-child(3) { color: #9a6700; }
 #trials tr.state-fail td:nth-child(3) { color: #cf222e; }
 #trials tr.state-running td:nth-child(3) { color: #0969da; }
+#trials tr.infeasible td { color: #8c959f; font-style: italic; }
 #failures li { margin: 2px 0; }
 """
 
@@ -314,9 +359,11 @@ writes it again</p>
 <h2>Plots</h2>
 <section class="plots">{plots}</section>
 <h2>All trials</h2>
-<p class="muted">Ranked: completed trials by the objective, then pruned ones by the best value
-they reported, then failed and running ones. Click a column to sort.
-Blue columns are parameters; empty where a condition left one inactive.</p>
+<p class="muted">Ranked: completed trials by the objective (with several objectives, by
+Pareto rank first; trials that break a constraint after the rest), then pruned ones by the
+best value they reported, then failed and running ones. Click a column to sort.
+Blue columns are parameters; empty where a condition left one inactive. The costs (params,
+size_mb, latency_ms, latency_ms_batch, train_s) are measured on every trial's model.</p>
 {_table(frame)}
 <h2>Failures</h2>
 {_failures(frame)}

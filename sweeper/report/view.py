@@ -16,12 +16,14 @@ from typing import Any
 
 import optuna
 import pandas as pd
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
 from sweeper.errors import SweeperError, UsageError
 from sweeper.report.leaderboard import leaderboard, read_winner
 from sweeper.results import ResultsDir
 from sweeper.space.space import Space
+from sweeper.storage.record import TrialRecord
+from sweeper.storage.standing import StudyGoals
 
 SHOWN_ROWS = 10  # of the leaderboard, in a notebook's display of a sweep
 
@@ -35,7 +37,8 @@ class SweepView:
 
     def __repr__(self) -> str:
         best = self.best_trial
-        shown = "" if best is None else f", best {best.value:.4g} (trial {best.number})"
+        value = None if best is None else TrialRecord.of(best).value
+        shown = "" if best is None else f", best {value:.4g} (trial {best.number})"
         return (
             f"<{type(self).__name__} {self.study.study_name!r}: "
             f"{len(self.study.get_trials(deepcopy=False))} trials{shown}, in {self.results}>"
@@ -51,9 +54,34 @@ class SweepView:
         return leaderboard(self.study)
 
     @property
+    def goals(self) -> StudyGoals:
+        """What the sweep optimizes and picks by: objectives, constraints, winner rule."""
+        return StudyGoals.of(self.study)
+
+    @property
     def best_trial(self) -> FrozenTrial | None:
-        complete = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        return self.study.best_trial if complete else None
+        """The completed trial best on the (primary) objective, of those that keep the
+        constraints; None before one completes."""
+        return self.goals.best(self.study.get_trials(deepcopy=False))
+
+    @property
+    def winner_trial(self) -> FrozenTrial | None:
+        """The trial ``retrain`` re-trains: the best one, or with several objectives (or a
+        winner rule) the one the rule picks; None while there is none to pick."""
+        try:
+            return self.goals.choose(self.study).trial
+        except SweeperError:
+            return None
+
+    @property
+    def pareto_front(self) -> pd.DataFrame:
+        """The leaderboard's rows on the Pareto front (``pareto_rank`` 1): the trials that
+        keep the constraints and that no other beats on every objective. With one objective,
+        the best trial."""
+        ranks = self.goals.pareto_ranks(self.study.get_trials(deepcopy=False))
+        front = [number for number, rank in ranks.items() if rank == 1]
+        frame = self.leaderboard
+        return frame[frame["trial"].isin(front)].reset_index(drop=True)
 
     @property
     def best_params(self) -> dict[str, Any] | None:
@@ -73,7 +101,8 @@ class SweepView:
 
     def plot(self, kind: str = "history"):
         """One of the report's plots as a plotly figure: ``history``, ``importance``,
-        ``curves`` (learning curves) or ``parallel``. A notebook draws it inline."""
+        ``curves`` (learning curves), ``parallel`` or ``pareto`` (the primary objective
+        against each cost, the front drawn). A notebook draws it inline."""
         from sweeper.report.plots import PLOTS, NoPlot  # plotly loads only now
 
         plots = {plot.key: plot for plot in PLOTS}
@@ -117,8 +146,9 @@ class SweepView:
         ]
         best = self.best_trial
         if best is not None:
-            objective = self.study.user_attrs.get("objective", "value")
-            parts.append(f"best {html.escape(objective)} {best.value:.4g} (trial {best.number})")
+            objective = self.goals.primary.name
+            value = TrialRecord.of(best).value
+            parts.append(f"best {html.escape(objective)} {value:.4g} (trial {best.number})")
         card = self.winner_card
         if card and card.get("test_metrics"):
             tested = ", ".join(f"{k} {v:.4g}" for k, v in card["test_metrics"].items())

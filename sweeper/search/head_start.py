@@ -22,6 +22,7 @@ from optuna.trial import TrialState
 from sweeper.errors import SettingError, SweeperError
 from sweeper.space.starting import complete, starting_points
 from sweeper.storage.record import WARM_START_FROM
+from sweeper.storage.standing import StudyGoals
 from sweeper.storage.storages import journal_path, load_existing_study
 from sweeper.urls import JOURNAL_SUFFIXES, hide_password
 
@@ -49,14 +50,18 @@ def warm_start(study: optuna.Study, space: Space, source: optuna.Study, where: s
     """Add ``source``'s complete trials that fit this space to ``study``, marked as coming
     from ``where``; returns how many. Its own warm-started trials are passed on too."""
     params = {p.name: p for p in space.all_params}
+    # This sweep's objectives, read from each earlier trial's metrics and costs: the earlier
+    # sweep may have optimized others. A trial that lacks one (from before costs) is left out.
+    goals = StudyGoals(space.goals)
     added = 0
     for trial in source.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        values = [v for v in goals.values(trial) if v is not None]
         fits = all(
             name in params and params[name].problem_with(value) is None
             for name, value in trial.params.items()
         )
-        if not fits:  # from before the space's ranges changed: it would mislead the sampler
-            continue
+        if not fits or len(values) < len(goals.goals):  # from before the space's ranges
+            continue  # changed (it would mislead the sampler), or without this sweep's values
         origin = trial.user_attrs.get(WARM_START_FROM) or where
         attrs = {**trial.user_attrs, WARM_START_FROM: origin}
         study.add_trial(
@@ -64,7 +69,7 @@ def warm_start(study: optuna.Study, space: Space, source: optuna.Study, where: s
                 params=trial.params,
                 # This space's ranges, so the sampler sees one distribution per parameter.
                 distributions={name: params[name].distribution() for name in trial.params},
-                value=trial.value,
+                values=values,
                 user_attrs=attrs,
                 intermediate_values=trial.intermediate_values,
             )

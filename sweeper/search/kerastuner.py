@@ -29,7 +29,7 @@ import optuna
 from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from sweeper.errors import SettingError, SpaceError
+from sweeper.errors import SettingError, SpaceError, UsageError
 from sweeper.search.engine import Engine
 from sweeper.space.params import Categorical, Float, Int, Param
 from sweeper.storage.record import EPOCH_BUDGET
@@ -207,6 +207,12 @@ class KerasTunerEngine(Engine):
     def sweep_space(self, space: Space) -> Space:
         """A study (and results folder) of its own, ``<space>-kerastuner-<algorithm>``, beside
         the Optuna one, and no starting points: the oracle picks its own first trials."""
+        if len(space.goals) > 1:
+            raise UsageError(
+                f"KerasTuner's oracles optimize one objective, and this sweep has "
+                f"{len(space.goals)} ({', '.join(map(str, space.goals))}); sweep it with "
+                "--engine optuna, or keep only the first objective"
+            )
         suffix = f"-{self.label}"
         if space.name.endswith(suffix):
             return space

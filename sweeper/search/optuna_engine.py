@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sweeper.search.engine import Engine
-from sweeper.search.pruners import make_pruner
+from sweeper.search.pruners import check_several_objectives, make_pruner
 from sweeper.search.samplers import make_sampler
 
 if TYPE_CHECKING:
@@ -22,6 +22,13 @@ class OptunaEngine(Engine):
     def check_settings(cls, config: SweepConfig) -> None:
         make_sampler(config.sampler, config.seed)  # an unknown name fails here
         make_pruner(config.pruner, config.max_epochs or 1)
+
+    def sweep_space(self, space: Space) -> Space:
+        """The space as it is; with several objectives, refused unless the sampler and the
+        pruner can sweep them."""
+        if len(space.goals) > 1:
+            check_several_objectives(self.config.sampler, self.config.pruner)
+        return space
 
     def attach(self, study: optuna.Study, space: Space, seed: int) -> None:
         study.sampler = make_sampler(self.config.sampler, seed, self.config.budget)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import optuna
 
+from sweeper.errors import SettingError
 from sweeper.search.samplers import by_name
+from sweeper.storage.record import TrialRecord
 
 
 class EpochBehindPruner(optuna.pruners.BasePruner):
@@ -31,6 +33,11 @@ class EpochBehindPruner(optuna.pruners.BasePruner):
     up that long is a good one, and stopping it later saves a few epochs at the cost of the
     trials most likely to top the sweep: at 240 s on MNIST (benchmarks/search_efficiency.py)
     it stopped six trials at epochs 7 and 8 of 9 at 0.980 to 0.986, the best at 0.987.
+
+    With several objectives Optuna's trials report nothing per epoch (``Trial.report`` is
+    single-objective), so the callback hands the running trial's curve to ``prune_several``,
+    which reads the finished trials' curves from their recorded histories: the same rule, on
+    the primary objective.
     """
 
     def __init__(self, max_epochs: int) -> None:
@@ -38,27 +45,56 @@ class EpochBehindPruner(optuna.pruners.BasePruner):
         self._last_step = max(1, max_epochs // 2 - 1)
 
     def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
-        step = trial.last_step
-        if step is None or step > self._last_step:
-            return False
         finished = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-        sign = 1 if study.direction == optuna.study.StudyDirection.MAXIMIZE else -1
+        curves = [t.intermediate_values for t in finished]
+        return self.behind(trial.intermediate_values, curves, _sign(study))
+
+    def prune_several(
+        self, study: optuna.Study, objective: str, curve: Mapping[int, float]
+    ) -> bool:
+        """``prune`` in a study of several objectives: ``curve`` is the running trial's
+        primary ``objective`` by step so far."""
+        finished = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        curves = [
+            {
+                step: v
+                for step, v in enumerate(TrialRecord.of(t).history.get(objective, []))
+                if v is not None
+            }
+            for t in finished
+        ]
+        return self.behind(curve, curves, _sign(study))
+
+    def behind(
+        self, curve: Mapping[int, float], finished: Sequence[Mapping[int, float]], sign: int
+    ) -> bool:
+        """Whether a trial whose values by step so far are ``curve`` is a whole epoch behind
+        the ``finished`` trials' curves (``sign``: 1 to maximize, -1 to minimize)."""
+        if not curve:
+            return False
+        step = max(curve)
+        if step > self._last_step:
+            return False
         bar = _bar(finished, step, sign)
         if bar is None:
             return False
-        reached = [sign * v for v in trial.intermediate_values.values() if np.isfinite(v)]
+        reached = [sign * v for v in curve.values() if np.isfinite(v)]
         return not reached or max(reached) < bar
 
 
-def _median_at(trials: list[optuna.trial.FrozenTrial], step: int, sign: int) -> float | None:
-    """The trials' median value at ``step``, in maximising terms; None if none reported it
+def _sign(study: optuna.Study) -> int:
+    """1 if the (primary) objective is maximized, else -1."""
+    return 1 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else -1
+
+
+def _median_at(curves: Sequence[Mapping[int, float]], step: int, sign: int) -> float | None:
+    """The curves' median value at ``step``, in maximising terms; None if none reached it
     (those that stopped before it are left out)."""
-    values = [t.intermediate_values.get(step, np.nan) for t in trials]
-    values = [sign * v for v in values if np.isfinite(v)]
+    values = [sign * c[step] for c in curves if step in c and np.isfinite(c[step])]
     return float(np.median(values)) if values else None
 
 
-def _bar(finished: list[optuna.trial.FrozenTrial], step: int, sign: int) -> float | None:
+def _bar(finished: Sequence[Mapping[int, float]], step: int, sign: int) -> float | None:
     """What a trial at ``step`` must have reached (maximising terms): the finished trials'
     median one epoch earlier, or at the first epoch that median less its next epoch's gain."""
     if step > 0:
@@ -88,6 +124,8 @@ PRUNERS: dict[str, Callable[[int], optuna.pruners.BasePruner]] = {
 
 
 PrunerLike = str | optuna.pruners.BasePruner
+# What prunes a study of several objectives (Optuna's own pruners judge one objective).
+SEVERAL_OBJECTIVES = ("epoch_behind", "none")
 
 
 def make_pruner(pruner: PrunerLike, max_epochs: int) -> optuna.pruners.BasePruner:
@@ -95,3 +133,27 @@ def make_pruner(pruner: PrunerLike, max_epochs: int) -> optuna.pruners.BasePrune
     if isinstance(pruner, optuna.pruners.BasePruner):
         return pruner
     return by_name(PRUNERS, "pruner", pruner)(max_epochs)
+
+
+def check_several_objectives(sampler: object, pruner: PrunerLike) -> None:
+    """Refuse a sampler or pruner that cannot sweep several objectives: Optuna's pruners
+    judge one objective (sweeper's ``EpochBehindPruner`` judges the primary one), and CMA-ES
+    models one."""
+    if sampler == "cmaes" or isinstance(sampler, optuna.samplers.CmaEsSampler):
+        raise SettingError(
+            "sampler",
+            "cmaes optimizes one objective, and this sweep has several; choose tpe (the "
+            "default), nsga2, gp, qmc or random",
+        )
+    several = (EpochBehindPruner, optuna.pruners.NopPruner)
+    if (
+        isinstance(pruner, str)
+        and pruner not in SEVERAL_OBJECTIVES
+        or (isinstance(pruner, optuna.pruners.BasePruner) and not isinstance(pruner, several))
+    ):
+        raise SettingError(
+            "pruner",
+            f"{pruner if isinstance(pruner, str) else type(pruner).__name__} judges one "
+            "objective (Optuna prunes single-objective studies only), and this sweep has "
+            f"several; choose {' or '.join(SEVERAL_OBJECTIVES)}, which judge the first",
+        )

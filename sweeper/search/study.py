@@ -5,6 +5,7 @@ recovered (``StudyOpener``, what every backend opens its sweep's study with).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from sweeper.search.head_start import begin
 from sweeper.storage.journal import refuse_damaged
 from sweeper.storage.outage import RideOut
 from sweeper.storage.recovery import recover
+from sweeper.storage.standing import OBJECTIVES, StudyGoals
 from sweeper.storage.storages import open_storage
 
 if TYPE_CHECKING:
@@ -73,11 +75,9 @@ def start_session(
     the process that created the study, another for each that found it there."""
     study, created = _create_or_load(space, storage)
     session = 0 if created else new_session()
-    if study.direction.name.lower() != space.direction:
-        raise SweeperError(
-            f"study {space.name!r} in this storage was created to {study.direction.name.lower()}"
-            f", but the space says {space.direction}; use another {{results_dir}} or {{storage}}"
-        )
+    goals = StudyGoals(space.goals, space.constraint_list, space.winner_rule)
+    if not created:
+        _check_same_goals(study, space, goals)
     attach_engine(study, space, config, worker, session)
     begin(study, space, config, warm_source)
     settings = {
@@ -85,6 +85,7 @@ def start_session(
         "space": space.name,
         "objective": space.objective,
         "direction": space.direction,
+        **goals.record(),
         "params": [param.name for param in space.all_params],
     }
     for key, value in settings.items():
@@ -92,16 +93,52 @@ def start_session(
     return study, session
 
 
+def _check_same_goals(study: optuna.Study, space: Space, goals: StudyGoals) -> None:
+    """A study resumed or joined must be swept for what it was created for: its objectives
+    in their directions (Optuna's values are theirs), its constraints and winner rule. A
+    study from before several objectives recorded its direction alone."""
+    recorded = StudyGoals.of(study)
+    named = bool(study.user_attrs.get(OBJECTIVES))
+    same = (
+        recorded.goals == goals.goals
+        if named
+        else [g.direction for g in recorded.goals] == [g.direction for g in goals.goals]
+    )
+    if not same:
+        raise SweeperError(
+            f"study {space.name!r} in this storage was created for "
+            f"{', '.join(map(str, recorded.goals))}, but this sweep asks for "
+            f"{', '.join(map(str, goals.goals))}; sweep it as it was created, or use another "
+            "{results_dir} or {storage}"
+        )
+    if named and (recorded.constraints, recorded.rule) != (goals.constraints, goals.rule):
+        raise SweeperError(
+            f"study {space.name!r} in this storage was created with "
+            f"{_picking(recorded)}, but this sweep gives {_picking(goals)}; sweep it as it "
+            "was created, or use another {results_dir} or {storage}"
+        )
+
+
+def _picking(goals: StudyGoals) -> str:
+    """Its constraints and winner rule, in words."""
+    constraints = " and ".join(map(str, goals.constraints)) or "no constraint"
+    return f"{constraints} and winner rule '{goals.rule or 'the best'}'"
+
+
 def _create_or_load(space: Space, storage: BaseStorage) -> tuple[optuna.Study, bool]:
     """The space's study, and whether this call created it: of several processes opening a
-    new study at once, the storage lets exactly one create it. Optuna's "A new study created"
+    new study at once, the storage lets exactly one create it. An existing study is loaded
+    first: on a journal, a creation that finds the study there still appends a record, and a
+    sweep refused after it must leave the study as it was. Optuna's "A new study created"
     line is left out: the sweep's own view and sweep.log say what happens."""
-    direction = optuna.study.StudyDirection[space.direction.upper()]
+    directions = [optuna.study.StudyDirection[goal.direction.upper()] for goal in space.goals]
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(max(verbosity, optuna.logging.WARNING))
     try:
+        with contextlib.suppress(KeyError):  # none yet
+            return optuna.load_study(study_name=space.name, storage=storage), False
         return optuna.create_study(
-            study_name=space.name, storage=storage, direction=direction
+            study_name=space.name, storage=storage, directions=directions
         ), True
     except optuna.exceptions.DuplicatedStudyError:
         return optuna.load_study(study_name=space.name, storage=storage), False

@@ -16,6 +16,16 @@ from typing import Any
 from optuna.trial import BaseTrial
 
 from sweeper.errors import SpaceError
+from sweeper.space.goals import (
+    COSTS,
+    Constraint,
+    Goal,
+    WinnerRule,
+    default_rule,
+    parse_constraint,
+    parse_goal,
+    parse_rule,
+)
 from sweeper.space.optimizers import CLIP_THRESHOLD, CLIPPING_MODES, OPTIMIZERS
 from sweeper.space.options import LOSSES, Options, loss_spec
 from sweeper.space.params import Categorical, Float, Param
@@ -183,6 +193,16 @@ class Space:
     ({parameter: value}, partial ones completed with each range's middle); None: one from the
     optimizer registry (Adam at 1e-3, when the space declares it); []: none, the sampler from
     the first trial.
+
+    ``objective`` and ``direction``: what the sweep optimizes, a metric Keras reports. For
+    several objectives, ``objectives`` lists them as ``"name:max"`` / ``"name:min"`` (or
+    (name, direction) pairs): metrics, or costs sweeper measures on every trial
+    (``sweeper.space.goals.COSTS``: ``params``, ``latency_ms``...). The first is the primary
+    one, a metric: early stopping and pruning watch it, and ``objective`` and ``direction``
+    become its. ``constraints`` bound costs or metrics (``"latency_ms<=2"``): a trial that
+    breaks one is infeasible, never the winner. ``winner`` is the rule that picks the trial to
+    re-train (``"min params within 0.005 of val_accuracy"``); with several objectives the
+    default is the least of the first cost within 0.005 of the primary objective's best.
     """
 
     build_model: Callable[[Mapping[str, Any], Any], Any] | None = None
@@ -194,6 +214,9 @@ class Space:
     metrics: Sequence[Any] = ("accuracy",)
     objective: str = "val_accuracy"
     direction: str = "maximize"
+    objectives: Sequence[str | Sequence[str]] = ()
+    constraints: Sequence[str] = ()
+    winner: str | None = None
     max_epochs: int = 10
     patience: int = 3
     n_trials: int = 20
@@ -219,6 +242,20 @@ class Space:
             raise SpaceError(
                 f"direction must be 'maximize' or 'minimize', but got {self.direction!r}"
             )
+        if self.objectives:  # the first of several is the primary: objective and direction
+            if isinstance(self.objectives, str):
+                raise SpaceError(
+                    f"objectives must be a list such as ['val_accuracy:max', 'params:min'], "
+                    f"not {self.objectives!r}"
+                )
+            primary = parse_goal(self.objectives[0])
+            if primary.is_cost:
+                raise SpaceError(
+                    "the first objective is what early stopping and pruning watch each epoch, "
+                    f"so it must be a metric, not the cost {primary.name!r}; put costs after it"
+                )
+            object.__setattr__(self, "objective", primary.name)
+            object.__setattr__(self, "direction", primary.direction)
         for attr in ("max_epochs", "n_trials"):
             if not isinstance(getattr(self, attr), int) or getattr(self, attr) < 1:
                 raise SpaceError(
@@ -227,6 +264,7 @@ class Space:
         if not isinstance(self.patience, int) or self.patience < 0:
             raise SpaceError(f"patience must be an integer >= 0, but got {self.patience!r}")
         self._check_objective()
+        self._check_goals()
         self._check_params()
         self._check_smoothing()
         if self.starting_points is not None:
@@ -245,6 +283,22 @@ class Space:
     def all_params(self) -> list[Param]:
         """The declared parameters (a hypermodel's own are known only as it runs)."""
         return [*(self.training.params() if self.training else []), *self.params]
+
+    @property
+    def goals(self) -> tuple[Goal, ...]:
+        """The objectives, the primary first."""
+        if self.objectives:
+            return tuple(parse_goal(given) for given in self.objectives)
+        return (Goal(self.objective, self.direction),)
+
+    @property
+    def constraint_list(self) -> tuple[Constraint, ...]:
+        return tuple(parse_constraint(text) for text in self.constraints)
+
+    @property
+    def winner_rule(self) -> WinnerRule | None:
+        """The rule that picks the trial to re-train; None: the best trial."""
+        return parse_rule(self.winner) if self.winner else default_rule(self.goals)
 
     @property
     def keras_mode(self) -> str:
@@ -303,6 +357,46 @@ class Space:
                 f"objective {self.objective!r} is not a metric this space reports; choose from "
                 f"{', '.join(reported)}"
             )
+
+    def _reported(self) -> list[str] | None:
+        """The metrics Keras will report, or None where only a trial can tell (a hypermodel
+        compiling its own, metric objects)."""
+        if self.training is None:
+            return None
+        names = [m for m in self.metrics if isinstance(m, str)]
+        if len(names) < len(self.metrics):
+            return None
+        return ["loss", "val_loss", *names, *(f"val_{m}" for m in names)]
+
+    def _check_goals(self) -> None:
+        """Several objectives, constraints and a winner rule name metrics it reports or
+        costs sweeper measures; the primary objective is a metric (watched every epoch)."""
+        goals = self.goals
+        reported = self._reported()
+        known = [*(reported or []), *COSTS]
+
+        def check(name: str, what: str) -> None:
+            if reported is not None and name not in known:
+                raise SpaceError(
+                    f"{what} {name!r} is neither a metric this space reports nor a cost "
+                    f"sweeper measures; choose from {', '.join(known)}"
+                )
+
+        names = [goal.name for goal in goals]
+        if len(set(names)) < len(names):
+            raise SpaceError(f"objectives name one metric twice: {', '.join(names)}")
+        for goal in goals[1:]:
+            check(goal.name, "objective")
+        for constraint in self.constraint_list:
+            check(constraint.name, "constraint on")
+        rule = self.winner_rule
+        if rule is not None:
+            check(rule.by, "the winner rule's measure")
+            if rule.near not in names:
+                raise SpaceError(
+                    f"the winner rule stays near {rule.near!r}, which is not an objective of "
+                    f"this sweep; name one of {', '.join(names)}"
+                )
 
     def _check_smoothing(self) -> None:
         if self.training is None or not self.training.label_smoothing:

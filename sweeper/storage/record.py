@@ -15,8 +15,6 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from sweeper.errors import SweeperError, UsageError
-
 # User attributes of a trial. The values are part of the storage format: never rename them.
 SEED = "seed"  # int: the trial's own seed (Keras' random state)
 HISTORY = "history"  # {metric: [value per epoch]}, non-finite values as null
@@ -32,6 +30,9 @@ STOPPED_BY = "stopped_by"  # "timeout": cut short when the sweep's time ran out
 WARM_START_FROM = "warm_start_from"  # str: the earlier sweep (storage) this trial came from
 ENGINE = "engine"  # str: the engine that chose the values, when not DEFAULT_ENGINE
 EPOCH_BUDGET = "epoch_budget"  # int: the epochs a KerasTuner Hyperband trial may train
+COSTS = "costs"  # {cost: value or null} (space.goals.COSTS), measured after training
+COST_ERRORS = "cost_errors"  # {cost: why it could not be measured}, only those that failed
+COST_TIME_S = "cost_time_s"  # float: the time measuring the costs took
 
 DEFAULT_ENGINE = "optuna"  # what a trial without ENGINE was chosen by
 
@@ -88,6 +89,9 @@ class TrialRecord:
     stopped_by: str | None
     warm_start_from: str | None
     engine: str  # what chose the trial's values
+    costs: Mapping[str, float | None]
+    cost_errors: Mapping[str, str]
+    cost_time_s: float | None
 
     @classmethod
     def of(cls, trial: FrozenTrial) -> TrialRecord:
@@ -95,7 +99,8 @@ class TrialRecord:
         return cls(
             number=trial.number,
             state=trial.state,
-            value=trial.value,
+            # The first objective's value: with several, Optuna's ``trial.value`` raises.
+            value=trial.values[0] if trial.values else None,
             params=trial.params,
             seed=attrs.get(SEED),
             history=attrs.get(HISTORY) or {},
@@ -110,6 +115,9 @@ class TrialRecord:
             stopped_by=attrs.get(STOPPED_BY),
             warm_start_from=attrs.get(WARM_START_FROM),
             engine=attrs.get(ENGINE, DEFAULT_ENGINE),
+            costs=attrs.get(COSTS) or {},
+            cost_errors=attrs.get(COST_ERRORS) or {},
+            cost_time_s=attrs.get(COST_TIME_S),
         )
 
     @property
@@ -152,31 +160,3 @@ def counted(trials: list[FrozenTrial]) -> int:
 def count_finished(study: optuna.Study) -> int:
     """Trials that count against the budget (``record.counted``)."""
     return counted(study.get_trials(deepcopy=False))
-
-
-# Trials that can be re-trained: they trained to a best epoch.
-RETRAINABLE = (TrialState.COMPLETE, TrialState.PRUNED)
-
-
-def pick_trial(study: optuna.Study, number: int | None = None) -> FrozenTrial:
-    """The best completed trial, or trial ``number``; a clear error when there is none."""
-    trials = study.get_trials(deepcopy=False)
-    if number is None:
-        if not any(t.state == TrialState.COMPLETE for t in trials):
-            raise SweeperError(
-                f"study {study.study_name!r} has no completed trial yet; run more trials, or "
-                "name a pruned one with {trial_number}"
-            )
-        return study.best_trial
-    if not 0 <= number < len(trials):
-        held = f"its trials are 0 to {len(trials) - 1}" if trials else "it has no trials yet"
-        raise UsageError(f"study {study.study_name!r} has no trial {number}; {held}")
-    trial = trials[number]
-    if trial.state not in RETRAINABLE or not TrialRecord.of(trial).best_epoch:
-        reason = TrialRecord.of(trial).fail_reason
-        raise SweeperError(
-            f"trial {number} is {trial.state.name.lower()}{f' ({reason})' if reason else ''} "
-            "and has no best epoch to re-train to; choose a complete or pruned trial from "
-            "leaderboard.csv"
-        )
-    return trial

@@ -14,6 +14,7 @@ import optuna
 from optuna_integration.keras import KerasPruningCallback
 
 from sweeper.errors import FatalTrialError, TrialFailed
+from sweeper.search.pruners import EpochBehindPruner
 
 if TYPE_CHECKING:
     from sweeper.trials.stop import StopFlag
@@ -89,11 +90,30 @@ class PruningCallback(KerasPruningCallback):
     def __init__(self, trial: optuna.Trial, monitor: str) -> None:
         super().__init__(trial, monitor)
         self.trial, self.monitor = trial, monitor
+        self.curve: dict[int, float] = {}  # by step, for a study of several objectives
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
         last = self.model.stop_training or epoch + 1 >= self.params.get("epochs", math.inf)
         value = (logs or {}).get(self.monitor)
-        if not last or value is None:
+        study = getattr(self.trial, "study", None)  # a FixedTrial has none
+        if study is not None and len(study.directions) > 1:
+            self._judge_several(epoch, value, last)
+        elif not last or value is None:
             super().on_epoch_end(epoch, dict(logs or {}))
         else:
             self.trial.report(float(value), step=epoch)
+
+    def _judge_several(self, epoch: int, value: float | None, last: bool) -> None:
+        """Optuna's trials report nothing with several objectives: sweeper's own pruner
+        judges the primary objective's curve (``EpochBehindPruner.prune_several``); the
+        plan allows no other pruner there but none."""
+        if value is None:
+            return
+        self.curve[epoch] = float(value)
+        pruner = self.trial.study.pruner
+        if (
+            not last
+            and isinstance(pruner, EpochBehindPruner)
+            and pruner.prune_several(self.trial.study, self.monitor, self.curve)
+        ):
+            raise optuna.TrialPruned(f"Trial was pruned at epoch {epoch}.")

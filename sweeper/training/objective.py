@@ -3,7 +3,10 @@
 The trial samples its parameters from the space, the library turns the shared ones into a
 Keras optimizer, learning-rate schedule and clipping, and ``model.fit`` runs with
 EarlyStopping (best weights restored), Optuna's pruning callback and StopOnNaN. Whatever
-happens, the trial records its history, best epoch, epochs run, wall time and seed.
+happens, the trial records its history, best epoch, epochs run, wall time and seed; a trial
+that trained (complete or pruned) also records what its model costs (``costs``). With several
+objectives the trial's values are the primary objective's best and each other objective's
+value: a cost, or a metric at the best epoch.
 """
 
 from __future__ import annotations
@@ -21,7 +24,15 @@ import optuna
 from sweeper.errors import FatalTrialError, TrialFailed, describe_failure
 from sweeper.space.data import Dataset
 from sweeper.space.space import Space
-from sweeper.storage.record import EPOCH_BUDGET, SEED, STOPPED_BY, outcome_attrs
+from sweeper.storage.record import (
+    COST_ERRORS,
+    COST_TIME_S,
+    COSTS,
+    EPOCH_BUDGET,
+    SEED,
+    STOPPED_BY,
+    outcome_attrs,
+)
 from sweeper.training.build import compile_model, fit_model
 from sweeper.training.callbacks import (
     EpochHook,
@@ -30,11 +41,20 @@ from sweeper.training.callbacks import (
     StopOnRequest,
     TrialMonitor,
 )
+from sweeper.training.costs import measure_costs
 
 if TYPE_CHECKING:
     from sweeper.config import SweepConfig
     from sweeper.trials.observer import SweepObserver
     from sweeper.trials.stop import StopFlag
+
+
+# The largest batch a space without Training (a hypermodel that compiles its own) is timed at:
+# Keras' default batch size.
+DEFAULT_BATCH = 32
+# A constraint on a value that could not be measured is broken by this much (Optuna refuses
+# NaN, and a JSON storage writes infinity as a non-standard token).
+BROKEN = 1e300
 
 
 def trial_seed(study_seed: int, trial_number: int) -> int:
@@ -104,7 +124,7 @@ class KerasObjective:
             tensorboard=config.results(space.name).tensorboard if config.tensorboard else None,
         )
 
-    def __call__(self, trial: optuna.Trial) -> float:
+    def __call__(self, trial: optuna.Trial) -> float | list[float]:
         started = time.perf_counter()
         params = self.space.suggest(trial)
         # KerasTuner's Hyperband sizes each trial; any other engine trains up to max_epochs.
@@ -137,8 +157,12 @@ class KerasObjective:
                 )
             finally:
                 fit_time = time.perf_counter() - fit_started
-            return self._best_value(history.history)
-        except (optuna.TrialPruned, TrialFailed, FatalTrialError):
+            known = self._measure(trial, model, fit_time, history.history)
+            return self._values(history.history, known)
+        except optuna.TrialPruned:  # stopped early, its model costs the same
+            self._measure(trial, model, fit_time, history.history)
+            raise
+        except (TrialFailed, FatalTrialError):
             raise
         except Exception as exc:  # noqa: BLE001 - any training error fails only this trial
             raise TrialFailed(describe_failure(exc)) from exc
@@ -168,6 +192,43 @@ class KerasObjective:
             *self.callbacks,
             *([self.stop_check] if self.stop_check is not None else []),
         ]
+
+    def _measure(
+        self, trial: optuna.Trial, model: keras.Model, fit_time: float, history: Mapping[str, list]
+    ) -> dict[str, tuple[float | None, str]]:
+        """Measure and record the trained model's costs, and the trial's standing against
+        the space's constraints (Optuna's ``Trial.set_constraint``: every constraint-aware
+        sampler reads it). Returns each cost and metric at the best epoch, with why it is
+        missing where it is."""
+        started = time.perf_counter()
+        training = self.space.training
+        largest = max(training.batch_sizes) if training is not None else DEFAULT_BATCH
+        costs, errors = measure_costs(model, self.data.x_val, largest, fit_time)
+        trial.set_user_attr(COSTS, costs)
+        if errors:
+            trial.set_user_attr(COST_ERRORS, errors)
+        trial.set_user_attr(COST_TIME_S, round(time.perf_counter() - started, 3))
+        known = {name: (value, errors.get(name, "")) for name, value in costs.items()}
+        best_epoch = self.best_epoch(history.get(self.space.objective, []))
+        for name, series in history.items():
+            at_best = series[best_epoch - 1] if best_epoch and len(series) >= best_epoch else None
+            known.setdefault(name, (at_best, "it was not finite at the best epoch"))
+        for constraint in self.space.constraint_list:
+            value, _ = known.get(constraint.name, (None, ""))
+            trial.set_constraint(str(constraint), min(constraint.violation(value), BROKEN))
+        return known
+
+    def _values(
+        self, history: Mapping[str, list], known: dict[str, tuple[float | None, str]]
+    ) -> float | list[float]:
+        """The trial's value, or with several objectives its values, in their order."""
+        values = [self._best_value(history)]
+        for goal in self.space.goals[1:]:
+            value, why = known.get(goal.name, (None, f"Keras reported no {goal.name}"))
+            if value is None or not math.isfinite(value):
+                raise TrialFailed(f"objective {goal.name} could not be measured: {why}")
+            values.append(float(value))
+        return values[0] if len(values) == 1 else values
 
     def _best_value(self, history: Mapping[str, list]) -> float:
         best_epoch = self.best_epoch(history.get(self.space.objective, []))

@@ -32,7 +32,8 @@ from sweeper.files import atomic_path, write_text
 from sweeper.results import ResultsDir, as_results
 from sweeper.space.data import Dataset, load_dataset
 from sweeper.space.space import Space
-from sweeper.storage.record import TrialRecord, pick_trial
+from sweeper.storage.record import TrialRecord
+from sweeper.storage.standing import StudyGoals, pick_trial
 from sweeper.training.build import compile_model, fit_model
 from sweeper.training.callbacks import StopOnNaN
 
@@ -82,6 +83,16 @@ def _train_and_validation(data: Dataset) -> Dataset:
     )
 
 
+def _rule(study: optuna.Study, trial_number: int | None) -> str:
+    if trial_number is not None:
+        return "the trial named (trial_number)"
+    goals = StudyGoals.of(study)
+    primary = goals.primary
+    rule = str(goals.rule) if goals.rule else f"best {primary.name} ({primary.direction})"
+    kept = " and ".join(str(c) for c in goals.constraints)
+    return f"{rule}, among the trials that keep {kept}" if kept else rule
+
+
 def _versions() -> dict[str, str]:
     versions = {"python": platform.python_version(), "keras_backend": keras.backend.backend()}
     for package in VERSIONED:  # those installed: a jax machine may have no tensorflow
@@ -98,9 +109,11 @@ def retrain(
     trial_number: int | None = None,
     data_dir: str | Path | None = None,
 ) -> Winner:
-    """Re-train the best trial (or ``trial_number``), test it and save model and card into
-    the space's results folder."""
-    trial = pick_trial(study, trial_number)
+    """Re-train the trial the study's rule picks (the best one, unless a winner rule says
+    otherwise) or ``trial_number``, test it and save model and card into the space's results
+    folder."""
+    choice = pick_trial(study, trial_number)
+    trial = choice.trial
     record, results = TrialRecord.of(trial), as_results(folder)
     params = _params(space, trial)
     epochs, seed = record.best_epoch, record.seed
@@ -160,6 +173,9 @@ def retrain(
         "state": trial.state.name.lower(),
         "objective": space.objective,
         "direction": space.direction,
+        # Which rule chose the trial, and why it was this one.
+        "rule": _rule(study, trial_number),
+        "why": choice.why,
         "params": trial.params,
         "validation_metrics": {k: v for k, v in record.metrics.items() if k.startswith("val_")},
         "test_metrics": test_metrics,
@@ -167,6 +183,7 @@ def retrain(
         "seed": seed,
         "train_examples": len(full.x_train),
         "test_examples": len(data.x_test),
+        "costs": dict(record.costs),  # as measured in the sweep
         "fit_time_s": round(fit_time, 3),
         "model": model_path.name,
         "versions": _versions(),

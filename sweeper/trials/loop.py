@@ -42,7 +42,7 @@ from sweeper.trials.streak import FailureStreak
 
 log = logging.getLogger("sweeper")
 
-Objective = Callable[[optuna.Trial], float]
+Objective = Callable[[optuna.Trial], float | list[float]]  # several: one value per objective
 # (space, data, config, observer, stop flag) -> the objective that trains one trial.
 MakeObjective = Callable[..., Objective]
 

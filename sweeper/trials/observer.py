@@ -45,12 +45,13 @@ class SweepObserver:
 
 def log_trial(trial: FrozenTrial) -> None:
     """One line per finished trial in sweep.log."""
-    reason = TrialRecord.of(trial).fail_reason
+    record = TrialRecord.of(trial)
+    reason = record.fail_reason
     logging.getLogger("sweeper").info(
         "trial %d %s value=%s params=%s%s",
         trial.number,
         trial.state.name.lower(),
-        trial.value,
+        trial.values[0] if trial.values and len(trial.values) == 1 else trial.values,
         trial.params,
         f" reason={reason}" if reason else "",
     )

@@ -130,6 +130,85 @@ CASES = {
         2,
         "--in-process runs no workers",
     ),
+    # Objectives, constraints and the winner rule (accuracy against cost).
+    "objective without a direction": (
+        lambda tmp: "digits_space",
+        ["--objective", "params"],
+        2,
+        "sweeper: error: objective 'params' needs a direction: params:max or params:min",
+    ),
+    "unknown objective": (
+        lambda tmp: "digits_space",
+        ["--objective", "val_accuracy:max", "--objective", "flops:min"],
+        1,
+        "objective 'flops' is neither a metric this space reports nor a cost sweeper measures; "
+        "choose from loss, val_loss, accuracy, val_accuracy, params, size_mb",
+    ),
+    "a cost as the first objective": (
+        lambda tmp: "digits_space",
+        ["--objective", "params:min", "--objective", "val_accuracy:max"],
+        1,
+        "so it must be a metric, not the cost 'params'; put costs after it",
+    ),
+    "objective without a direction, in the space": (
+        lambda tmp: broken_copy(
+            tmp, 'objective="val_accuracy",', 'objectives=["val_accuracy:max", "params"],'
+        ),
+        [],
+        1,
+        "objective 'params' needs a direction: params:max or params:min",
+    ),
+    "constraint that does not parse": (
+        lambda tmp: "digits_space",
+        ["--constraint", "latency_ms < two"],
+        2,
+        "constraint 'latency_ms < two' does not parse; write a cost or metric, <= or >=, and a "
+        "number, such as latency_ms<=2",
+    ),
+    "constraint on something not measured": (
+        lambda tmp: "digits_space",
+        ["--constraint", "latency<=2"],
+        1,
+        "constraint on 'latency' is neither a metric this space reports nor a cost",
+    ),
+    "rule that names something not measured": (
+        lambda tmp: "digits_space",
+        ["--winner", "min flops within 0.01 of val_accuracy"],
+        1,
+        "the winner rule's measure 'flops' is neither a metric this space reports nor a cost",
+    ),
+    "rule near something not an objective": (
+        lambda tmp: "digits_space",
+        ["--winner", "min params within 0.01 of val_loss"],
+        1,
+        "the winner rule stays near 'val_loss', which is not an objective of this sweep; name "
+        "one of val_accuracy",
+    ),
+    "a one-objective pruner with two objectives": (
+        lambda tmp: "digits_space",
+        ["--objective", "val_accuracy:max", "--objective", "params:min", "--pruner", "hyperband"],
+        2,
+        "--pruner hyperband judges one objective (Optuna prunes single-objective studies only)",
+    ),
+    "CMA-ES with two objectives": (
+        lambda tmp: "digits_space",
+        ["--objective", "val_accuracy:max", "--objective", "params:min", "--sampler", "cmaes"],
+        2,
+        "--sampler cmaes optimizes one objective",
+    ),
+    "KerasTuner with two objectives": (
+        lambda tmp: "digits_space",
+        ["--objective", "val_accuracy:max", "--objective", "params:min", "--engine", "kerastuner"],
+        2,
+        "KerasTuner's oracles optimize one objective, and this sweep has 2",
+    ),
+    "resumed for other objectives": (
+        lambda tmp: "digits_space",
+        ["--objective", "val_accuracy:max", "--objective", "params:min"],
+        1,
+        "study 'digits_space' in this storage was created for val_accuracy:max, but this sweep "
+        "asks for val_accuracy:max, params:min; sweep it as it was created",
+    ),
     "unreachable database": (
         lambda tmp: "digits_space",
         ["--storage", "postgresql://sweeper@127.0.0.1:1/sweeps"],

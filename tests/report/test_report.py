@@ -12,7 +12,7 @@ import pytest
 from conftest import DIGITS_SOURCE, MARKUP_REASON, MIXED_TRIALS, copy_results, file_digest
 
 from sweeper.cli import main
-from sweeper.report.leaderboard import FIXED_COLUMNS, NOTE_COLUMNS
+from sweeper.report.leaderboard import COST_COLUMNS, FIXED_COLUMNS, NOTE_COLUMNS
 from sweeper.storage.storages import load_existing_study, open_storage
 
 JOURNAL_NAME = "study.journal"
@@ -37,7 +37,7 @@ def test_csv_columns_ranking_inactive_parameters_and_reasons(results, digits_spa
     columns, rows = read_csv(results / "digits_space" / "leaderboard.csv")
     params = [f"params_{p.name}" for p in digits_space.all_params]
     metrics = ["accuracy", "learning_rate", "loss", "val_accuracy", "val_loss"]  # lr: plateau
-    assert columns == [*FIXED_COLUMNS, *metrics, *params, *NOTE_COLUMNS]
+    assert columns == [*FIXED_COLUMNS, *COST_COLUMNS, *metrics, *params, *NOTE_COLUMNS]
 
     # Completed by value, then pruned, then failed, then the running one.
     assert [r["state"] for r in rows] == ["complete"] * 3 + ["pruned", "fail", "fail", "running"]
@@ -68,6 +68,12 @@ def test_csv_columns_ranking_inactive_parameters_and_reasons(results, digits_spa
     assert by_trial["0"]["value"] == "" and by_trial["6"]["value"] == ""
     assert all(r["fail_reason"] == "" for r in rows if r["state"] != "fail")
     assert float(by_trial["2"]["val_accuracy"]) == pytest.approx(float(by_trial["2"]["value"]))
+    # Costs: measured on every trial that trained (complete, pruned), on no other.
+    for row in rows:
+        trained = row["state"] in ("complete", "pruned")
+        assert all((row[cost] != "") == trained for cost in COST_COLUMNS), row["trial"]
+    assert int(by_trial["3"]["params"]) == 75 * 64 + 10  # 64 inputs, 64 units, 10 classes
+    assert float(by_trial["2"]["train_s"]) == float(by_trial["2"]["fit_time_s"])
 
 
 def test_html_carries_the_study_and_escapes_trial_text(results):

@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import MARKUP_REASON, MIXED_TRIALS, copy_results
+from conftest import MARKUP_REASON, MIXED_TRIALS, copy_results, weighed_params
 
 from sweeper.cli import main
 from sweeper.storage.storages import load_existing_study
@@ -137,7 +137,13 @@ def test_plots_render_with_the_study_data(page):
                          first_y: d.data[0].y}];
         }));""",
     )
-    assert set(plots) == {"plot-history", "plot-importance", "plot-curves", "plot-parallel"}
+    assert set(plots) == {
+        "plot-history",
+        "plot-importance",
+        "plot-curves",
+        "plot-pareto",
+        "plot-parallel",
+    }
     for plot in plots.values():
         assert plot["svg"] > 0 and plot["marks"] > 0
         assert plot["width"] > 300 and plot["height"] > 300
@@ -161,6 +167,53 @@ def test_failures_show_their_reasons_as_text(page):
         "trial 0: loss became NaN at epoch 1",
         f"trial 4: model could not be built: ValueError: {MARKUP_REASON}",
     ]
+
+
+@pytest.fixture(scope="module")
+def weighed_page(browser, weighed_results, tmp_path_factory):
+    """The page of a sweep with two objectives (val_accuracy, params) and a constraint."""
+    results = copy_results(weighed_results, tmp_path_factory.mktemp("weighed") / "results")
+    assert main(["report", "digits_space", "--results-dir", str(results)]) == 0
+    browser.get((results / "digits_space" / "leaderboard.html").as_uri())
+    wait_for_plots(browser)
+    import pandas as pd
+
+    return browser, pd.read_csv(results / "digits_space" / "leaderboard.csv")
+
+
+def test_the_front_is_drawn_and_hovering_a_point_shows_its_trial(weighed_page):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    browser, board = weighed_page
+    front = board[board["pareto_rank"] == 1].sort_values("params")
+    summary = js(browser, "return document.querySelector('#summary').innerText")
+    assert f"Pareto front\t{len(front)} trial" in summary
+    assert "constraints\tparams<=5000 (1 trials break them)" in summary
+    traces = js(
+        browser,
+        """const d = document.getElementById('plot-pareto');
+        return d._fullData.map(t => ({name: t.name, x: Array.from(t.x), axis: t.xaxis}));""",
+    )
+    first_panel = {t["name"]: t["x"] for t in traces if t["axis"] == "x"}
+    assert first_panel["on the front"] == front["params"].tolist()  # the staircase, in order
+    assert first_panel["infeasible"] == [weighed_params(128)]
+    assert len(first_panel["pruned"]) == 1  # behind the front: the trial the pruner stopped
+    # A real mouse over the front's first point: the hover box names its trial.
+    point = js(
+        browser,
+        """const d = document.getElementById('plot-pareto');
+        const i = d.data.findIndex(t => t.name === 'on the front' && (t.xaxis || 'x') === 'x');
+        const el = d.querySelectorAll('.scatterlayer .trace')[i].querySelector('.point');
+        el.scrollIntoView({block: 'center'});
+        return el;""",
+    )
+    ActionChains(browser).move_to_element(point).perform()
+    hover = js(browser, "return document.querySelector('#plot-pareto .hoverlayer').textContent")
+    first = front.iloc[0]
+    assert f"trial {first['trial']} (complete)" in hover
+    assert f"params {first['params']:.4g}" in hover
+    marked = js(browser, "return document.querySelectorAll('#trials tr.infeasible').length")
+    assert marked == 1
 
 
 def test_screenshot(page):

@@ -244,3 +244,28 @@ def test_a_warm_start_from_a_database_records_it_without_its_password(postgres_u
     assert {p.name for p in written} >= {"study.journal", "leaderboard.csv", "sweep.log"}
     for path in written:
         assert PASSWORD.encode() not in path.read_bytes(), path
+
+
+def test_a_joining_machine_sweeps_what_the_study_was_created_for(postgres_url, tmp_path):
+    """Objectives, constraints and the winner rule travel with the study: a `worker` given
+    none of them sweeps the study's, and its trials tell Optuna both values."""
+    from sweeper.sweep import joined_plan, plan_sweep
+
+    space = load_space("digits_space")
+    settings = {
+        "objectives": ("val_accuracy:max", "params:min"),
+        "constraints": ("params<=5000",),
+        "winner": "min params within 0.01 of val_accuracy",
+        "storage": postgres_url,
+        "results_dir": tmp_path,
+    }
+    plan = plan_sweep(space, settings=settings)
+    open_study(plan.space, open_storage(postgres_url, tmp_path, 60), plan.config)
+    joined = joined_plan(space, postgres_url, results_dir=tmp_path)
+    assert joined.space.goals == plan.space.goals
+    assert joined.space.constraint_list == plan.space.constraint_list
+    assert str(joined.space.winner_rule) == "min params within 0.01 of val_accuracy"
+    assert study_of(postgres_url).directions == [
+        optuna.study.StudyDirection.MAXIMIZE,
+        optuna.study.StudyDirection.MINIMIZE,
+    ]

@@ -109,6 +109,13 @@ def test_an_epoch_the_deadline_ends_is_reported_not_pruned(digits_space, digits_
             "out of memory: RESOURCE_EXHAUSTED",
         ),
         (ValueError("bad shape\nmore detail"), "ValueError: bad shape"),
+        (  # Keras' wrapper around an error inside a layer's call(), the reason in bold
+            RuntimeError(
+                "Exception encountered when calling F.call().\n\n\x1b[1mno kernel for "
+                "this layer\x1b[0m\n\nArguments received by F.call():\n  • training=False"
+            ),
+            "RuntimeError: no kernel for this layer",
+        ),
     ],
 )
 def test_failure_reasons_are_one_line_and_name_out_of_memory(exc, reason):

@@ -1,0 +1,141 @@
+"""Accuracy and cost together, end to end: a real digits_space sweep run from the command
+line with two objectives and a constraint (conftest's ``weighed_results``)."""
+
+import json
+
+import optuna
+import pandas as pd
+import pytest
+from conftest import WEIGHED_UNITS, copy_results, weighed_params
+
+import sweeper
+from sweeper.cli import main
+from sweeper.report.leaderboard import COST_COLUMNS
+from sweeper.search.pruners import EpochBehindPruner
+from sweeper.storage.record import TrialRecord
+from sweeper.storage.standing import StudyGoals
+from sweeper.storage.storages import load_existing_study
+
+
+@pytest.fixture(scope="module")
+def board(weighed_results):
+    return pd.read_csv(weighed_results / "digits_space" / "leaderboard.csv")
+
+
+def test_every_trial_that_trained_records_its_costs(board):
+    trained = board[board["state"].isin(["complete", "pruned"])]
+    assert len(trained) == len(board) == len(WEIGHED_UNITS) + 1
+    assert trained[COST_COLUMNS].notna().all().all()
+    by_units = dict(zip(trained["params_units"], trained["params"], strict=False))
+    assert {units: by_units[units] for units in WEIGHED_UNITS} == {
+        units: weighed_params(units) for units in WEIGHED_UNITS
+    }
+    assert (trained["train_s"] == trained["fit_time_s"]).all()
+    assert (trained["cost_time_s"] < 1.0).all()  # a few hundred milliseconds at most
+    assert board["cost_errors"].isna().all()
+
+
+def test_the_primary_objective_is_pruned_with_several_objectives(weighed_results, board):
+    pruned = board[board["state"] == "pruned"]
+    assert pruned["params_optimizer"].tolist() == ["sgd"]  # the draw that learns nothing
+    assert pruned["epochs_run"].item() <= 2 and pd.isna(pruned["pareto_rank"].item())
+    study = load_existing_study("digits_space", None, weighed_results / "digits_space")
+    assert study.directions == [
+        optuna.study.StudyDirection.MAXIMIZE,
+        optuna.study.StudyDirection.MINIMIZE,
+    ]
+    complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    for trial in complete:  # Optuna's values are the objectives: accuracy and parameters
+        record = TrialRecord.of(trial)
+        assert trial.values == [record.metrics["val_accuracy"], record.costs["params"]]
+
+
+def test_the_constraint_marks_the_large_trial_and_the_front_is_ranked(board):
+    large = board[board["params"] == weighed_params(128)].iloc[0]
+    assert not large["feasible"] and pd.isna(large["pareto_rank"])
+    kept = board[(board["state"] == "complete") & board["feasible"]]
+    assert len(kept) == len(WEIGHED_UNITS) - 1
+    assert kept["pareto_rank"].min() == 1
+    # The leaderboard lists the feasible trials first, by Pareto rank then accuracy.
+    assert board["rank"].tolist() == list(range(1, len(board) + 1))
+    assert board["feasible"].tolist()[: len(kept)] == [True] * len(kept)
+    ranks = board["pareto_rank"].dropna().tolist()
+    assert ranks == sorted(ranks)
+
+
+def test_the_winner_is_chosen_by_the_default_rule_and_says_why(weighed_results, board):
+    card = json.loads((weighed_results / "digits_space" / "winner.json").read_text())
+    assert card["rule"] == (
+        "min params within 0.005 of val_accuracy, among the trials that keep params<=5000"
+    )
+    kept = board[(board["state"] == "complete") & board["feasible"]]
+    best = kept["val_accuracy"].max()
+    close = kept[kept["val_accuracy"] >= best - 0.005 - 1e-12]
+    expected = close.sort_values(["params", "val_accuracy"], ascending=[True, False]).iloc[0]
+    assert card["trial"] == expected["trial"]
+    assert card["costs"]["params"] == expected["params"]
+    assert card["why"].startswith(f"least params ({int(expected['params']):,}) of the ")
+    assert f"within 0.005 of the best val_accuracy ({best:.4g}" in card["why"]
+    study_goals = StudyGoals.of(
+        load_existing_study("digits_space", None, weighed_results / "digits_space")
+    )
+    assert str(study_goals.rule) == "min params within 0.005 of val_accuracy"
+
+
+def test_the_library_gives_the_front_and_its_plot(weighed_results, board):
+    view = sweeper.load("digits_space", results_dir=weighed_results)
+    assert set(view.pareto_front["trial"]) == set(board.loc[board["pareto_rank"] == 1, "trial"])
+    figure = view.plot("pareto")
+    panels = [figure.layout[f"xaxis{i if i > 1 else ''}"].title.text for i in range(1, 6)]
+    # The sweep's own cost objective first, then the other costs.
+    assert panels == ["params", "size_mb", "latency_ms", "latency_ms_batch", "train_s"]
+    front = [trace for trace in figure.data if trace.name == "on the front"]
+    assert sorted(front[0].x) == sorted(view.pareto_front["params"])
+    assert (
+        view.winner_trial.number
+        == json.loads((weighed_results / "digits_space" / "winner.json").read_text())["trial"]
+    )
+
+
+def test_resuming_with_other_constraints_is_one_line(weighed_results, tmp_path, capsys):
+    results = copy_results(weighed_results, tmp_path / "results")
+    argv = ["run", "digits_space", "--objective", "val_accuracy:max", "--objective"]
+    argv += ["params:min", "--constraint", "params<=3000", "--results-dir", str(results)]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "sweeper: error: study 'digits_space' in this storage was created with params<=5000 "
+        "and winner rule 'min params within 0.005 of val_accuracy', but this sweep gives "
+        "params<=3000 and winner rule 'min params within 0.005 of val_accuracy'; sweep it as "
+        "it was created, or use another --results-dir or --storage"
+    )
+
+
+def test_pruning_several_objectives_is_the_same_rule_on_the_recorded_histories():
+    """``prune_several`` reads finished trials' histories; ``prune`` their reported values.
+    On the same curves they agree, at every step it judges."""
+    finished = [[0.80, 0.90, 0.95, 0.96], [0.70, 0.85, 0.90, 0.93], [0.75, 0.88, 0.92, 0.94]]
+    running = [[0.50], [0.74], [0.60, 0.70], [0.80, 0.84]]
+    pruner = EpochBehindPruner(max_epochs=6)
+    single = optuna.create_study(direction="maximize")
+    several = optuna.create_study(directions=["maximize", "minimize"])
+    for curve in finished:
+        single.add_trial(
+            optuna.trial.create_trial(value=max(curve), intermediate_values=dict(enumerate(curve)))
+        )
+        several.add_trial(
+            optuna.trial.create_trial(
+                values=[max(curve), 1000.0], user_attrs={"history": {"val_accuracy": curve}}
+            )
+        )
+    verdicts = []
+    for curve in running:
+        frozen = optuna.trial.create_trial(
+            state=optuna.trial.TrialState.RUNNING, intermediate_values=dict(enumerate(curve))
+        )
+        alone = pruner.prune(single, frozen)
+        assert pruner.prune_several(several, "val_accuracy", dict(enumerate(curve))) == alone
+        verdicts.append(alone)
+    # Epoch 1's bar: the median 0.75 less its gain to epoch 2 (0.88 - 0.75): 0.62. Epoch 2's:
+    # the median a step earlier, 0.75.
+    assert verdicts == [True, False, True, False]
