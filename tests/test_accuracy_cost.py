@@ -139,3 +139,28 @@ def test_pruning_several_objectives_is_the_same_rule_on_the_recorded_histories()
     # Epoch 1's bar: the median 0.75 less its gain to epoch 2 (0.88 - 0.75): 0.62. Epoch 2's:
     # the median a step earlier, 0.75.
     assert verdicts == [True, False, True, False]
+
+
+def test_pruning_several_objectives_judges_against_the_trials_no_costlier():
+    """A small model is judged against the finished models no larger than it: behind a larger
+    one only, it may still be on the front, and runs on."""
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    study.set_user_attr("objectives", ["val_accuracy:max", "params:min"])
+    for curve, params in (([0.80, 0.90, 0.95], 5000), ([0.70, 0.85, 0.90], 2000)):
+        study.add_trial(
+            optuna.trial.create_trial(
+                values=[max(curve), params],
+                user_attrs={"history": {"val_accuracy": curve}, "costs": {"params": params}},
+            )
+        )
+    pruner = EpochBehindPruner(max_epochs=6)
+    behind = {0: 0.60, 1: 0.72}  # behind both finished trials at epoch 2 (bar: 0.75 median)
+    assert pruner.prune_several(study, "val_accuracy", behind)  # costs unknown: against all
+    assert pruner.prune_several(study, "val_accuracy", behind, {"params": 5000})
+    # At 3,000 parameters only the 2,000 one is a peer: its epoch 1 (0.70) is the bar.
+    assert not pruner.prune_several(study, "val_accuracy", behind, {"params": 3000})
+    assert not pruner.prune_several(study, "val_accuracy", behind, {"params": 1000})  # none
+    assert pruner.prune_several(study, "val_accuracy", {0: 0.60, 1: 0.65}, {"params": 3000})
+    # A cost that is not an objective, or has no value, narrows nothing.
+    assert pruner.prune_several(study, "val_accuracy", behind, {"size_mb": 0.01})
+    assert pruner.prune_several(study, "val_accuracy", behind, {"params": None})

@@ -42,7 +42,7 @@ FIXED_COLUMNS = [
 ]
 # Where a sweep weighs several objectives or has constraints: after "value".
 STANDING_COLUMNS = ["pareto_rank", "feasible"]
-# What every trial's model costs (space.goals.COSTS), measured after training; empty where a
+# What every trial's model costs (space.goals.COSTS), measured once it trains; empty where a
 # cost could not be measured (cost_errors says why) or the trial predates costs.
 COST_COLUMNS = list(COSTS)
 # After the parameters: why a trial ended as it did, where it came from.

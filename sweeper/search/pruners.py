@@ -10,6 +10,7 @@ import optuna
 from sweeper.errors import SettingError
 from sweeper.search.samplers import by_name
 from sweeper.storage.record import TrialRecord
+from sweeper.storage.standing import StudyGoals
 
 
 class EpochBehindPruner(optuna.pruners.BasePruner):
@@ -37,7 +38,11 @@ class EpochBehindPruner(optuna.pruners.BasePruner):
     With several objectives Optuna's trials report nothing per epoch (``Trial.report`` is
     single-objective), so the callback hands the running trial's curve to ``prune_several``,
     which reads the finished trials' curves from their recorded histories: the same rule, on
-    the primary objective.
+    the primary objective, against the finished trials that are no costlier than the running
+    one (``peers``). Behind them, it is beaten on every objective; behind only costlier ones,
+    it may still be on the front. Against every finished trial, the rule stopped the small
+    models at epoch 1, the very ones a front of accuracy against size needs
+    (benchmarks/accuracy_cost.py).
     """
 
     def __init__(self, max_epochs: int) -> None:
@@ -50,18 +55,20 @@ class EpochBehindPruner(optuna.pruners.BasePruner):
         return self.behind(trial.intermediate_values, curves, _sign(study))
 
     def prune_several(
-        self, study: optuna.Study, objective: str, curve: Mapping[int, float]
+        self,
+        study: optuna.Study,
+        objective: str,
+        curve: Mapping[int, float],
+        costs: Mapping[str, float | None] | None = None,
     ) -> bool:
         """``prune`` in a study of several objectives: ``curve`` is the running trial's
-        primary ``objective`` by step so far."""
+        primary ``objective`` by step so far, ``costs`` what its model costs (weights' values
+        change none of them but the training time)."""
         finished = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        records = peers([TrialRecord.of(t) for t in finished], costs or {}, study)
         curves = [
-            {
-                step: v
-                for step, v in enumerate(TrialRecord.of(t).history.get(objective, []))
-                if v is not None
-            }
-            for t in finished
+            {step: v for step, v in enumerate(r.history.get(objective, [])) if v is not None}
+            for r in records
         ]
         return self.behind(curve, curves, _sign(study))
 
@@ -80,6 +87,29 @@ class EpochBehindPruner(optuna.pruners.BasePruner):
             return False
         reached = [sign * v for v in curve.values() if np.isfinite(v)]
         return not reached or max(reached) < bar
+
+
+def peers(
+    finished: Sequence[TrialRecord], costs: Mapping[str, float | None], study: optuna.Study
+) -> list[TrialRecord]:
+    """The ``finished`` trials no costlier than a running trial whose model costs ``costs``,
+    on each of the study's cost objectives that it has a value of (its training time, say,
+    is not known before it ends): the ones that beat it on every objective if they are
+    ahead on the primary one."""
+    mine = {
+        goal: float(value)
+        for goal in StudyGoals.of(study).goals[1:]
+        if goal.is_cost and (value := costs.get(goal.name)) is not None
+    }
+
+    def no_costlier(record: TrialRecord) -> bool:
+        theirs = {goal: record.costs.get(goal.name) for goal in mine}
+        return all(
+            value is not None and goal.better(value) >= goal.better(mine[goal])
+            for goal, value in theirs.items()
+        )
+
+    return [record for record in finished if no_costlier(record)]
 
 
 def _sign(study: optuna.Study) -> int:

@@ -30,7 +30,7 @@ STOPPED_BY = "stopped_by"  # "timeout": cut short when the sweep's time ran out
 WARM_START_FROM = "warm_start_from"  # str: the earlier sweep (storage) this trial came from
 ENGINE = "engine"  # str: the engine that chose the values, when not DEFAULT_ENGINE
 EPOCH_BUDGET = "epoch_budget"  # int: the epochs a KerasTuner Hyperband trial may train
-COSTS = "costs"  # {cost: value or null} (space.goals.COSTS), measured after training
+COSTS = "costs"  # {cost: value or null} (space.goals.COSTS), measured once a trial trains
 COST_ERRORS = "cost_errors"  # {cost: why it could not be measured}, only those that failed
 COST_TIME_S = "cost_time_s"  # float: the time measuring the costs took
 

@@ -15,6 +15,7 @@ from optuna_integration.keras import KerasPruningCallback
 
 from sweeper.errors import FatalTrialError, TrialFailed
 from sweeper.search.pruners import EpochBehindPruner
+from sweeper.training.costs import CostMeter
 
 if TYPE_CHECKING:
     from sweeper.trials.stop import StopFlag
@@ -87,9 +88,9 @@ class PruningCallback(KerasPruningCallback):
     images) pruned three trials within 0.2 points of its best at their ninth and last epoch:
     118 s of its budget, and TPE then counted them among its bad trials."""
 
-    def __init__(self, trial: optuna.Trial, monitor: str) -> None:
+    def __init__(self, trial: optuna.Trial, monitor: str, meter: CostMeter | None = None) -> None:
         super().__init__(trial, monitor)
-        self.trial, self.monitor = trial, monitor
+        self.trial, self.monitor, self.meter = trial, monitor, meter
         self.curve: dict[int, float] = {}  # by step, for a study of several objectives
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
@@ -105,15 +106,15 @@ class PruningCallback(KerasPruningCallback):
 
     def _judge_several(self, epoch: int, value: float | None, last: bool) -> None:
         """Optuna's trials report nothing with several objectives: sweeper's own pruner
-        judges the primary objective's curve (``EpochBehindPruner.prune_several``); the
-        plan allows no other pruner there but none."""
+        judges the primary objective's curve (``EpochBehindPruner.prune_several``) against
+        the finished trials no costlier than this one, whose costs the meter measures the
+        first time (and the trial keeps); the plan allows no other pruner there but none."""
         if value is None:
             return
         self.curve[epoch] = float(value)
         pruner = self.trial.study.pruner
-        if (
-            not last
-            and isinstance(pruner, EpochBehindPruner)
-            and pruner.prune_several(self.trial.study, self.monitor, self.curve)
-        ):
+        if last or not isinstance(pruner, EpochBehindPruner):
+            return
+        costs = self.meter.measure(self.model)[0] if self.meter is not None else None
+        if pruner.prune_several(self.trial.study, self.monitor, self.curve, costs):
             raise optuna.TrialPruned(f"Trial was pruned at epoch {epoch}.")

@@ -50,6 +50,30 @@ def measure_costs(
     return costs, errors
 
 
+class CostMeter:
+    """Measures one trial's model once, whenever first asked: at its end, or sooner where a
+    pruner of several objectives needs its costs (the weights' values change none but the
+    training time, which ``costs`` takes at the end)."""
+
+    def __init__(self, x: Any, largest_batch: int) -> None:
+        self.x, self.largest_batch = x, largest_batch
+        self.seconds = 0.0  # the time measuring took
+        self._measured: tuple[dict[str, float | None], dict[str, str]] | None = None
+
+    def measure(self, model: Any) -> tuple[dict[str, float | None], dict[str, str]]:
+        """(cost -> value or None, cost -> why it is missing), all but the training time."""
+        if self._measured is None:
+            started = time.perf_counter()
+            self._measured = measure_costs(model, self.x, self.largest_batch, None)
+            self.seconds = time.perf_counter() - started
+        return self._measured
+
+    def costs(self, model: Any, train_s: float) -> tuple[dict[str, float | None], dict[str, str]]:
+        """``measure``, with the training time."""
+        costs, errors = self.measure(model)
+        return {**costs, "train_s": round(train_s, 3)}, errors
+
+
 def _examples(x: Any, count: int) -> Any:
     """``count`` examples from ``x`` (repeated where it holds fewer)."""
     if isinstance(x, dict):

@@ -4,9 +4,10 @@ The trial samples its parameters from the space, the library turns the shared on
 Keras optimizer, learning-rate schedule and clipping, and ``model.fit`` runs with
 EarlyStopping (best weights restored), Optuna's pruning callback and StopOnNaN. Whatever
 happens, the trial records its history, best epoch, epochs run, wall time and seed; a trial
-that trained (complete or pruned) also records what its model costs (``costs``). With several
-objectives the trial's values are the primary objective's best and each other objective's
-value: a cost, or a metric at the best epoch.
+that trained (complete or pruned) also records what its model costs (``costs``), measured once:
+where ``PruningCallback`` first needs them, or at the end. With several objectives the
+trial's values are the primary objective's best and each other objective's value: a cost,
+or a metric at the best epoch.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from sweeper.training.callbacks import (
     StopOnRequest,
     TrialMonitor,
 )
-from sweeper.training.costs import measure_costs
+from sweeper.training.costs import CostMeter
 
 if TYPE_CHECKING:
     from sweeper.config import SweepConfig
@@ -136,6 +137,7 @@ class KerasObjective:
 
         history = keras.callbacks.History()
         fit_time = 0.0
+        meter = CostMeter(self.data.x_val, self._largest_batch())
         try:
             model, callbacks = compile_model(self.space, params, self.data, epochs, self.patience)
             fit_started = time.perf_counter()
@@ -152,15 +154,16 @@ class KerasObjective:
                     # History after the schedule's callbacks, so it records the learning
                     # rate ReduceLROnPlateau logs (retrain replays it); before pruning, so a
                     # pruned trial keeps its last epoch.
-                    callbacks=[*callbacks, history, *self._callbacks(trial, params)],
+                    callbacks=[*callbacks, history, *self._callbacks(trial, params, meter)],
                     verbose=0,
                 )
             finally:
-                fit_time = time.perf_counter() - fit_started
-            known = self._measure(trial, model, fit_time, history.history)
+                # Less any measuring a pruner of several objectives asked for in an epoch.
+                fit_time = time.perf_counter() - fit_started - meter.seconds
+            known = self._measure(trial, model, meter, fit_time, history.history)
             return self._values(history.history, known)
         except optuna.TrialPruned:  # stopped early, its model costs the same
-            self._measure(trial, model, fit_time, history.history)
+            self._measure(trial, model, meter, fit_time, history.history)
             raise
         except (TrialFailed, FatalTrialError):
             raise
@@ -171,7 +174,7 @@ class KerasObjective:
             if self.stop_check is not None and self.stop_check.cut:
                 trial.set_user_attr(STOPPED_BY, "timeout")
 
-    def _callbacks(self, trial: optuna.Trial, params: Mapping[str, Any]) -> list:
+    def _callbacks(self, trial: optuna.Trial, params: Mapping[str, Any], meter: CostMeter) -> list:
         space = self.space
         logs = []
         if self.tensorboard is not None:
@@ -188,26 +191,32 @@ class KerasObjective:
                 patience=self.patience,
                 restore_best_weights=True,
             ),
-            PruningCallback(trial, space.objective),  # after EarlyStopping: sees its stop
+            PruningCallback(trial, space.objective, meter),  # after EarlyStopping: its stop
             *self.callbacks,
             *([self.stop_check] if self.stop_check is not None else []),
         ]
 
-    def _measure(
-        self, trial: optuna.Trial, model: keras.Model, fit_time: float, history: Mapping[str, list]
-    ) -> dict[str, tuple[float | None, str]]:
-        """Measure and record the trained model's costs, and the trial's standing against
-        the space's constraints (Optuna's ``Trial.set_constraint``: every constraint-aware
-        sampler reads it). Returns each cost and metric at the best epoch, with why it is
-        missing where it is."""
-        started = time.perf_counter()
+    def _largest_batch(self) -> int:
         training = self.space.training
-        largest = max(training.batch_sizes) if training is not None else DEFAULT_BATCH
-        costs, errors = measure_costs(model, self.data.x_val, largest, fit_time)
+        return max(training.batch_sizes) if training is not None else DEFAULT_BATCH
+
+    def _measure(
+        self,
+        trial: optuna.Trial,
+        model: keras.Model,
+        meter: CostMeter,
+        fit_time: float,
+        history: Mapping[str, list],
+    ) -> dict[str, tuple[float | None, str]]:
+        """Measure (unless the pruner had it measured already) and record the trained
+        model's costs, and the trial's standing against the space's constraints (Optuna's
+        ``Trial.set_constraint``: every constraint-aware sampler reads it). Returns each
+        cost and metric at the best epoch, with why it is missing where it is."""
+        costs, errors = meter.costs(model, fit_time)
         trial.set_user_attr(COSTS, costs)
         if errors:
             trial.set_user_attr(COST_ERRORS, errors)
-        trial.set_user_attr(COST_TIME_S, round(time.perf_counter() - started, 3))
+        trial.set_user_attr(COST_TIME_S, round(meter.seconds, 3))
         known = {name: (value, errors.get(name, "")) for name, value in costs.items()}
         best_epoch = self.best_epoch(history.get(self.space.objective, []))
         for name, series in history.items():

@@ -22,7 +22,7 @@ from optuna.trial import TrialState
 
 from sweeper import SweeperError, run_sweep
 from sweeper.cli import main
-from sweeper.storage.record import count_finished
+from sweeper.storage.record import TrialRecord, count_finished
 from sweeper.storage.recovery import OWNER, RETRY_OF, owner_record
 from sweeper.storage.storages import open_storage
 
@@ -294,16 +294,25 @@ def test_run_prints_no_tensorflow_start_up_lines(tmp_path):
 
 
 def test_a_sweep_runs_on_the_jax_backend(tmp_path):
-    """GPU machines often have JAX and no TensorFlow: workers and the winner run on it."""
+    """GPU machines often have JAX and no TensorFlow: workers and the winner run on it, and
+    every cost is measured there too (in the first epoch, as the pruner of two objectives
+    asks, or at the end)."""
     pytest.importorskip("jax", reason="the jax extra is not installed")
     import json
 
     env = {**os.environ, "KERAS_BACKEND": "jax"}
-    done = run_digits(tmp_path, "--trials", "2", "--max-epochs", "2", env=env)
+    goals = ["--objective", "val_accuracy:max", "--objective", "params:min"]
+    done = run_digits(tmp_path, "--trials", "2", "--max-epochs", "3", *goals, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert count_finished(load_study(tmp_path)) == 2
+    study = load_study(tmp_path)
+    assert count_finished(study) == 2
+    for trial in study.trials:
+        record = TrialRecord.of(trial)
+        assert record.cost_errors == {}
+        assert all(value > 0 for value in record.costs.values()), record.costs
     card = json.loads((tmp_path / "digits_space" / "winner.json").read_text())
     assert card["versions"]["keras_backend"] == "jax"
+    assert card["costs"]["params"] > 0
 
 
 def test_a_worker_stops_at_its_next_batch_once_its_supervisor_is_gone(tmp_path):

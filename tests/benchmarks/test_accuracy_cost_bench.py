@@ -32,9 +32,9 @@ def test_hypervolume_is_the_area_the_front_dominates(bench):
     assert bench.hypervolume([(1.5, 0.1)], reference) == 0.0  # beyond the reference
 
 
-def test_front_mode_reports_the_front_the_rule_and_the_cost_overhead(
-    bench, monkeypatch, tmp_path, capsys
-):
+@pytest.fixture
+def tiny(bench, monkeypatch):
+    """The benchmark's space on generated images of MNIST's shape."""
     from sweeper import Dataset
 
     rng = np.random.default_rng(0)
@@ -46,6 +46,24 @@ def test_front_mode_reports_the_front_the_rule_and_the_cost_overhead(
     monkeypatch.setattr(bench, "space", lambda: small)
     for name in ("BENCH_TRAIN", "BENCH_VAL"):  # main sets them: restored after the test
         monkeypatch.setenv(name, "0")
+    return bench
+
+
+def test_pruning_mode_reports_each_pruner_and_the_rule(tiny, capsys):
+    tiny.main(["pruning", "--trials", "2", "--epochs", "1", "--seeds", "0"])
+    out = capsys.readouterr().out
+    for pruner in ("epoch_behind", "none"):
+        assert re.search(
+            rf"^seed 0 +{pruner}: +\d+ s, +\d+ epochs, +\d+ pruned, front +\d+, hypervolume "
+            r"\d\.\d{4}; rule: trial \d+ \([\d,]+ params, val [\d.]+\), most accurate: .*x the",
+            out,
+            re.M,
+        ), out
+        assert re.search(rf"^ *{pruner}: time median \d+ s", out, re.M)
+
+
+def test_front_mode_reports_the_front_the_rule_and_the_cost_overhead(tiny, tmp_path, capsys):
+    bench = tiny
     bench.main(["front", "--trials", "3", "--epochs", "1", "--results-dir", str(tmp_path)])
     out = capsys.readouterr().out
     assert re.search(r"^front: 3 trials in \d+ s \(\d complete\), \d on the front", out, re.M)

@@ -8,7 +8,7 @@ import zipfile
 import keras
 import numpy as np
 
-from sweeper.training.costs import measure_costs
+from sweeper.training.costs import CostMeter, measure_costs
 
 
 def dense_model(inputs: int, units: int) -> keras.Model:
@@ -68,3 +68,30 @@ def test_fewer_examples_than_the_largest_batch_are_repeated_to_fill_it():
     model = dense_model(3, 1)
     costs, errors = measure_costs(model, np.ones((5, 3), np.float32), 64, None)
     assert errors == {} and costs["latency_ms_batch"] > 0 and costs["train_s"] is None
+
+
+def test_a_model_measured_in_its_first_epoch_costs_what_it_costs_trained():
+    """The meter measures once, whenever first asked: a pruner of several objectives asks at
+    the end of the first epoch, and the trial keeps that. Only the weights' values change
+    after it, so parameters and saved size are those of the trained model."""
+    model = dense_model(50, 40)
+    rng = np.random.default_rng(0)
+    x, y = rng.random((256, 50), dtype=np.float32), rng.random((256, 40), dtype=np.float32)
+    meter = CostMeter(x, largest_batch=64)
+
+    class MeasureAtFirstEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                meter.measure(self.model)
+
+    model.fit(x, y, epochs=3, batch_size=64, verbose=0, callbacks=[MeasureAtFirstEpoch()])
+    took = meter.seconds
+    costs, errors = meter.costs(model, 2.5)
+    trained, _ = measure_costs(model, x, 64, None)
+
+    assert errors == {} and 0 < took < 1.0
+    assert meter.seconds == took  # measured once: asking again measures nothing
+    assert costs["train_s"] == 2.5
+    assert costs["params"] == trained["params"] == 2040
+    assert costs["size_mb"] == trained["size_mb"]
+    assert 0 < costs["latency_ms_batch"] < costs["latency_ms"]
