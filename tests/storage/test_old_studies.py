@@ -10,6 +10,7 @@ from pathlib import Path
 import fakes
 
 import sweeper
+from sweeper.report.leaderboard import COST_COLUMNS
 from sweeper.storage.record import TrialRecord, counted
 
 DATA = Path(__file__).parent / "data"
@@ -26,6 +27,11 @@ def test_a_journal_from_before_the_move_reports_and_resumes(tmp_path):
     assert [round(v, 4) for v in frame["value"]] == [0.7081, 0.5508, 0.5, 0.2909]
     assert view.study.user_attrs["engine"] == "optuna" and view.study.user_attrs["n_trials"] == 4
     assert all(TrialRecord.of(t).owner["host"] == "old-host" for t in view.study.trials)
+    # Written before costs were measured: its cost columns are empty, its one objective is
+    # its goal, and the winner is its best trial.
+    assert frame[COST_COLUMNS].isna().all().all() and frame["cost_errors"].isna().all()
+    assert [str(goal) for goal in view.goals.goals] == ["val_accuracy:max"]
+    assert view.winner_trial.number == view.best_trial.number == frame["trial"].iloc[0]
 
     resumed = sweeper.run_sweep(
         fakes.SPACE,
