@@ -22,6 +22,7 @@ parameters).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import statistics
@@ -56,6 +57,18 @@ def front_points(frame) -> list[tuple[float, float]]:
     return [
         (1 - v, math.log10(p)) for v, p in zip(front["val_accuracy"], front["params"], strict=True)
     ]
+
+
+@contextlib.contextmanager
+def sweep_folder(args, name: str):
+    """``--results-dir``/``name`` where given, kept; else a folder removed afterwards."""
+    if args.results_dir:
+        folder = Path(args.results_dir) / name
+        folder.mkdir(parents=True, exist_ok=True)
+        yield folder
+    else:
+        with tempfile.TemporaryDirectory(prefix=f"accuracy-cost-{name}-") as folder:
+            yield Path(folder)
 
 
 def space():
@@ -110,9 +123,13 @@ def rule_against_most_accurate(result) -> str:
 
 
 def run_front(args) -> None:
+    with sweep_folder(args, "front") as folder:
+        report_front(args, folder)
+
+
+def report_front(args, folder: Path) -> None:
     import sweeper
 
-    folder = Path(args.results_dir or tempfile.mkdtemp(prefix="accuracy-cost-"))
     result, took = sweep(args, args.seeds[0], "epoch_behind", folder, objectives=OBJECTIVES)
     frame = result.leaderboard
     complete = frame[frame["state"] == "complete"]
@@ -156,12 +173,16 @@ def run_front(args) -> None:
 
 
 def run_constraint(args) -> None:
+    with sweep_folder(args, "constraint") as folder:
+        report_constraint(args, folder)
+
+
+def report_constraint(args, folder: Path) -> None:
     import keras
 
     import sweeper
     from sweeper.training.costs import measure_costs
 
-    folder = Path(args.results_dir or tempfile.mkdtemp(prefix="accuracy-cost-"))
     started = time.perf_counter()
     result = sweeper.run(
         space(),
@@ -207,12 +228,13 @@ def run_pruning(args) -> None:
     rows = []
     for seed in args.seeds:
         for pruner in ("epoch_behind", "none"):
-            folder = Path(tempfile.mkdtemp(prefix=f"accuracy-cost-{pruner}-{seed}-"))
-            result, took = sweep(args, seed, pruner, folder, objectives=OBJECTIVES)
-            frame = result.leaderboard
+            with sweep_folder(args, f"{pruner}-{seed}") as folder:
+                result, took = sweep(args, seed, pruner, folder, objectives=OBJECTIVES)
+                frame = result.leaderboard
+                picked = rule_against_most_accurate(result)
+                front_size = len(result.pareto_front)
             epochs = int(frame["epochs_run"].fillna(0).sum())
             volume = hypervolume(front_points(frame))
-            picked = rule_against_most_accurate(result)
             rows.append(
                 (
                     seed,
@@ -220,7 +242,7 @@ def run_pruning(args) -> None:
                     took,
                     epochs,
                     int((frame["state"] == "pruned").sum()),
-                    len(result.pareto_front),
+                    front_size,
                     volume,
                 )
             )
@@ -250,8 +272,8 @@ def main(argv=None) -> None:
     parser.add_argument("--trials", type=int, default=30)
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--seeds", type=int, nargs="+", default=None)
-    parser.add_argument("--constraint", default="latency_ms_batch<=0.1")
-    parser.add_argument("--results-dir", help="keep the front and constraint sweeps here")
+    parser.add_argument("--constraint", default="latency_ms_batch<=0.05")
+    parser.add_argument("--results-dir", help="keep each sweep's folder here")
     args = parser.parse_args(argv)
     args.seeds = args.seeds or ([0, 1, 2] if args.mode == "pruning" else [0])
     os.environ["BENCH_TRAIN"], os.environ["BENCH_VAL"] = str(args.train), str(args.val)
