@@ -57,13 +57,20 @@ def browser():
     shutil.rmtree(profile, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def page(browser, mixed_results, tmp_path_factory):
-    results = copy_results(mixed_results, tmp_path_factory.mktemp("browser") / "results")
+def open_report(browser, swept, folder):
+    """`report` on a copy of the ``swept`` results in ``folder``, opened in the browser once
+    its plots are drawn; returns the copy's study folder."""
+    results = copy_results(swept, folder / "results")
     assert main(["report", "digits_space", "--results-dir", str(results)]) == 0
     browser.get((results / "digits_space" / "leaderboard.html").as_uri())
     wait_for_plots(browser)
-    return browser, load_existing_study("digits_space", None, results / "digits_space")
+    return results / "digits_space"
+
+
+@pytest.fixture(scope="module")
+def page(browser, mixed_results, tmp_path_factory):
+    study = open_report(browser, mixed_results, tmp_path_factory.mktemp("browser"))
+    return browser, load_existing_study("digits_space", None, study)
 
 
 def wait_for_plots(browser):
@@ -172,13 +179,10 @@ def test_failures_show_their_reasons_as_text(page):
 @pytest.fixture(scope="module")
 def weighed_page(browser, weighed_results, tmp_path_factory):
     """The page of a sweep with two objectives (val_accuracy, params) and a constraint."""
-    results = copy_results(weighed_results, tmp_path_factory.mktemp("weighed") / "results")
-    assert main(["report", "digits_space", "--results-dir", str(results)]) == 0
-    browser.get((results / "digits_space" / "leaderboard.html").as_uri())
-    wait_for_plots(browser)
+    study = open_report(browser, weighed_results, tmp_path_factory.mktemp("weighed"))
     import pandas as pd
 
-    return browser, pd.read_csv(results / "digits_space" / "leaderboard.csv")
+    return browser, pd.read_csv(study / "leaderboard.csv")
 
 
 def test_the_front_is_drawn_and_hovering_a_point_shows_its_trial(weighed_page):
