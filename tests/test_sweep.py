@@ -316,6 +316,7 @@ def test_patience_overrides_the_spaces_early_stopping(tmp_path, digits_space, di
     import keras
 
     from sweeper import SweepConfig
+    from sweeper.training.costs import CostMeter
     from sweeper.training.objective import KerasObjective
     from sweeper.trials.observer import SweepObserver
     from sweeper.trials.stop import StopFlag
@@ -324,7 +325,8 @@ def test_patience_overrides_the_spaces_early_stopping(tmp_path, digits_space, di
     objective = KerasObjective.for_sweep(
         digits_space, digits_data, config, SweepObserver(), StopFlag()
     )
-    callbacks = objective._callbacks(optuna.create_study().ask(), {})
+    meter = CostMeter(digits_data.x_val, largest_batch=32)
+    callbacks = objective._callbacks(optuna.create_study().ask(), {}, meter)
     assert [c.patience for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping)] == [0]
 
     assert (
