@@ -265,12 +265,7 @@ def _run_parser(commands) -> None:
     )
     _database_arguments(storage)
     output = run.add_argument_group("output", "what the sweep leaves")
-    output.add_argument(
-        "--results-dir",
-        default=str(DEFAULT.results_dir),
-        metavar="RESULTS_DIR",
-        help="outputs go to RESULTS_DIR/<space>/",
-    )
+    _results_dir_argument(output, "outputs go to RESULTS_DIR/<space>/")
     output.add_argument(
         "--no-retrain", action="store_true", help="do not re-train and test the winner at the end"
     )
@@ -312,11 +307,12 @@ def _worker_parser(commands) -> None:
         help=STORAGE_RETRY_HELP,
     )
     output = worker.add_argument_group("output", "what the sweep leaves")
-    output.add_argument(
-        "--results-dir",
-        default=str(DEFAULT.results_dir),
-        metavar="RESULTS_DIR",
-        help="this machine's logs go to RESULTS_DIR/<space>/",
+    _results_dir_argument(output, "this machine's logs go to RESULTS_DIR/<space>/")
+
+
+def _results_dir_argument(group, help: str) -> None:
+    group.add_argument(
+        "--results-dir", default=str(DEFAULT.results_dir), metavar="RESULTS_DIR", help=help
     )
 
 
@@ -407,9 +403,4 @@ def _study_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="URL",
         help="the storage the sweep used (default: RESULTS_DIR/<space>/study.journal)",
     )
-    parser.add_argument(
-        "--results-dir",
-        default=str(DEFAULT.results_dir),
-        metavar="RESULTS_DIR",
-        help="the sweep's outputs are in RESULTS_DIR/<space>/",
-    )
+    _results_dir_argument(parser, "the sweep's outputs are in RESULTS_DIR/<space>/")

@@ -96,6 +96,8 @@ def peers(
     on each of the study's cost objectives that it has a value of (its training time, say,
     is not known before it ends): the ones that beat it on every objective if they are
     ahead on the primary one."""
+    if not costs:
+        return list(finished)  # nothing to compare by: no study attributes to read
     mine = {
         goal: float(value)
         for goal in StudyGoals.of(study).goals[1:]

@@ -346,21 +346,16 @@ class Space:
     def _check_objective(self) -> None:
         if not isinstance(self.objective, str) or not self.objective:
             raise SpaceError(f"objective must be a metric name, but got {self.objective!r}")
-        if self.training is None:
-            return  # the hypermodel compiles its metrics: Keras names them as the trial runs
-        names = [m for m in self.metrics if isinstance(m, str)]
-        if len(names) < len(self.metrics):
-            return  # metric objects: their names are known only once Keras runs them
-        reported = ["loss", "val_loss", *names, *(f"val_{m}" for m in names)]
-        if self.objective not in reported:
+        reported = self._reported()
+        if reported is not None and self.objective not in reported:
             raise SpaceError(
                 f"objective {self.objective!r} is not a metric this space reports; choose from "
                 f"{', '.join(reported)}"
             )
 
     def _reported(self) -> list[str] | None:
-        """The metrics Keras will report, or None where only a trial can tell (a hypermodel
-        compiling its own, metric objects)."""
+        """The metrics Keras will report, or None where only a trial can tell: a hypermodel
+        compiles its own, and metric objects are named only once Keras runs them."""
         if self.training is None:
             return None
         names = [m for m in self.metrics if isinstance(m, str)]

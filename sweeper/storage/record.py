@@ -55,17 +55,27 @@ def outcome_attrs(
     history: Mapping[str, list[float]], best_epoch: int | None, wall: float, fit: float
 ) -> dict[str, Any]:
     """The attributes a trial's training writes, whatever its outcome."""
-    clean = {name: [_finite_or_none(v) for v in values] for name, values in history.items()}
     return {
-        HISTORY: clean,
+        HISTORY: _clean(history),
         EPOCHS_RUN: len(history.get("loss", [])),
         BEST_EPOCH: best_epoch,
-        METRICS: {name: values[best_epoch - 1] for name, values in clean.items()}
-        if best_epoch
-        else {},
+        METRICS: metrics_at(history, best_epoch),
         WALL_TIME_S: round(wall, 3),
         FIT_TIME_S: round(fit, 3),
     }
+
+
+def metrics_at(
+    history: Mapping[str, list[float]], best_epoch: int | None
+) -> dict[str, float | None]:
+    """Each metric at the (1-based) best epoch; None where it was not finite there."""
+    if not best_epoch:
+        return {}
+    return {name: values[best_epoch - 1] for name, values in _clean(history).items()}
+
+
+def _clean(history: Mapping[str, list[float]]) -> dict[str, list[float | None]]:
+    return {name: [_finite_or_none(v) for v in values] for name, values in history.items()}
 
 
 @dataclass(frozen=True)

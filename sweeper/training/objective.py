@@ -32,6 +32,7 @@ from sweeper.storage.record import (
     EPOCH_BUDGET,
     SEED,
     STOPPED_BY,
+    metrics_at,
     outcome_attrs,
 )
 from sweeper.training.build import compile_model, fit_model
@@ -218,10 +219,9 @@ class KerasObjective:
             trial.set_user_attr(COST_ERRORS, errors)
         trial.set_user_attr(COST_TIME_S, round(meter.seconds, 3))
         known = {name: (value, errors.get(name, "")) for name, value in costs.items()}
-        best_epoch = self.best_epoch(history.get(self.space.objective, []))
-        for name, series in history.items():
-            at_best = series[best_epoch - 1] if best_epoch and len(series) >= best_epoch else None
-            known.setdefault(name, (at_best, "it was not finite at the best epoch"))
+        at_best = metrics_at(history, self.best_epoch(history.get(self.space.objective, [])))
+        for name in history:
+            known.setdefault(name, (at_best.get(name), "it was not finite at the best epoch"))
         for constraint in self.space.constraint_list:
             value, _ = known.get(constraint.name, (None, ""))
             trial.set_constraint(str(constraint), min(constraint.violation(value), BROKEN))
