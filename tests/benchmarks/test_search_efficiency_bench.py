@@ -5,6 +5,7 @@ times and values are known."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import math
@@ -141,7 +142,8 @@ def test_a_retest_trains_the_configuration_for_real_and_a_seed_repeats_it(
     y = rng.integers(0, 10, 160)
     x = (rng.random((160, 28, 28, 1)) * 0.2 + y[:, None, None, None] / 10).astype("float32")
     data = Dataset(x[:80], y[:80], x[80:120], y[80:120], x[120:], y[120:], num_classes=10)
-    monkeypatch.setitem(tasks.LOADERS, "mnist", lambda data_dir=None: data)
+    mnist = dataclasses.replace(tasks.TASKS["mnist"], load=lambda data_dir=None: data)
+    monkeypatch.setitem(bench.TASKS, "mnist", mnist)
     params = {"optimizer": "adam", "learning_rate": 1e-3, "batch_size": 32, "clipping": "none"}
     spec = tmp_path / "retest.json"
     seeds = [1000, 1001, 1000]
@@ -226,16 +228,59 @@ def test_the_plot_draws_every_tool_of_the_sitting(bench):
 
 
 def test_targets_can_be_set_per_task(bench):
-    args = bench.parse_args(["--target", "mnist=0.98,0.975"])
-    assert args.targets == {"mnist": (0.975, 0.98), "fashion": bench.TARGETS["fashion"]}
+    args = bench.parse_args(["--target", "mnist=0.98,0.975", "--target", "friedman=0.9,1.1"])
+    # The easier target first: the lower accuracy, the higher error.
+    assert args.targets == {
+        **bench.TARGETS,
+        "mnist": (0.975, 0.98),
+        "friedman": (1.1, 0.9),
+    }
 
 
-@pytest.mark.parametrize("given", ["cifar=0.9", "mnist=", "mnist=0.9,high", "mnist=98"])
+@pytest.mark.parametrize(
+    "given", ["cifar=0.9", "mnist=", "mnist=0.9,high", "mnist=98", "friedman=-1"]
+)
 def test_a_target_that_is_not_a_task_and_accuracies_is_refused(bench, capsys, given):
     with pytest.raises(SystemExit) as exit_info:
         bench.parse_args(["--target", given])
     assert exit_info.value.code == 2
-    assert f"--target {given!r}: give a task (mnist, fashion)" in capsys.readouterr().err
+    assert f"--target {given!r}: give a task (mnist, fashion, " in capsys.readouterr().err
+
+
+def test_on_a_task_whose_error_is_minimized_lower_is_better(bench):
+    events = [(10.0, 1.5), (20.0, float("nan")), (30.0, 1.1), (40.0, 1.3), (50.0, 0.95)]
+    assert bench.best_curve(events, -1) == [(10.0, 1.5), (30.0, 1.1), (50.0, 0.95)]
+    assert bench.time_to(events, 1.2, -1) == 30.0
+    assert bench.time_to(events, 0.9, -1) == math.inf
+    runs = [_run("sweeper", 0, events, test=0.97) | {"task": "friedman"}]
+    table = bench.table(runs, "friedman", (1.2, 1.0))
+    assert table.splitlines()[0].startswith("| tool | seed | trials | epochs | best val | to 1.2 |")
+    assert "| 0.9500 | 30 s | 50 s | 0.9700 |" in table
+    assert "friedman: best val_mae so far" in bench.plot(runs, "friedman", 60.0, (1.2, 1.0))
+
+
+def test_the_oracle_row_trains_the_sittings_best_configuration_once(bench, monkeypatch):
+    runs = [
+        _run("optuna", 0, [(30.0, 0.96)]) | {"winner": {"optimizer": "sgd"}},
+        _run("sweeper", 1, [(20.0, 0.97)]) | {"winner": {"optimizer": "adam"}},
+        _run("random", 0, [(40.0, 0.95)]) | {"winner": {"optimizer": "rmsprop"}},
+    ]
+    commands = []
+
+    def train_once(command, **kwargs):
+        commands.append(command)
+        spec = Path(command[command.index("--oracle") + 1])
+        trained = json.loads(spec.read_text())
+        assert trained["params"] == {"optimizer": "adam"} and trained["task"] == "mnist"
+        spec.write_text(json.dumps({**trained, "events": [[9.0, 0.95], [12.0, 0.968]]}))
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(bench.subprocess, "run", train_once)
+    oracle = bench.run_oracle_of("mnist", runs, bench.parse_args([]))
+    assert len(commands) == 1 and "--launched" in commands[0]
+    assert oracle["found_by"] == "sweeper" and oracle["seed"] == 1
+    table = bench.table([*runs, oracle], "mnist", (0.96, 0.965))
+    assert "| **oracle** (sweeper's, seed 1) |  | 1 | 2 | 0.9680 | 12 s | 12 s |  |" in table
 
 
 def test_an_earlier_sitting_is_reported_again_with_other_targets(bench, tmp_path, capsys):

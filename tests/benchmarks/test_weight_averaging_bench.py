@@ -3,6 +3,7 @@ train the same configuration from the same seed, identically, and it reports eac
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import re
 from pathlib import Path
@@ -40,8 +41,8 @@ def test_both_sides_train_alike_and_are_reported(bench, monkeypatch, capsys):
     y = rng.integers(0, 10, 200)
     x = (rng.random((200, 28, 28, 1)) * 0.2 + y[:, None, None, None] / 10).astype("float32")
     data = Dataset(x[:100], y[:100], x[100:150], y[100:150], x[150:], y[150:], num_classes=10)
-    monkeypatch.setitem(tasks.LOADERS, "mnist", lambda data_dir=None: data)
-    monkeypatch.setattr(tasks, "EPOCHS", 2)
+    tiny = dataclasses.replace(tasks.TASKS["mnist"], load=lambda data_dir=None: data, epochs=2)
+    monkeypatch.setitem(tasks.TASKS, "mnist", tiny)
     bench.main(["--tasks", "mnist", "--configs", "start", "--seeds", "0"])
     out = capsys.readouterr().out
     assert re.search(r"^\s+ema: best val 0\.\d{4} .* test 0\.\d{4}", out, re.M)

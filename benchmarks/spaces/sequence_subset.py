@@ -1,0 +1,5 @@
+"""The search-efficiency benchmark's sequence task (benchmarks/spaces/tasks.py), as a space file."""
+
+from benchmarks.spaces.tasks import task_space
+
+SPACE = task_space("sequence")

@@ -1,0 +1,95 @@
+"""The search-efficiency benchmark's peers search the same ranges as sweeper, in their own
+APIs, and run for real: each on a tiny generated regression, for a few seconds. Ray Tune and
+DEHB come with the ``bench`` extra (README: Benchmarks)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sweeper import Dataset
+
+ROOT = Path(__file__).resolve().parents[2]  # the benchmarks run from the checkout
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import peers  # noqa: E402
+from benchmarks.spaces.tasks import TASKS  # noqa: E402
+
+
+def _tiny(data_dir=None) -> Dataset:
+    rng = np.random.default_rng(0)
+    x = rng.random((300, 10)).astype("float32")
+    y = (10 * x[:, :1] + 5 * x[:, 1:2]).astype("float32")
+    return Dataset(x[:200], y[:200], x[200:250], y[200:250], x[250:], y[250:])
+
+
+TINY = dataclasses.replace(TASKS["friedman"], load=_tiny, epochs=3, patience=1)
+
+
+def _declared_by_sweeper(task) -> set[str]:
+    """The parameters sweeper's space of the task draws (one-choice ones are not drawn)."""
+    space = task.space()
+    return {p.name for p in space.all_params if len(getattr(p, "choices", (0, 1))) > 1}
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_every_peer_declares_the_parameters_sweeper_draws(name):
+    import optuna
+
+    task = TASKS[name]
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    drawn = set()
+    for _ in range(40):  # every branch: momentum, weight decay and the clip threshold
+        drawn |= set(peers.optuna_params(study.ask(), task))
+    assert drawn == _declared_by_sweeper(task)
+    if importlib_available("ConfigSpace"):
+        assert set(peers.configspace(task, 0)) == drawn
+
+
+def importlib_available(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "random"])
+def test_the_hand_written_optuna_loop_finds_a_configuration(sampler):
+    events: list = []
+    found = peers.optuna_peer(TINY, _tiny(), 0, 4.0, sampler, events)
+    assert found["trials"] >= 1 and 1 <= found["epochs"] <= 3
+    assert events and all(math.isfinite(v) for _, v in events)
+    assert found["params"]["optimizer"] in peers.t.OPTIMIZERS
+
+
+def test_dehb_searches_epochs_as_its_fidelity(tmp_path):
+    pytest.importorskip("dehb")
+    events: list = []
+    found = peers.dehb_peer(TINY, _tiny(), 0, 4.0, events, tmp_path)
+    assert found["trials"] >= 1 and events
+    assert set(found["params"]) <= _declared_by_sweeper(TINY)
+    assert 1 <= found["epochs"] <= 3
+
+
+def test_a_winner_is_re_trained_and_tested_on_the_tasks_metric():
+    params = {"optimizer": "adam", "learning_rate": 1e-2, "batch_size": 32, "clipping": "none"}
+    params |= {"dropout": 0.0, "layers": 1, "units": 16}
+    mae = peers.retrain_and_test(TINY, _tiny(), params, 2, seed=0)
+    assert 0 < mae < 10  # the test MAE, not an accuracy
+
+
+def test_the_oracle_times_each_epoch_from_the_launch():
+    import time
+
+    params = {"optimizer": "adam", "learning_rate": 1e-2, "batch_size": 32, "clipping": "none"}
+    params |= {"dropout": 0.0, "layers": 1, "units": 16}
+    launched = time.time() - 100.0  # as if the process had started 100 s ago
+    events = peers.oracle(TINY, _tiny(), params, launched, seed=0)
+    assert len(events) == 3
+    assert all(when >= 100.0 for when, _ in events)
+    assert [when for when, _ in events] == sorted(when for when, _ in events)
