@@ -106,7 +106,7 @@ def _suggest(trial, param: Param):
 def optuna_params(trial, task: t.Task) -> dict[str, Any]:
     params = {
         "optimizer": trial.suggest_categorical("optimizer", t.OPTIMIZERS),
-        "learning_rate": trial.suggest_float("learning_rate", *t.LEARNING_RATE, log=True),
+        "learning_rate": trial.suggest_float("learning_rate", *task.learning_rate, log=True),
     }
     if params["optimizer"] == "momentum":
         params["momentum"] = trial.suggest_float("momentum", *t.MOMENTUM)
@@ -184,7 +184,7 @@ def kerastuner_peer(task: t.Task, data, seed: int, budget: float, events: list, 
         def build(self, hp):
             params = {
                 "optimizer": hp.Choice("optimizer", t.OPTIMIZERS),
-                "learning_rate": hp.Float("learning_rate", *t.LEARNING_RATE, sampling="log"),
+                "learning_rate": hp.Float("learning_rate", *task.learning_rate, sampling="log"),
             }
             with hp.conditional_scope("optimizer", ["momentum"]):
                 if params["optimizer"] == "momentum":
@@ -352,7 +352,7 @@ def configspace(task: t.Task, seed: int):
     space.add(
         [
             optimizer,
-            CS.UniformFloatHyperparameter("learning_rate", *t.LEARNING_RATE, log=True),
+            CS.UniformFloatHyperparameter("learning_rate", *task.learning_rate, log=True),
             momentum,
             decay,
             CS.OrdinalHyperparameter("batch_size", list(t.BATCH_SIZES)),

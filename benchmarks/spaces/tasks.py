@@ -18,7 +18,8 @@ peer declares them in its own API), the loss, the metric and its direction, and 
   (``sklearn.datasets.make_friedman1``, generated, 10 features, noise 1), its target in its
   own units (mean 14, deviation 5) as a user's data often is. SGD trains best just below the
   rates that diverge (0.03 learns, 0.1 is NaN within an epoch) and Adam wants 1e-2 to 1e-1,
-  far from its default: the task where diverged trials must teach the sampler.
+  far from its default. Its learning-rate range reaches 1, well into divergence: the task
+  where diverged trials must teach the sampler.
 """
 
 from __future__ import annotations
@@ -168,6 +169,7 @@ class Task:
     direction: str = "maximize"
     epochs: int = EPOCHS
     patience: int = PATIENCE
+    learning_rate: tuple[float, float] = LEARNING_RATE
 
     @property
     def objective(self) -> str:
@@ -188,7 +190,7 @@ class Task:
             params=list(self.model_params),
             training=Training(
                 optimizers=OPTIMIZERS,
-                learning_rate=LEARNING_RATE,
+                learning_rate=self.learning_rate,
                 schedules=("constant",),
                 clipping=("none", "clipnorm"),
                 clip_threshold=CLIP_THRESHOLD,
@@ -237,6 +239,8 @@ TASKS = {
             metric="mae",
             direction="minimize",
             epochs=12,
+            # Up to 1: the range reaches rates that diverge, as a user's first guess often does.
+            learning_rate=(1e-4, 1.0),
         ),
     )
 }
