@@ -69,7 +69,13 @@ class DataError(SweeperError):
 
 
 class TrialFailed(Exception):
-    """This trial cannot produce a result (NaN loss, out of memory, unbuildable model)."""
+    """This trial cannot produce a result (out of memory, unbuildable model)."""
+
+
+class TrialDiverged(TrialFailed):
+    """This trial's loss became NaN or infinite. The trial loop ends it pruned at its last
+    finite epoch, not failed: Optuna's samplers learn nothing from a failed trial, while TPE
+    ranks a pruned one after every complete one, so it steers away from what diverges."""
 
 
 class FatalTrialError(SweeperError):

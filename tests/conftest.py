@@ -51,10 +51,51 @@ BASE_PARAMS = {
     "activation": "relu",
 }
 
+
+# A sane configuration that diverges at its third epoch in ``diverges_from_epoch_3``'s space.
+LATE_NAN_PARAMS = {**BASE_PARAMS, "units": 48}
+
+
+def diverges_from_epoch_3(space):
+    """``space`` whose model for ``LATE_NAN_PARAMS`` (48 units) breaks once it has trained two
+    epochs: from then on its output is NaN, as a diverged model's is. Any other model trains
+    as ``space``'s."""
+    import dataclasses
+    import math
+
+    import keras
+
+    class BreaksAfter(keras.layers.Layer):
+        def __init__(self, steps, **kwargs):
+            super().__init__(**kwargs)
+            self.steps = steps
+
+        def build(self, input_shape):
+            self.trained = self.add_weight(shape=(), initializer="zeros", trainable=False)
+
+        def call(self, x, training=None):
+            if training:
+                self.trained.assign_add(1.0)
+            return keras.ops.where(self.trained > self.steps, math.nan, x)
+
+        def get_config(self):
+            return {**super().get_config(), "steps": self.steps}
+
+    def build_model(params, data):
+        model = space.build_model(params, data)
+        if params["units"] != LATE_NAN_PARAMS["units"]:
+            return model
+        steps = 2 * math.ceil(len(data.x_train) / params["batch_size"])
+        inputs = keras.Input(shape=data.input_shape)
+        return keras.Model(inputs, BreaksAfter(steps)(model(inputs)))
+
+    return dataclasses.replace(space, build_model=build_model)
+
+
 # A reason with markup in it: the HTML report must show it as text, never as markup.
 MARKUP_REASON = "<b>17 units</b> & no more"
 MIXED_TRIALS = {  # trial number -> what it is there for
-    0: NAN_PARAMS,  # fails: NaN loss
+    0: NAN_PARAMS,  # pruned: diverged at epoch 1, so no value
     1: {**BASE_PARAMS, "optimizer": "sgd", "learning_rate": 1e-5},  # pruned: ~chance, epoch 1
     2: BASE_PARAMS,  # completes
     3: {**BASE_PARAMS, "optimizer": "momentum", "momentum": 0.9, "units": 64},  # conditional
@@ -151,22 +192,24 @@ def weighed_results(tmp_path_factory):
     return results
 
 
+NEVER_BUILDS = "this model never builds"
+
+
+def never_builds(params, data):
+    raise ValueError(NEVER_BUILDS)
+
+
 @pytest.fixture(scope="session")
 def failed_results(tmp_path_factory, digits_space):
-    """A results folder whose digits_space study has one trial, and it failed."""
-    import optuna
+    """A results folder whose digits_space study has one trial, and it failed: its model
+    never builds."""
+    import dataclasses
 
     from sweeper import run_sweep
-    from sweeper.storage.storages import open_storage
 
     results = tmp_path_factory.mktemp("failed")
-    study = optuna.create_study(
-        study_name="digits_space",
-        direction="maximize",
-        storage=open_storage(None, results / "digits_space"),
-    )
-    study.enqueue_trial(NAN_PARAMS)
-    run_sweep(digits_space, n_trials=1, max_epochs=1, results_dir=results, workers=None)
+    broken = dataclasses.replace(digits_space, build_model=never_builds)
+    run_sweep(broken, n_trials=1, max_epochs=1, results_dir=results, workers=None)
     return results
 
 

@@ -6,7 +6,14 @@ import json
 import optuna
 import pandas as pd
 import pytest
-from conftest import WEIGHED_UNITS, copy_results, weighed_params
+from conftest import (
+    BASE_PARAMS,
+    LATE_NAN_PARAMS,
+    WEIGHED_UNITS,
+    copy_results,
+    diverges_from_epoch_3,
+    weighed_params,
+)
 
 import sweeper
 from sweeper.cli import main
@@ -14,7 +21,7 @@ from sweeper.report.leaderboard import COST_COLUMNS
 from sweeper.search.pruners import EpochBehindPruner
 from sweeper.storage.record import TrialRecord
 from sweeper.storage.standing import StudyGoals
-from sweeper.storage.storages import load_existing_study
+from sweeper.storage.storages import load_existing_study, open_storage
 
 
 @pytest.fixture(scope="module")
@@ -164,3 +171,39 @@ def test_pruning_several_objectives_judges_against_the_trials_no_costlier():
     # A cost that is not an objective, or has no value, narrows nothing.
     assert pruner.prune_several(study, "val_accuracy", behind, {"size_mb": 0.01})
     assert pruner.prune_several(study, "val_accuracy", behind, {"params": None})
+
+
+def test_a_diverged_trial_of_several_objectives_is_pruned_with_its_costs(tmp_path, digits_space):
+    """Optuna takes no values per epoch with several objectives: the leaderboard's value of a
+    trial that diverged at its third epoch is the best of its history before it."""
+    study = optuna.create_study(
+        study_name="digits_space",
+        directions=["maximize", "minimize"],
+        storage=open_storage(None, tmp_path / "digits_space"),
+    )
+    study.enqueue_trial(BASE_PARAMS)
+    study.enqueue_trial(LATE_NAN_PARAMS)
+    result = sweeper.run_sweep(
+        diverges_from_epoch_3(digits_space),
+        n_trials=2,
+        max_epochs=3,
+        objectives=("val_accuracy:max", "params:min"),
+        constraints=("params<=5000",),
+        pruner="none",
+        starting_points=False,
+        results_dir=tmp_path,
+        workers=None,
+    )
+    complete, diverged = result.study.trials
+    record = TrialRecord.of(diverged)
+    assert diverged.state == optuna.trial.TrialState.PRUNED and diverged.values is None
+    assert record.stopped_by == "diverged" and record.fail_reason == "loss became NaN at epoch 3"
+    params = weighed_params(48) + 1  # and the breaking layer's count of steps
+    assert record.costs["params"] == params
+    assert diverged.system_attrs["constraints:params<=5000"] == params - 5000
+
+    board = pd.read_csv(tmp_path / "digits_space" / "leaderboard.csv")
+    row = board[board["trial"] == 1].iloc[0]
+    assert row["state"] == "pruned" and bool(row["feasible"]) and pd.isna(row["pareto_rank"])
+    assert row["value"] == pytest.approx(max(record.history["val_accuracy"][:2]))
+    assert StudyGoals.of(result.study).choose(result.study).trial.number == complete.number

@@ -203,7 +203,7 @@ def test_nan_trials_print_no_keras_lines_and_the_log_says_only_what_happened(
     study.enqueue_trial(NAN_PARAMS)
     assert main([*RUN, "--in-process", "--results-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "loss became NaN at epoch 1" in out and "Invalid loss" not in out
+    assert "pruned   diverged (loss became NaN at epoch 1)" in out and "Invalid loss" not in out
     log = (tmp_path / "digits_space" / "sweep.log").read_text()
     assert "now failed: []" not in log and "queued for a retry: []" not in log
 

@@ -5,11 +5,21 @@ import dataclasses
 
 import optuna
 import pytest
-from conftest import BASE_PARAMS, DIGITS_SOURCE, NAN_PARAMS
+from conftest import (
+    BASE_PARAMS,
+    DIGITS_SOURCE,
+    LATE_NAN_PARAMS,
+    NAN_PARAMS,
+    NEVER_BUILDS,
+    diverges_from_epoch_3,
+    never_builds,
+)
 from optuna.trial import TrialState
 
 from sweeper import SweeperError, TrialRecord, run_sweep
 from sweeper.cli import main
+from sweeper.report.live import describe_trial
+from sweeper.storage.standing import pick_trial
 from sweeper.storage.storages import open_storage
 
 JOURNAL_NAME = "study.journal"
@@ -78,7 +88,7 @@ def test_resumed_sweep_does_not_replay_the_first_sessions_draws(tmp_path, digits
     assert len(set(rates)) == 6
 
 
-def test_nan_trial_fails_with_its_reason_and_the_sweep_finishes(tmp_path, digits_space):
+def test_nan_trial_is_pruned_with_its_reason_and_the_sweep_finishes(tmp_path, digits_space):
     study = optuna.create_study(
         study_name="digits_space",
         direction="maximize",
@@ -88,41 +98,94 @@ def test_nan_trial_fails_with_its_reason_and_the_sweep_finishes(tmp_path, digits
     result = run_sweep(digits_space, n_trials=3, max_epochs=2, results_dir=tmp_path, workers=None)
     trials = result.study.trials
     assert len(trials) == 3 and result.trials_run == 3
-    assert trials[0].state == optuna.trial.TrialState.FAIL
+    assert trials[0].state == TrialState.PRUNED and trials[0].intermediate_values == {}
+    assert trials[0].user_attrs["stopped_by"] == "diverged"
     assert trials[0].user_attrs["fail_reason"] == "loss became NaN at epoch 1"
-    assert all(t.state != optuna.trial.TrialState.FAIL for t in trials[1:])
-    failed = [r for r in read_leaderboard(tmp_path) if r["state"] == "fail"]
-    assert failed[0]["fail_reason"] == "loss became NaN at epoch 1"
+    assert trials[0].user_attrs["best_epoch"] is None  # the NaN epoch is never its best
+    assert all(t.state != TrialState.FAIL for t in trials)
+    diverged = [r for r in read_leaderboard(tmp_path) if r["stopped_by"] == "diverged"]
+    assert [(r["trial"], r["state"], r["value"]) for r in diverged] == [("0", "pruned", "")]
+    assert diverged[0]["fail_reason"] == "loss became NaN at epoch 1"
+
+
+def test_a_trial_that_diverges_later_is_pruned_at_its_last_finite_epoch(tmp_path, digits_space):
+    """It ranks with the pruned trials and is never the winner, though what it reported
+    before diverging beats the one complete trial (SGD at 1e-5 learns next to nothing)."""
+    study = optuna.create_study(
+        study_name="digits_space",
+        direction="maximize",
+        storage=open_storage(None, tmp_path / "digits_space"),
+    )
+    study.enqueue_trial({**BASE_PARAMS, "optimizer": "sgd", "learning_rate": 1e-5})
+    study.enqueue_trial(LATE_NAN_PARAMS)
+    result = run_sweep(
+        diverges_from_epoch_3(digits_space),
+        n_trials=2,
+        max_epochs=4,
+        pruner="none",
+        results_dir=tmp_path,
+        workers=None,
+    )
+    complete, diverged = result.study.trials
+    assert complete.state == TrialState.COMPLETE
+    assert diverged.state == TrialState.PRUNED
+    record = TrialRecord.of(diverged)
+    assert record.diverged and record.stopped_by == "diverged"
+    assert record.fail_reason == "loss became NaN at epoch 3"
+    assert record.history["loss"][2] is None and record.epochs_run == 3
+    # Reported: epochs 1 and 2 only. Its value, best epoch and costs come from them.
+    assert list(diverged.intermediate_values) == [0, 1]
+    assert diverged.value == diverged.intermediate_values[1]
+    assert record.best_epoch in (1, 2) and record.costs["params"] > 0
+    best_reported = max(diverged.intermediate_values.values())
+    assert best_reported > complete.value
+
+    rows = read_leaderboard(tmp_path)
+    assert [(r["trial"], r["state"]) for r in rows] == [("0", "complete"), ("1", "pruned")]
+    assert rows[1]["stopped_by"] == "diverged"
+    assert rows[1]["fail_reason"] == "loss became NaN at epoch 3"
+    assert float(rows[1]["value"]) == pytest.approx(best_reported)
+    assert pick_trial(result.study).trial.number == 0
+    line = describe_trial(diverged, "val_accuracy")
+    assert line.startswith("trial    1 pruned   val_accuracy=")
+    assert "diverged (loss became NaN at epoch 3)  (3 epochs" in line
+    log = (tmp_path / "digits_space" / "sweep.log").read_text()
+    assert "trial 1 pruned" in log and "reason=diverged (loss became NaN at epoch 3)" in log
 
 
 def test_leaderboard_ranks_complete_then_pruned_then_failed(tmp_path, digits_space):
+    """Pruned trials by the best value they reported; a trial that diverged at its first
+    epoch reported none, so it comes last of them."""
     study = optuna.create_study(
         study_name="digits_space",
         direction="maximize",
         storage=open_storage(None, tmp_path / "digits_space"),
     )
     slow = {**BASE_PARAMS, "optimizer": "sgd", "learning_rate": 1e-5}  # ~chance after 1 epoch
-    for params in (NAN_PARAMS, slow, BASE_PARAMS, {**BASE_PARAMS, "units": 64}):
+    unbuildable = {**BASE_PARAMS, "units": 17}
+    for params in (NAN_PARAMS, slow, BASE_PARAMS, {**BASE_PARAMS, "units": 64}, unbuildable):
         study.enqueue_trial(params)
+
+    def build_model(params, data):
+        return (never_builds if params["units"] == 17 else digits_space.build_model)(params, data)
+
     run_sweep(
-        digits_space,
-        n_trials=4,
+        dataclasses.replace(digits_space, build_model=build_model),
+        n_trials=5,
         max_epochs=2,
         results_dir=tmp_path,
         pruner=optuna.pruners.ThresholdPruner(lower=0.5),
         workers=None,
     )
     rows = read_leaderboard(tmp_path)
-    assert [r["state"] for r in rows] == ["complete", "complete", "pruned", "fail"]
+    assert [r["state"] for r in rows] == ["complete", "complete", "pruned", "pruned", "fail"]
     assert float(rows[0]["value"]) >= float(rows[1]["value"])
     assert rows[2]["trial"] == "1" and float(rows[2]["value"]) < 0.5
+    assert rows[2]["fail_reason"] == "" and rows[2]["stopped_by"] == ""
     assert rows[3]["trial"] == "0" and rows[3]["value"] == ""
     assert rows[3]["fail_reason"].startswith("loss became NaN")
-    assert rows[2]["fail_reason"] == ""
-
-
-def never_builds(params, data):
-    raise ValueError("this model never builds")
+    assert rows[3]["stopped_by"] == "diverged"
+    assert rows[4]["trial"] == "4" and NEVER_BUILDS in rows[4]["fail_reason"]
 
 
 def test_repeated_failures_stop_the_sweep_with_a_clear_error(tmp_path, digits_space):

@@ -329,13 +329,12 @@ def format_params(params: Mapping[str, Any]) -> str:
 
 
 def describe_trial(trial: FrozenTrial, objective: str) -> str:
-    """One line per finished trial: state, value or failure reason, epochs and time."""
+    """One line per finished trial: state, value, why it ended early (a failed trial's reason,
+    "diverged (loss became NaN at epoch 3)"), epochs and time."""
     record = TrialRecord.of(trial)
     value = record.value  # several objectives: the primary one's; pruned: its last reported
-    if trial.state == TrialState.FAIL:
-        outcome = record.fail_reason or ""
-    else:
-        outcome = "" if value is None else f"{objective}={value:.4f}"
+    shown = "" if value is None else f"{objective}={value:.4f}"
+    outcome = " ".join(part for part in (shown, record.why_ended) if part)
     return (
         f"trial {trial.number:>4} {trial.state.name.lower():<8} {outcome}  "
         f"({record.epochs_run or 0} epochs, {record.wall_time_s or 0.0:.1f}s)"

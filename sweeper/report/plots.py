@@ -15,7 +15,7 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from sweeper.space.goals import COSTS
-from sweeper.storage.record import TrialRecord
+from sweeper.storage.record import TrialRecord, before_divergence
 from sweeper.storage.standing import StudyGoals, nondominated_ranks
 
 TOP_CURVES = 5  # completed trials whose learning curves are drawn in colour
@@ -140,12 +140,13 @@ def _learning_curves(study: optuna.Study, frame: pd.DataFrame):
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     fig = go.Figure()
     for number in pruned:  # drawn first, so the top trials lie on top of them
-        curve = TrialRecord.of(trials[number]).history.get(objective)
-        if curve:
+        history = TrialRecord.of(trials[number]).history
+        trained = before_divergence(history.get(objective, []), history)
+        if trained:
             fig.add_trace(
                 go.Scatter(
-                    x=list(range(1, len(curve) + 1)),
-                    y=curve,
+                    x=list(range(1, len(trained) + 1)),
+                    y=trained,
                     mode="lines+markers",
                     name="pruned",
                     legendgroup="pruned",

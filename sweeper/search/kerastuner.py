@@ -167,7 +167,10 @@ class KerasTunerSampler(optuna.samplers.BaseSampler):
         if state == TrialState.COMPLETE and values:
             self.oracle.update_trial(chosen.trial_id, {self.space.objective: values[0]})
             chosen.status = "COMPLETED"
-        else:  # failed, pruned, or interrupted: the oracle learns nothing from it
+        else:  # failed, diverged (pruned in the study), or interrupted
+            # KerasTuner's oracles have no pruned state: a trial is COMPLETED with a score, or
+            # FAILED, which they skip. A made-up score for a diverged trial would mislead their
+            # models and Hyperband's promotions, so the oracle learns nothing from it.
             chosen.status = "FAILED"
         self.oracle.end_trial(chosen)
         self.oracle.save()  # end_trial saved before it let go of the trial: not ongoing now

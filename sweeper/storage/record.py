@@ -8,9 +8,9 @@ reads trials (recovery, progress, report, HTML, retrain, CLI) reads them through
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -23,10 +23,12 @@ BEST_EPOCH = "best_epoch"  # int (1-based) or null: the epoch whose weights were
 METRICS = "metrics"  # {metric: value} at the best epoch
 WALL_TIME_S = "wall_time_s"  # float: the whole trial, build and data hand-over included
 FIT_TIME_S = "fit_time_s"  # float: model.fit alone
-FAIL_REASON = "fail_reason"  # str: one line, only on failed trials
+FAIL_REASON = "fail_reason"  # str: one line, on failed trials and diverged (pruned) ones
 OWNER = "worker"  # {host, pid, created, worker, device, sampler_seed}: who runs it
 RETRY_OF = "retry_of"  # int: the number of the lost trial this one retries
-STOPPED_BY = "stopped_by"  # "timeout": cut short when the sweep's time ran out
+# "timeout": cut short when the sweep's time ran out; "diverged" (DIVERGED): its loss became
+# NaN or infinite, and it was pruned at its last finite epoch
+STOPPED_BY = "stopped_by"
 WARM_START_FROM = "warm_start_from"  # str: the earlier sweep (storage) this trial came from
 ENGINE = "engine"  # str: the engine that chose the values, when not DEFAULT_ENGINE
 EPOCH_BUDGET = "epoch_budget"  # int: the epochs a KerasTuner Hyperband trial may train
@@ -35,6 +37,7 @@ COST_ERRORS = "cost_errors"  # {cost: why it could not be measured}, only those 
 COST_TIME_S = "cost_time_s"  # float: the time measuring the costs took
 
 DEFAULT_ENGINE = "optuna"  # what a trial without ENGINE was chosen by
+DIVERGED = "diverged"  # STOPPED_BY of a trial whose training diverged
 
 # Failure reasons that mean the machinery lost the trial, not that its configuration failed.
 WORKER_DIED = "worker died"
@@ -45,6 +48,8 @@ NO_HEARTBEAT = "worker died (no heartbeat)"
 LOST_REASONS = (WORKER_DIED, INTERRUPTED, NO_HEARTBEAT)
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+T = TypeVar("T")
 
 
 def _finite_or_none(value: float) -> float | None:
@@ -76,6 +81,17 @@ def metrics_at(
 
 def _clean(history: Mapping[str, list[float]]) -> dict[str, list[float | None]]:
     return {name: [_finite_or_none(v) for v in values] for name, values in history.items()}
+
+
+def before_divergence(
+    values: Sequence[T], history: Mapping[str, Sequence[float | None]]
+) -> list[T]:
+    """``values`` (one per epoch) up to the epoch whose loss became NaN or infinite (null in a
+    recorded history), if one did: that epoch's metrics score a model whose weights broke
+    (the digits' val_accuracy: 0.10, chance)."""
+    losses = history.get("loss", [])
+    broken = next((i for i, v in enumerate(losses) if v is None or not math.isfinite(v)), None)
+    return list(values if broken is None else values[:broken])
 
 
 @dataclass(frozen=True)
@@ -137,15 +153,27 @@ class TrialRecord:
 
     @property
     def diverged(self) -> bool:
-        """Failed because its training diverged: its loss (or validation loss) became NaN or
-        infinite, which the history records as null."""
+        """Its training diverged: its loss became NaN or infinite. Such a trial is pruned and
+        ``stopped_by`` "diverged"; older studies failed it, with the loss (or validation loss)
+        null in its history."""
+        if self.state == TrialState.PRUNED:
+            return self.stopped_by == DIVERGED
         return self.state == TrialState.FAIL and any(
             value is None for name in ("loss", "val_loss") for value in self.history.get(name, [])
         )
 
+    @property
+    def why_ended(self) -> str | None:
+        """Why it ended before training through, in one line, where sweeper knows: a failed
+        trial's reason, or "diverged (loss became NaN at epoch 3)"."""
+        if self.state == TrialState.PRUNED and self.diverged:
+            return f"{DIVERGED} ({self.fail_reason})" if self.fail_reason else DIVERGED
+        return self.fail_reason
+
 
 def fail_reason(trial: FrozenTrial) -> str | None:
-    """Why a trial failed: its recorded reason, or, for one Optuna failed, no heartbeat."""
+    """Why a trial failed or diverged: its recorded reason, or, for one Optuna failed, no
+    heartbeat."""
     reason = trial.user_attrs.get(FAIL_REASON)
     if reason is None and trial.state == TrialState.FAIL:
         return NO_HEARTBEAT

@@ -28,7 +28,7 @@ from sweeper.space.goals import (
     parse_goal,
     parse_rule,
 )
-from sweeper.storage.record import TrialRecord
+from sweeper.storage.record import TrialRecord, before_divergence
 
 # Trials that can be re-trained: they trained to a best epoch.
 RETRAINABLE = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -95,14 +95,15 @@ class StudyGoals:
     def primary_value(self, trial: FrozenTrial) -> float | None:
         """A complete trial's primary objective; a pruned one's best value before it was
         stopped (its reported values, or with several objectives, which Optuna cannot report
-        per epoch, its history)."""
+        per epoch, its history before any epoch whose loss became NaN)."""
         if trial.state == TrialState.COMPLETE:
             return TrialRecord.of(trial).value
         if trial.state != TrialState.PRUNED:
             return None
         reported: list[float | None] = list(trial.intermediate_values.values())
         if not reported:
-            reported = list(TrialRecord.of(trial).history.get(self.primary.name, []))
+            history = TrialRecord.of(trial).history
+            reported = before_divergence(history.get(self.primary.name, []), history)
         finite = [v for v in reported if v is not None and math.isfinite(v)]
         if not finite:
             return None

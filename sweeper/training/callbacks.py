@@ -13,7 +13,7 @@ import numpy as np
 import optuna
 from optuna_integration.keras import KerasPruningCallback
 
-from sweeper.errors import FatalTrialError, TrialFailed
+from sweeper.errors import FatalTrialError, TrialDiverged
 from sweeper.search.pruners import EpochBehindPruner
 from sweeper.training.costs import CostMeter
 
@@ -25,7 +25,7 @@ EpochHook = Callable[[int, int, Mapping[str, float]], None]
 
 class StopOnNaN(keras.callbacks.Callback):
     """Keras' TerminateOnNaN without its print: it writes "Batch N: Invalid loss, terminating
-    training" to stdout, into the live view; the trial's fail_reason says it once instead."""
+    training" to stdout, into the live view; the trial's record says it once instead."""
 
     def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
         loss = (logs or {}).get("loss")
@@ -58,8 +58,10 @@ class StopOnRequest(keras.callbacks.Callback):
 
 
 class TrialMonitor(keras.callbacks.Callback):
-    """Ends a diverged trial as failed (before the pruner sees it), stops the sweep at once
-    if the objective metric never shows up, and reports each epoch to the progress view."""
+    """Ends a diverged trial (``TrialDiverged``), stops the sweep at once if the objective
+    metric never shows up, and reports each epoch to the progress view. It runs before
+    ``PruningCallback``, so the epoch whose loss became NaN is never reported to Optuna: a
+    diverged trial's reported values end at its last finite epoch."""
 
     def __init__(self, objective: str, trial_number: int, on_epoch: EpochHook | None) -> None:
         super().__init__()
@@ -70,7 +72,7 @@ class TrialMonitor(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
         logs = logs or {}
         if not math.isfinite(logs.get("loss", 0.0)):  # StopOnNaN stopped the epoch
-            raise TrialFailed(f"loss became NaN at epoch {epoch + 1}")
+            raise TrialDiverged(f"loss became NaN at epoch {epoch + 1}")
         if self._objective not in logs:
             raise FatalTrialError(
                 f"objective {self._objective!r} is not among the metrics Keras reports "

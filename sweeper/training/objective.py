@@ -22,7 +22,7 @@ import keras
 import numpy as np
 import optuna
 
-from sweeper.errors import FatalTrialError, TrialFailed, describe_failure
+from sweeper.errors import FatalTrialError, TrialDiverged, TrialFailed, describe_failure
 from sweeper.space.data import Dataset
 from sweeper.space.space import Space
 from sweeper.storage.record import (
@@ -32,6 +32,7 @@ from sweeper.storage.record import (
     EPOCH_BUDGET,
     SEED,
     STOPPED_BY,
+    before_divergence,
     metrics_at,
     outcome_attrs,
 )
@@ -163,7 +164,7 @@ class KerasObjective:
                 fit_time = time.perf_counter() - fit_started - meter.seconds
             known = self._measure(trial, model, meter, fit_time, history.history)
             return self._values(history.history, known)
-        except optuna.TrialPruned:  # stopped early, its model costs the same
+        except (optuna.TrialPruned, TrialDiverged):  # both end pruned; its model costs the same
             self._measure(trial, model, meter, fit_time, history.history)
             raise
         except (TrialFailed, FatalTrialError):
@@ -219,7 +220,7 @@ class KerasObjective:
             trial.set_user_attr(COST_ERRORS, errors)
         trial.set_user_attr(COST_TIME_S, round(meter.seconds, 3))
         known = {name: (value, errors.get(name, "")) for name, value in costs.items()}
-        at_best = metrics_at(history, self.best_epoch(history.get(self.space.objective, [])))
+        at_best = metrics_at(history, self._best_trained_epoch(history))
         for name in history:
             known.setdefault(name, (at_best.get(name), "it was not finite at the best epoch"))
         for constraint in self.space.constraint_list:
@@ -240,7 +241,7 @@ class KerasObjective:
         return values[0] if len(values) == 1 else values
 
     def _best_value(self, history: Mapping[str, list]) -> float:
-        best_epoch = self.best_epoch(history.get(self.space.objective, []))
+        best_epoch = self._best_trained_epoch(history)
         if best_epoch is None:
             raise TrialFailed(f"objective {self.space.objective} was never finite")
         return float(history[self.space.objective][best_epoch - 1])
@@ -254,7 +255,12 @@ class KerasObjective:
             return max(finite, key=lambda item: (item[0], -item[1]))[1]
         return min(finite)[1]
 
+    def _best_trained_epoch(self, history: Mapping[str, list]) -> int | None:
+        """The best epoch before the loss became NaN, if it did: a diverged epoch's metrics
+        score broken weights, and restoring them or re-training to them gains nothing."""
+        return self.best_epoch(before_divergence(history.get(self.space.objective, []), history))
+
     def _record(self, trial, history: Mapping[str, list], wall: float, fit: float) -> None:
-        best = self.best_epoch(history.get(self.space.objective, []))
+        best = self._best_trained_epoch(history)
         for key, value in outcome_attrs(history, best, wall, fit).items():
             trial.set_user_attr(key, value)

@@ -26,14 +26,16 @@ from typing import Protocol
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from sweeper.errors import FatalTrialError, TrialFailed
+from sweeper.errors import FatalTrialError, TrialDiverged, TrialFailed
 from sweeper.storage.heartbeat import Heartbeat, fail_stale_trials, heartbeat_interval, study_lock
 from sweeper.storage.record import (
     DEFAULT_ENGINE,
+    DIVERGED,
     ENGINE,
     FAIL_REASON,
     INTERRUPTED,
     OWNER,
+    STOPPED_BY,
     counted,
 )
 from sweeper.trials.observer import SweepObserver, log_trial
@@ -188,6 +190,8 @@ def run_trial(
         frozen = study.tell(trial, value)
     except optuna.TrialPruned:
         frozen = study.tell(trial, state=TrialState.PRUNED)
+    except TrialDiverged as exc:
+        frozen = prune_diverged(study, trial, str(exc))
     except TrialFailed as exc:
         frozen = _fail(study, trial, str(exc))
     except (FatalTrialError, KeyboardInterrupt) as exc:
@@ -196,6 +200,16 @@ def run_trial(
     log_trial(frozen)
     observer.trial_finished(frozen)
     return frozen
+
+
+def prune_diverged(study: optuna.Study, trial: optuna.Trial, reason: str) -> FrozenTrial:
+    """A diverged trial ends pruned at its last finite epoch (the pruning callback never saw
+    the epoch whose loss became NaN), not failed: Optuna's samplers skip failed trials, so TPE
+    would keep drawing rates that diverge; a pruned trial ranks after every complete one, in
+    TPE's bad group. The reason stays on it as for a failed trial, for the leaderboard."""
+    trial.set_user_attr(STOPPED_BY, DIVERGED)
+    trial.set_user_attr(FAIL_REASON, reason)
+    return study.tell(trial, state=TrialState.PRUNED)
 
 
 def _fail(study: optuna.Study, trial: optuna.Trial, reason: str) -> FrozenTrial:

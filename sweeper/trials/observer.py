@@ -45,8 +45,7 @@ class SweepObserver:
 
 def log_trial(trial: FrozenTrial) -> None:
     """One line per finished trial in sweep.log."""
-    record = TrialRecord.of(trial)
-    reason = record.fail_reason
+    reason = TrialRecord.of(trial).why_ended
     logging.getLogger("sweeper").info(
         "trial %d %s value=%s params=%s%s",
         trial.number,

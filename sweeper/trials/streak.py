@@ -10,10 +10,11 @@ from sweeper.storage.record import TrialRecord
 
 class FailureStreak:
     """Counts trials failed in a row; that many failures mean the space cannot train at all
-    (a model that never builds, a model that does not fit its data). Two kinds of failure say
-    nothing of that, and are skipped: trials lost to a dead or stopped worker, and trials
-    whose training diverged (a NaN loss is an answer about that configuration: a range that
-    reaches rates too high for the model, not a broken space)."""
+    (a model that never builds, a model that does not fit its data). Two kinds of trial say
+    nothing of that, and neither count nor reset the streak: trials lost to a dead or stopped
+    worker, and trials whose training diverged (pruned; older studies failed them): a NaN
+    loss is an answer about that configuration, a range that reaches rates too high for the
+    model, not a broken space."""
 
     def __init__(self, limit: int) -> None:
         self.limit, self.count = limit, 0

@@ -21,6 +21,12 @@ def make_trial(number, state, value=None, **attrs):
     return trial
 
 
+def diverged(number, value, epoch):
+    """A trial pruned because its loss became NaN, as the trial loop records it."""
+    reason = f"loss became NaN at epoch {epoch}"
+    return make_trial(number, TrialState.PRUNED, value, fail_reason=reason, stopped_by="diverged")
+
+
 def test_live_view_shows_counts_best_and_the_running_epoch():
     console = Console(record=True, width=120, force_terminal=False)
     progress = RichProgress("digits_space", "val_accuracy", "maximize", 8, console)
@@ -30,9 +36,7 @@ def test_live_view_shows_counts_best_and_the_running_epoch():
     progress.epoch_ended(1, 2, {"val_accuracy": 0.875, "loss": 0.4})
     console.print(progress._render())
     progress.trial_finished(make_trial(1, TrialState.COMPLETE, 0.95))
-    progress.trial_finished(
-        make_trial(2, TrialState.FAIL, fail_reason="loss became NaN at epoch 1")
-    )
+    progress.trial_finished(make_trial(2, TrialState.FAIL, fail_reason="out of memory: OOM"))
     console.print(progress._render())
     progress.sweep_finished()
     text = console.export_text()
@@ -50,6 +54,12 @@ def test_trial_lines_say_outcome_epochs_and_time():
     )
     failed = make_trial(4, TrialState.FAIL, fail_reason="out of memory: OOM")
     assert "fail     out of memory: OOM  (3 epochs" in describe_trial(failed, "val_accuracy")
+    assert describe_trial(diverged(5, 0.5, epoch=4), "val_accuracy") == (
+        "trial    5 pruned   val_accuracy=0.5000 diverged (loss became NaN at epoch 4)  "
+        "(3 epochs, 1.2s)"
+    )
+    at_once = describe_trial(diverged(6, None, epoch=1), "val_accuracy")  # reported nothing
+    assert "pruned   diverged (loss became NaN at epoch 1)  (3 epochs" in at_once
 
 
 def test_format_duration():

@@ -9,7 +9,14 @@ import time
 
 import optuna
 import pytest
-from conftest import DIGITS_SOURCE, MARKUP_REASON, MIXED_TRIALS, copy_results, file_digest
+from conftest import (
+    DIGITS_SOURCE,
+    MARKUP_REASON,
+    MIXED_TRIALS,
+    NEVER_BUILDS,
+    copy_results,
+    file_digest,
+)
 
 from sweeper.cli import main
 from sweeper.report.leaderboard import COST_COLUMNS, FIXED_COLUMNS, NOTE_COLUMNS
@@ -39,8 +46,9 @@ def test_csv_columns_ranking_inactive_parameters_and_reasons(results, digits_spa
     metrics = ["accuracy", "learning_rate", "loss", "val_accuracy", "val_loss"]  # lr: plateau
     assert columns == [*FIXED_COLUMNS, *COST_COLUMNS, *metrics, *params, *NOTE_COLUMNS]
 
-    # Completed by value, then pruned, then failed, then the running one.
-    assert [r["state"] for r in rows] == ["complete"] * 3 + ["pruned", "fail", "fail", "running"]
+    # Completed by value, then pruned (the diverged one reported no value: last), then failed,
+    # then the running one.
+    assert [r["state"] for r in rows] == ["complete"] * 3 + ["pruned", "pruned", "fail", "running"]
     assert [r["rank"] for r in rows] == [str(n) for n in range(1, 8)]
     complete = [float(r["value"]) for r in rows[:3]]
     assert complete == sorted(complete, reverse=True)
@@ -64,9 +72,10 @@ def test_csv_columns_ranking_inactive_parameters_and_reasons(results, digits_spa
     assert by_trial["5"]["params_plateau_factor"] == "0.5"
     assert all(r["params_weight_decay"] == "" for r in rows)  # declared, never active
     assert by_trial["0"]["fail_reason"] == "loss became NaN at epoch 1"
+    assert by_trial["0"]["stopped_by"] == "diverged" and by_trial["1"]["stopped_by"] == ""
     assert by_trial["4"]["fail_reason"] == f"model could not be built: ValueError: {MARKUP_REASON}"
     assert by_trial["0"]["value"] == "" and by_trial["6"]["value"] == ""
-    assert all(r["fail_reason"] == "" for r in rows if r["state"] != "fail")
+    assert all(r["fail_reason"] == "" for r in rows if r["state"] != "fail" and r["trial"] != "0")
     assert float(by_trial["2"]["val_accuracy"]) == pytest.approx(float(by_trial["2"]["value"]))
     # Costs: measured on every trial that trained (complete, pruned), on no other.
     for row in rows:
@@ -116,7 +125,7 @@ def test_report_of_a_study_with_no_trial_and_of_one_with_only_failures(tmp_path,
     _, rows = read_csv(failed / "digits_space" / "leaderboard.csv")
     assert [r["state"] for r in rows] == ["fail"]
     page = (failed / "digits_space" / "leaderboard.html").read_text()
-    assert "loss became NaN at epoch 1" in page
+    assert NEVER_BUILDS in page
     assert "parameter importances need at least two completed trials" in page
 
 

@@ -17,8 +17,11 @@ from optuna.trial import TrialState
 
 import sweeper
 from sweeper import Categorical, Float, Int, Space, Training
+from sweeper.errors import TrialDiverged
 from sweeper.search.kerastuner import KerasTunerSampler, to_hyperparameters
-from sweeper.storage.record import count_finished
+from sweeper.storage.record import TrialRecord, count_finished
+from sweeper.trials.loop import run_trial
+from sweeper.trials.observer import SweepObserver
 
 
 def every_kind_space(digits_space) -> Space:
@@ -235,3 +238,25 @@ def test_engine_settings_from_python_name_the_setting(settings, setting):
     with pytest.raises(sweeper.SettingError) as caught:
         sweeper.SweepConfig(**settings)
     assert caught.value.setting == setting and "must be one of" in str(caught.value)
+
+
+def test_a_diverged_trial_is_pruned_in_the_study_and_failed_in_the_oracle(tmp_path, digits_space):
+    """KerasTuner's oracles have no pruned state: the oracle skips a diverged trial as a
+    failed one, while the study records it pruned, as under Optuna, and the sweep goes on."""
+    sampler = KerasTunerSampler(digits_space, "bayesian", 4, 0, tmp_path)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+
+    def diverges(trial):
+        digits_space.suggest(trial)
+        trial.report(0.5, step=0)
+        raise TrialDiverged("loss became NaN at epoch 2")
+
+    def completes(trial):
+        return digits_space.suggest(trial)["learning_rate"]
+
+    diverged = run_trial(study, study.ask(), diverges, SweepObserver())
+    complete = run_trial(study, study.ask(), completes, SweepObserver())
+    assert diverged.state == TrialState.PRUNED and TrialRecord.of(diverged).diverged
+    assert complete.state == TrialState.COMPLETE
+    statuses = [sampler.oracle.trials[key].status for key in sampler.oracle.start_order]
+    assert statuses == ["FAILED", "COMPLETED"]

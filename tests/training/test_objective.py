@@ -9,7 +9,7 @@ import pytest
 from conftest import BASE_PARAMS, NAN_PARAMS
 
 from sweeper import FatalTrialError, TrialFailed
-from sweeper.errors import describe_failure
+from sweeper.errors import TrialDiverged, describe_failure
 from sweeper.space.schedules import StepBudget
 from sweeper.training.build import compile_model, steps_per_execution
 from sweeper.training.objective import KerasObjective, trial_seed
@@ -35,12 +35,16 @@ def test_trial_records_history_best_epoch_timings_and_seed(digits_space, digits_
     assert list(trial.intermediate_values) == list(range(attrs["epochs_run"]))
 
 
-def test_nan_loss_fails_the_trial_with_that_reason(digits_space, digits_data):
+def test_nan_loss_ends_the_trial_as_diverged_with_its_costs(digits_space, digits_data):
     trial = optuna.trial.FixedTrial(NAN_PARAMS)
-    with pytest.raises(TrialFailed, match="loss became NaN at epoch 1"):
+    with pytest.raises(TrialDiverged, match="loss became NaN at epoch 1"):
         KerasObjective(digits_space, digits_data, max_epochs=3)(trial)
     assert trial.user_attrs["epochs_run"] == 1
     assert trial.user_attrs["history"]["loss"] == [None]  # stored JSON-safe
+    # Its validation accuracy that epoch (chance, a broken model's) makes no best epoch.
+    assert trial.user_attrs["history"]["val_accuracy"][0] is not None
+    assert trial.user_attrs["best_epoch"] is None and trial.user_attrs["metrics"] == {}
+    assert trial.user_attrs["costs"]["params"] > 0  # measured, as on a pruned trial
 
 
 def test_unbuildable_model_fails_the_trial(digits_space, digits_data):

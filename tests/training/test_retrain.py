@@ -92,7 +92,7 @@ def test_retrain_a_pruned_trial(results, digits_data):
     "argv, code, message",
     [
         (["--trial", "99"], 2, "study 'digits_space' has no trial 99; its trials are 0 to 6"),
-        (["--trial", "0"], 1, "trial 0 is fail (loss became NaN at epoch 1) and has no best epoch"),
+        (["--trial", "0"], 1, "trial 0 is pruned (loss became NaN at epoch 1) and has no best"),
         (["--trial", "6"], 1, "trial 6 is running and has no best epoch"),
     ],
 )

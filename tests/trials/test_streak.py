@@ -1,6 +1,7 @@
 """The failure streak stops a sweep whose space cannot train at all, and only that: trials
 whose training diverged (a NaN loss) are answers about their configuration, not proof that
-the space is broken, so a wide learning-rate range that reaches NaN finishes its budget."""
+the space is broken, so a wide learning-rate range that reaches NaN finishes its budget.
+Diverged trials are pruned now; older studies failed them, and both kinds are skipped."""
 
 import dataclasses
 
@@ -8,7 +9,8 @@ import optuna
 import pytest
 
 import sweeper
-from sweeper.storage.record import FAIL_REASON, HISTORY, WORKER_DIED
+from sweeper.storage.record import FAIL_REASON, HISTORY, STOPPED_BY, WORKER_DIED
+from sweeper.trials.loop import prune_diverged
 from sweeper.trials.streak import FailureStreak
 
 
@@ -30,6 +32,7 @@ def test_a_streak_counts_failures_that_say_the_space_cannot_train():
 
 
 def test_diverged_and_lost_trials_neither_count_nor_reset_the_streak():
+    """A diverged trial as an older study recorded it: failed, its loss null."""
     streak = FailureStreak(2)
     nan = failed("loss became NaN at epoch 1", {"loss": [None], "accuracy": [0.1]})
     lost = failed(WORKER_DIED)
@@ -40,6 +43,26 @@ def test_diverged_and_lost_trials_neither_count_nor_reset_the_streak():
     streak = FailureStreak(2)
     assert streak.add(failed("model could not be built")) is None
     assert streak.add(complete()) is None  # a trial that trained ends the streak
+    assert streak.add(failed("model could not be built")) is None
+
+
+def test_pruned_diverged_trials_neither_count_nor_reset_the_streak():
+    """A diverged trial as the trial loop records it now: pruned, stopped_by "diverged"."""
+    study = optuna.create_study()
+
+    def diverged() -> optuna.trial.FrozenTrial:
+        return prune_diverged(study, study.ask(), "loss became NaN at epoch 2")
+
+    streak = FailureStreak(2)
+    assert streak.add(failed("model could not be built")) is None
+    for _ in range(10):
+        assert streak.add(diverged()) is None
+    error = streak.add(failed("model could not be built"))
+    assert error is not None and "2 trials failed in a row" in str(error)
+    # A trial the pruner stopped did train: it ends the streak, as a complete one does.
+    streak = FailureStreak(2)
+    assert streak.add(failed("model could not be built")) is None
+    assert streak.add(optuna.trial.create_trial(state=optuna.trial.TrialState.PRUNED)) is None
     assert streak.add(failed("model could not be built")) is None
 
 
@@ -69,8 +92,9 @@ def test_a_range_that_reaches_diverging_rates_finishes_its_budget_with_a_winner(
         max_consecutive_failures=5,
     )
     states = [t.state for t in result.study.trials]
-    assert states[:5] == [optuna.trial.TrialState.FAIL] * 5
-    assert all("NaN" in t.user_attrs[FAIL_REASON] for t in result.study.trials[:5])
+    assert states[:5] == [optuna.trial.TrialState.PRUNED] * 5
+    for trial in result.study.trials[:5]:
+        assert trial.user_attrs[STOPPED_BY] == "diverged" and "NaN" in trial.user_attrs[FAIL_REASON]
     assert states[5] == optuna.trial.TrialState.COMPLETE
     assert result.winner is not None and result.winner.card["trial"] == 5
 
