@@ -295,7 +295,9 @@ def test_an_earlier_sitting_is_reported_again_with_other_targets(bench, tmp_path
     argv = ["--from-runs", str(saved), "--target", "mnist=0.97,0.975", "--out", str(out)]
     bench.main(argv)
     printed = capsys.readouterr().out
-    assert "6000 train / 2000 validation images, 60 s per search" in printed
+    assert (
+        "60 s per search; the image tasks' subsets: 6000 train / 2000 validation images" in printed
+    )
     assert "| to 97.0% | to 97.5% |" in printed
     assert "| sweeper | 0 | 2 | 18 | 0.9720 | 30 s | never | 0.9700 |" in printed
     assert "| optuna | 0 | 1 | 9 | 0.9750 | 25 s | 25 s | 0.9700 |" in printed
