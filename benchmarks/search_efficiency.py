@@ -24,7 +24,7 @@ best-so-far-vs-time plot per task as one self-contained HTML file.
 
     python benchmarks/search_efficiency.py                      # defaults: ~30 min, 2 cores
     python benchmarks/search_efficiency.py --tasks friedman --budget 120 \
-        --tools sweeper optuna ray dehb --variant "--no-starting-points"
+        --tools sweeper optuna ray dehb --variant=--no-starting-points
     python benchmarks/search_efficiency.py --tools sweeper --variant "--workers 2"
     python benchmarks/search_efficiency.py --budget 240 --train 12000 --val 3000 \
         --target mnist=0.985,0.9865 --target fashion=0.865,0.8795   # the goal's size, ~2 h
@@ -461,7 +461,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="FLAGS",
-        help='also run sweeper with these flags added, e.g. "--workers 2" (repeatable)',
+        help='also run sweeper with these flags added, e.g. "--workers 2", or a flag alone as '
+        "--variant=--no-starting-points (repeatable)",
     )
     parser.add_argument(
         "--target",

@@ -220,7 +220,9 @@ TASKS = {
     for task in (
         Task("mnist", load_mnist, build_model, CNN_PARAMS, targets=(0.96, 0.97)),
         Task("fashion", load_fashion, build_model, CNN_PARAMS, targets=(0.81, 0.83)),
-        Task("fashion-mlp", load_fashion, build_mlp, MLP_PARAMS, targets=(0.80, 0.82)),
+        # Trial 0 (Adam at 1e-3) reaches 0.847 on the 3,000 images: its targets and the
+        # sequence task's are first estimates, until their own sittings set them by the rule.
+        Task("fashion-mlp", load_fashion, build_mlp, MLP_PARAMS, targets=(0.84, 0.855)),
         Task(
             "sequence",
             load_sequences,
@@ -234,7 +236,9 @@ TASKS = {
             load_friedman,
             build_mlp,
             (Int("layers", 1, 3), Int("units", 16, 256, log=True)),
-            targets=(1.2, 1.0),
+            # 1.0: what most searches reach within a minute; 0.9: under every peer's best in
+            # the first sitting (120 s, three seeds: the best peer's median 0.918).
+            targets=(1.0, 0.9),
             loss="mse",
             metric="mae",
             direction="minimize",
