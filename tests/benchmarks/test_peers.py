@@ -1,6 +1,6 @@
 """The search-efficiency benchmark's peers search the same ranges as sweeper, in their own
 APIs, and run for real: each on a tiny generated regression, for a few seconds. Ray Tune and
-DEHB come with the ``bench`` extra (README: Benchmarks)."""
+DEHB come with the ``bench`` extra (docs/benchmarks.md)."""
 
 from __future__ import annotations
 
