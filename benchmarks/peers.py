@@ -65,25 +65,31 @@ def best_of(task: t.Task, scores: list[float]) -> tuple[float | None, int]:
     return task.sign * value, -epoch
 
 
-def fit(keras, task: t.Task, params, data, epochs: int, callbacks=()):
-    """One model trained as every peer trains it: early stopping on the validation metric."""
+def training_callbacks(keras, task: t.Task) -> list:
+    """What every peer trains with: the epoch count, Keras' stop on NaN, and early stopping
+    on the validation metric."""
 
     class CountEpochs(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             EpochCount.total += 1
 
-    keras.backend.clear_session()
-    model = compiled(keras, task, params, data)
     stop = keras.callbacks.EarlyStopping(
         task.objective, patience=task.patience, mode=task.direction[:3]
     )
+    return [CountEpochs(), keras.callbacks.TerminateOnNaN(), stop]
+
+
+def fit(keras, task: t.Task, params, data, epochs: int, callbacks=()):
+    """One model trained as every peer trains it (``training_callbacks``)."""
+    keras.backend.clear_session()
+    model = compiled(keras, task, params, data)
     history = model.fit(
         data.x_train,
         data.y_train,
         validation_data=(data.x_val, data.y_val),
         batch_size=params["batch_size"],
         epochs=epochs,
-        callbacks=[CountEpochs(), keras.callbacks.TerminateOnNaN(), stop, *callbacks],
+        callbacks=[*training_callbacks(keras, task), *callbacks],
         verbose=0,
     )
     return history.history.get(task.objective, [])
@@ -171,7 +177,8 @@ def _hp(hp, param: Param):
         return hp.Choice(param.name, list(param.choices))
     sampling = "log" if param.log else "linear"
     if isinstance(param, Int):
-        step = int(param.step or 1)
+        # KerasTuner reads a log range's step as a factor: none, as sweeper's log Int has.
+        step = None if param.log else int(param.step or 1)
         return hp.Int(param.name, int(param.low), int(param.high), step=step, sampling=sampling)
     return hp.Float(param.name, param.low, param.high, sampling=sampling)
 
@@ -223,10 +230,6 @@ def kerastuner_peer(task: t.Task, data, seed: int, budget: float, events: list, 
             if trial.score is not None and math.isfinite(trial.score):
                 events.append((time.time(), float(trial.score)))
 
-    class CountEpochs(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            EpochCount.total += 1
-
     tuner = TimedHyperband(
         Model(),
         objective=kt.Objective(task.objective, direction=task.direction[:3]),
@@ -243,13 +246,7 @@ def kerastuner_peer(task: t.Task, data, seed: int, budget: float, events: list, 
         data.y_train,
         validation_data=(data.x_val, data.y_val),
         epochs=task.epochs,
-        callbacks=[
-            CountEpochs(),
-            keras.callbacks.TerminateOnNaN(),
-            keras.callbacks.EarlyStopping(
-                task.objective, patience=task.patience, mode=task.direction[:3]
-            ),
-        ],
+        callbacks=training_callbacks(keras, task),
         verbose=0,
     )
     best = tuner.oracle.get_best_trials(1)[0]

@@ -71,8 +71,7 @@ TARGETS = {name: task.targets for name, task in TASKS.items()}
 # --- the peers, in a process of their own ---------------------------------------------------
 
 
-def kerastuner_best_epochs(trial) -> int:
-    return peers.kerastuner_best_epochs(trial)
+kerastuner_best_epochs = peers.kerastuner_best_epochs
 
 
 # Seeds of --retests: the same for every tool, and none a sweep or peer used for its own.

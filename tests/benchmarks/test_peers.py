@@ -58,6 +58,23 @@ def importlib_available(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_kerastuner_declares_each_tasks_model_parameters_in_their_ranges(name):
+    import keras_tuner as kt
+
+    hp = kt.HyperParameters()
+    for param in TASKS[name].model_params:
+        value = peers._hp(hp, param)
+        assert param.problem_with(value) is None
+
+
+def test_the_kerastuner_peer_searches_with_hyperband(tmp_path):
+    events: list = []
+    found = peers.kerastuner_peer(TINY, _tiny(), 0, 3.0, events, tmp_path)
+    assert found["trials"] >= 1 and 1 <= found["epochs"] <= 3
+    assert found["params"]["optimizer"] in peers.t.OPTIMIZERS
+
+
 @pytest.mark.parametrize("sampler", ["tpe", "random"])
 def test_the_hand_written_optuna_loop_finds_a_configuration(sampler):
     events: list = []
