@@ -32,31 +32,41 @@ def test_a_range_middle_and_its_limits():
     assert Int("filters", 16, 48, step=16).problem_with(48) is None
 
 
-def test_the_registry_starts_with_adam_at_its_default():
+def test_the_registry_starts_with_adam_then_bolder_with_clipping():
     mnist = load_space("mnist_space")
+    middle = {
+        "lr_schedule": "constant",
+        "batch_size": 128,  # the middle of (64, 128, 256)
+        "dropout": 0.25,
+        "filters": 32,
+        "convs_per_block": 1,
+        "batch_norm": False,
+        "augment": True,
+        "units": 91,
+    }
     assert starting_points(mnist) == [
+        {"optimizer": "adam", "learning_rate": 3e-3, "clipping": "none", **middle},
         {
             "optimizer": "adam",
-            "learning_rate": 1e-3,
-            "lr_schedule": "constant",
-            "batch_size": 128,  # the middle of (64, 128, 256)
-            "clipping": "none",
-            "dropout": 0.25,
-            "filters": 32,
-            "convs_per_block": 1,
-            "batch_norm": False,
-            "augment": True,
-            "units": 91,
-        }
+            "learning_rate": 1e-2,
+            "clipping": "clipnorm",
+            "clip_threshold": 1.0,
+            **middle,
+        },
     ]
     # Without Adam, the next dependable optimizer the space declares, at its own setting.
     sgd = dataclasses.replace(mnist, training=Training(optimizers=("sgd", "nesterov")))
-    (point,) = starting_points(sgd)
-    assert point["optimizer"] == "nesterov"
-    assert (point["learning_rate"], point["momentum"]) == (1e-2, 0.9)
-    # A registry value outside the space's range moves inside it.
-    narrow = Training(optimizers=("rmsprop", "sgd"), learning_rate=(1e-4, 5e-4))
-    assert [p["optimizer"] for p in registry_points(narrow)] == ["rmsprop"]
+    well_worn, bolder = starting_points(sgd)
+    assert well_worn["optimizer"] == bolder["optimizer"] == "nesterov"
+    assert (well_worn["learning_rate"], well_worn["momentum"]) == (1e-2, 0.9)
+    assert (bolder["learning_rate"], bolder["momentum"]) == (0.033, 0.9)
+    # Clipping by another mode where the space has no clipnorm; none where it has no clipping.
+    by_value = Training(clipping=("none", "clipvalue"))
+    assert registry_points(by_value)[1]["clipping"] == "clipvalue"
+    assert "clip_threshold" not in registry_points(Training(clipping=("none",)))[1]
+    # Registry values outside the space's range move inside it; points that meet are one.
+    narrow = Training(optimizers=("rmsprop", "sgd"), learning_rate=(1e-4, 5e-4), clipping=("none",))
+    assert [p["optimizer"] for p in registry_points(narrow)] == ["rmsprop", "rmsprop"]
     (point,) = starting_points(dataclasses.replace(mnist, training=narrow))
     assert point["learning_rate"] == 5e-4
 
@@ -81,8 +91,11 @@ def test_a_new_sweep_tries_the_starting_points_first(tmp_path):
         fakes.SPACE, n_trials=3, workers=None, results_dir=tmp_path, make_objective=fakes.quick
     )
     trials = result.study.trials
-    assert trials[0].params["x"] == 0.5  # the fake space's middle; its only optimizer: adam
-    assert len({t.params["x"] for t in trials}) == 3  # then the sampler
+    # The fake space's middle, at Adam's well-worn rate and a bolder one; then the sampler
+    # (the fake objective suggests x alone: the rates are in the queued values).
+    assert [t.params["x"] for t in trials] == [0.5, 0.5, trials[2].params["x"]] != [0.5] * 3
+    queued = [t.system_attrs["fixed_params"]["learning_rate"] for t in trials[:2]]
+    assert queued == [3e-3, 1e-2]
 
     plain = run_sweep(
         fakes.SPACE,
@@ -99,12 +112,14 @@ def test_a_new_sweep_tries_the_starting_points_first(tmp_path):
 
 def test_resuming_enqueues_nothing_again(tmp_path):
     run_sweep(
-        fakes.SPACE, n_trials=2, workers=None, results_dir=tmp_path, make_objective=fakes.quick
+        fakes.SPACE, n_trials=1, workers=None, results_dir=tmp_path, make_objective=fakes.quick
     )
     resumed = run_sweep(
         fakes.SPACE, n_trials=4, workers=None, results_dir=tmp_path, make_objective=fakes.quick
     )
-    assert [t.params["x"] for t in resumed.study.trials].count(0.5) == 1
+    # The first start ran before; the second, queued then, runs now; neither is queued again.
+    queued = [t.system_attrs.get("fixed_params") for t in resumed.study.trials]
+    assert [q["learning_rate"] for q in queued if q] == [3e-3, 1e-2]
 
 
 @pytest.mark.parametrize("suffix", [".json", ".yaml"])
@@ -224,6 +239,6 @@ def test_registry_points_follow_the_declared_optimizers():
         load_data=fakes.load_data,
         training=Training(optimizers=("adagrad", "momentum"), schedules=("cosine",)),
     )
-    (point,) = starting_points(space)
+    point = starting_points(space)[0]
     assert (point["optimizer"], point["lr_schedule"]) == ("momentum", "cosine")
     assert complete(space, {})["optimizer"] == "adagrad"  # the first choice
