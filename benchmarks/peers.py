@@ -429,21 +429,47 @@ def retrain_and_test(task: t.Task, data, params: dict, epochs: int, seed: int) -
 
 
 def oracle(task: t.Task, data, params: dict, launched: float, seed: int) -> list:
-    """The best configuration of a sitting, trained once from a cold start: (seconds since
-    the process launched, validation value) at each epoch's end."""
+    """The best configuration of a sitting, trained once from a cold start as a peer trains
+    it (plain ``model.fit``): (seconds since the process launched, validation value) at each
+    epoch's end."""
     import keras
 
-    events = []
+    events: list = []
 
     class Clock(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            value = (logs or {}).get(task.objective, math.nan)
-            if math.isfinite(value):
-                events.append((time.time() - launched, float(value)))
+            _clock(events, task, launched, logs or {})
 
     keras.utils.set_random_seed(seed)
     fit(keras, task, params, data, task.epochs, [Clock()])
     return events
+
+
+def sweeper_oracle(task: t.Task, data, params: dict, launched: float, seed: int) -> list:
+    """As ``oracle``, for a configuration sweeper found: trained as sweeper trained and
+    validated it, one trial of its own trial path (weight averaging, steps per call, early
+    stopping), so the oracle reaches what sweeper's trial reached."""
+    import optuna
+
+    from sweeper import KerasObjective
+
+    events: list = []
+    objective = KerasObjective(
+        task.space(),
+        data,
+        max_epochs=task.epochs,
+        patience=task.patience,
+        seed=seed,
+        on_epoch=lambda trial, epoch, logs: _clock(events, task, launched, logs),
+    )
+    objective(optuna.trial.FixedTrial(params))
+    return events
+
+
+def _clock(events: list, task: t.Task, launched: float, logs) -> None:
+    value = logs.get(task.objective, math.nan)
+    if math.isfinite(value):
+        events.append((time.time() - launched, float(value)))
 
 
 def run(tool: str, task: t.Task, data, seed: int, budget: float, events: list, folder) -> dict:

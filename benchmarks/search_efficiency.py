@@ -10,7 +10,9 @@ recurrent network, a regression), equal wall-clock budgets, several seeds:
   (``optuna``), random search (``random``), KerasTuner's Hyperband (``kerastuner``), Ray Tune
   with OptunaSearch and ASHA, trials in parallel (``ray``), and DEHB (``dehb``);
 - the oracle: the best configuration any tool found for the task in the sitting, trained once
-  from a cold start (``--no-oracle`` skips it): how soon a search could reach each target.
+  from a cold start the way the tool that found it trains (sweeper's trial path, with its
+  weight averaging, or plain Keras for a peer's; ``--no-oracle`` skips it): how soon a search
+  could reach each target.
 
 Every tool runs in a process of its own, timed from its launch (imports and data loading
 included). After the search each tool's winner is re-trained on train + validation for its
@@ -124,7 +126,8 @@ def run_oracle(spec_file: Path, launched: float) -> None:
     spec = json.loads(spec_file.read_text())
     task = TASKS[spec["task"]]
     data = task.load(peers.data_dir())
-    spec["events"] = peers.oracle(task, data, spec["params"], launched, spec["seed"])
+    train = peers.sweeper_oracle if spec["trained_as"] == "sweeper" else peers.oracle
+    spec["events"] = train(task, data, spec["params"], launched, spec["seed"])
     spec_file.write_text(json.dumps(spec))
 
 
@@ -257,7 +260,9 @@ def best_value(run: dict, sign: int = 1) -> float:
 def run_oracle_of(task: str, runs: list[dict], args) -> dict | None:
     """The oracle row: the best configuration any tool found for ``task`` in this sitting
     (the run with the best validation value), trained once from a cold start, in a fresh
-    process timed from its launch as the tools are."""
+    process timed from its launch as the tools are, the way the tool that found it trains
+    (sweeper's trial path for any sweeper run, plain Keras for a peer's): the value it
+    validated is the one the oracle can reach."""
     sign = TASKS[task].sign
     found = [r for r in runs if r["task"] == task and r.get("winner") and best_curve(r["events"])]
     if not found:
@@ -266,7 +271,9 @@ def run_oracle_of(task: str, runs: list[dict], args) -> dict | None:
     env = _environment(args)
     with tempfile.TemporaryDirectory() as scratch:
         spec = Path(scratch) / "oracle.json"
-        spec.write_text(json.dumps({"task": task, "params": best["winner"], "seed": 0}))
+        trained_as = "sweeper" if best["tool"].startswith("sweeper") else "keras"
+        oracle = {"task": task, "params": best["winner"], "seed": 0, "trained_as": trained_as}
+        spec.write_text(json.dumps(oracle))
         launched = time.time()
         command = [sys.executable, __file__, "--oracle", str(spec), "--launched", str(launched)]
         _check(subprocess.run(command, env=env, capture_output=True, text=True))
@@ -276,6 +283,7 @@ def run_oracle_of(task: str, runs: list[dict], args) -> dict | None:
         "task": task,
         "seed": best["seed"],
         "found_by": best["tool"],
+        "trained_as": trained_as,
         "events": events,
         "trials": 1,
         "epochs": len(events),

@@ -110,3 +110,23 @@ def test_the_oracle_times_each_epoch_from_the_launch():
     assert len(events) == 3
     assert all(when >= 100.0 for when, _ in events)
     assert [when for when, _ in events] == sorted(when for when, _ in events)
+
+
+def test_a_configuration_sweeper_found_is_timed_through_sweepers_trial_path():
+    import time
+
+    params = {"optimizer": "adam", "learning_rate": 1e-2, "lr_schedule": "constant"}
+    params |= {"batch_size": 32, "clipping": "none", "dropout": 0.0, "layers": 1, "units": 16}
+    launched = time.time() - 100.0
+    events = peers.sweeper_oracle(TINY, _tiny(), params, launched, seed=0)
+    assert 1 <= len(events) <= 3 and all(when >= 100.0 for when, _ in events)
+    # The values are what sweeper's trial validates (its weight-averaged model): the same
+    # configuration through sweeper's objective records the same curve.
+    import optuna
+
+    from sweeper import KerasObjective
+
+    trial = optuna.trial.FixedTrial(params)
+    KerasObjective(TINY.space(), _tiny(), max_epochs=3, patience=1, seed=0)(trial)
+    recorded = trial.user_attrs["history"]["val_mae"]
+    assert [value for _, value in events] == pytest.approx(recorded, rel=1e-2)

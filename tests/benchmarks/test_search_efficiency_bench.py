@@ -272,6 +272,7 @@ def test_the_oracle_row_trains_the_sittings_best_configuration_once(bench, monke
         spec = Path(command[command.index("--oracle") + 1])
         trained = json.loads(spec.read_text())
         assert trained["params"] == {"optimizer": "adam"} and trained["task"] == "mnist"
+        assert trained["trained_as"] == "sweeper"  # sweeper found it: its trial path trains it
         spec.write_text(json.dumps({**trained, "events": [[9.0, 0.95], [12.0, 0.968]]}))
         return subprocess.CompletedProcess(command, 0, "", "")
 
