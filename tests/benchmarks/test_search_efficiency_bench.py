@@ -12,6 +12,7 @@ import math
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "search_efficiency.py"
@@ -132,8 +133,6 @@ def test_retests_re_train_each_winner_on_seeds_every_tool_shares(bench, monkeypa
 def test_a_retest_trains_the_configuration_for_real_and_a_seed_repeats_it(
     bench, monkeypatch, tmp_path
 ):
-    import numpy as np
-
     from benchmarks.spaces import tasks
     from sweeper import Dataset
 
@@ -190,6 +189,8 @@ def test_time_to_a_target_is_the_first_completion_reaching_it(bench):
     assert bench.time_to(events, 0.96) == 30.0
     assert bench.time_to(events, 0.97) == 50.0
     assert math.isinf(bench.time_to(events, 0.98))
+    # A float32 accuracy of exactly 84.0 % (840 of 1,000) reaches 0.84.
+    assert bench.time_to([(12.0, float(np.float32(0.84)))], 0.84) == 12.0
 
 
 def test_the_table_has_a_row_per_run_and_medians_per_tool(bench):
