@@ -457,7 +457,13 @@ def plot(runs: list[dict], task: str, budget: float, targets) -> str:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", nargs="+", choices=TASKS, default=list(DEFAULT_TASKS))
-    parser.add_argument("--tools", nargs="+", choices=TOOLS, default=list(DEFAULT_TOOLS))
+    parser.add_argument(
+        "--tools",
+        nargs="*",
+        choices=TOOLS,
+        default=list(DEFAULT_TOOLS),
+        help="the tools to run (none: only --before's and each --variant's)",
+    )
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--budget", type=float, default=45.0, help="seconds of search per run")
     parser.add_argument("--train", type=int, default=3000, help="training images per task")
@@ -523,6 +529,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.keep and Path(args.keep).is_dir() and any(Path(args.keep).iterdir()):
         parser.error(f"--keep {args.keep}: the folder is not empty; keep each sitting apart")
+    if not (args.tools or args.before or args.variant or args.from_runs):
+        parser.error("--tools: name at least one tool, or add --before DIR or --variant FLAGS")
     for flags in args.variant:  # now, not when its turn comes minutes into the sitting
         try:
             shlex.split(flags)

@@ -42,6 +42,15 @@ def test_before_and_variants_join_the_sitting(bench):
     ]
 
 
+def test_a_sitting_of_variants_alone_runs_no_other_tool(bench, capsys):
+    args = bench.parse_args(["--tools", "--variant=--no-starting-points"])
+    assert bench.sitting_tools(args) == ["sweeper --no-starting-points"]
+    with pytest.raises(SystemExit) as exit_info:
+        bench.parse_args(["--tools"])
+    assert exit_info.value.code == 2
+    assert "name at least one tool, or add --before DIR or --variant" in capsys.readouterr().err
+
+
 def test_a_variant_that_cannot_be_split_is_refused_before_the_sitting(bench, capsys):
     with pytest.raises(SystemExit) as exit_info:
         bench.parse_args(["--variant", "--enqueue 'my points.json"])
