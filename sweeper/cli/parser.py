@@ -223,7 +223,7 @@ def _run_parser(commands) -> None:
         "--no-starting-points",
         action="store_true",
         help="skip the space's starting points (by default a new sweep first tries a "
-        "well-worn configuration, Adam at 3e-3, then a bolder one, Adam at 1e-2 "
+        "well-worn configuration, Adam at 1e-3, then a bolder one, Adam at 1e-2 "
         "with clipped gradients)",
     )
     search.add_argument(

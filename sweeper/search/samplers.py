@@ -41,7 +41,7 @@ LR_PRIOR_DECADES = 0.5
 
 class RegistryTPESampler(optuna.samplers.TPESampler):
     """TPE whose random start-up trials draw the learning rate near the chosen optimizer's
-    well-worn one (``OptimizerSpec.start``: Adam 3e-3, SGD 1e-2), log-normally within the
+    well-worn one (``OptimizerSpec.start``: Adam 1e-3, SGD 1e-2), log-normally within the
     space's range, instead of uniformly over it.
 
     Over a range such as 1e-4..1e-1 a uniform draw gives Adam 1e-1 (diverges) or SGD 1e-4

@@ -46,18 +46,15 @@ class OptimizerSpec:
 
 # The starting settings are the optimizers' well-worn ones: Keras' default learning rates for
 # the adaptive ones, and 0.01 with momentum 0.9 for SGD, as the papers that use it train.
-# Adam's (and AdamW's) is 3e-3, not Keras' 1e-3: a sweep's trials train for a few epochs, and
-# in those 3e-3 reached a better model than 1e-3 on each of the search benchmark's five task
-# shapes (benchmarks/search_efficiency.py; docs/benchmarks.md, 2026-12-06).
 OPTIMIZERS: dict[str, OptimizerSpec] = {
     "sgd": OptimizerSpec("SGD", start={"learning_rate": 1e-2}),
     "momentum": OptimizerSpec("SGD", (MOMENTUM,), start={"learning_rate": 1e-2, "momentum": 0.9}),
     "nesterov": OptimizerSpec(
         "SGD", (MOMENTUM,), {"nesterov": True}, start={"learning_rate": 1e-2, "momentum": 0.9}
     ),
-    "adam": OptimizerSpec("Adam", start={"learning_rate": 3e-3}),
+    "adam": OptimizerSpec("Adam", start={"learning_rate": 1e-3}),
     "adamw": OptimizerSpec(
-        "AdamW", (WEIGHT_DECAY,), start={"learning_rate": 3e-3, "weight_decay": 4e-3}
+        "AdamW", (WEIGHT_DECAY,), start={"learning_rate": 1e-3, "weight_decay": 4e-3}
     ),
     "rmsprop": OptimizerSpec("RMSprop", start={"learning_rate": 1e-3}),
     "adagrad": OptimizerSpec("Adagrad", start={"learning_rate": 1e-2}),

@@ -45,7 +45,7 @@ def test_the_registry_starts_with_adam_then_bolder_with_clipping():
         "units": 91,
     }
     assert starting_points(mnist) == [
-        {"optimizer": "adam", "learning_rate": 3e-3, "clipping": "none", **middle},
+        {"optimizer": "adam", "learning_rate": 1e-3, "clipping": "none", **middle},
         {
             "optimizer": "adam",
             "learning_rate": 1e-2,
@@ -59,7 +59,7 @@ def test_the_registry_starts_with_adam_then_bolder_with_clipping():
     well_worn, bolder = starting_points(sgd)
     assert well_worn["optimizer"] == bolder["optimizer"] == "nesterov"
     assert (well_worn["learning_rate"], well_worn["momentum"]) == (1e-2, 0.9)
-    assert (bolder["learning_rate"], bolder["momentum"]) == (0.033, 0.9)
+    assert (bolder["learning_rate"], bolder["momentum"]) == (0.1, 0.9)
     # Clipping by another mode where the space has no clipnorm; none where it has no clipping.
     by_value = Training(clipping=("none", "clipvalue"))
     assert registry_points(by_value)[1]["clipping"] == "clipvalue"
@@ -95,7 +95,7 @@ def test_a_new_sweep_tries_the_starting_points_first(tmp_path):
     # (the fake objective suggests x alone: the rates are in the queued values).
     assert [t.params["x"] for t in trials] == [0.5, 0.5, trials[2].params["x"]] != [0.5] * 3
     queued = [t.system_attrs["fixed_params"]["learning_rate"] for t in trials[:2]]
-    assert queued == [3e-3, 1e-2]
+    assert queued == [1e-3, 1e-2]
 
     plain = run_sweep(
         fakes.SPACE,
@@ -119,7 +119,7 @@ def test_resuming_enqueues_nothing_again(tmp_path):
     )
     # The first start ran before; the second, queued then, runs now; neither is queued again.
     queued = [t.system_attrs.get("fixed_params") for t in resumed.study.trials]
-    assert [q["learning_rate"] for q in queued if q] == [3e-3, 1e-2]
+    assert [q["learning_rate"] for q in queued if q] == [1e-3, 1e-2]
 
 
 @pytest.mark.parametrize("suffix", [".json", ".yaml"])
