@@ -33,12 +33,20 @@ if TYPE_CHECKING:
 log = logging.getLogger("sweeper")
 
 
-def enqueue(study: optuna.Study, space: Space, given: Sequence[Mapping[str, Any]], auto: bool):
+def enqueue(
+    study: optuna.Study,
+    space: Space,
+    given: Sequence[Mapping[str, Any]],
+    auto: bool,
+    budget: int | None = None,
+):
     """Queue the user's configurations (``given``), then the space's starting points (when
-    ``auto``): a new study runs them first, in that order."""
+    ``auto``; as many as the trial ``budget`` leaves room for, so a one-trial sweep does not
+    end with a trial queued): a new study runs them first, in that order."""
     points = [complete(space, p, f"enqueue entry {i + 1}") for i, p in enumerate(given)]
     if auto:
-        points += starting_points(space)
+        room = None if budget is None else max(0, budget - len(points))
+        points += starting_points(space)[:room]
     seen: list[dict[str, Any]] = []
     for point in points:
         if point not in seen:
@@ -111,4 +119,4 @@ def begin(study: optuna.Study, space: Space, config: SweepConfig, source) -> Non
     if source is not None:
         added = warm_start(study, space, *source)
         log.info("warm start: %d trials from %s", added, source[1])
-    enqueue(study, space, config.enqueue, config.starting_points)
+    enqueue(study, space, config.enqueue, config.starting_points, config.n_trials)

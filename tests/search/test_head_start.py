@@ -110,14 +110,22 @@ def test_a_new_sweep_tries_the_starting_points_first(tmp_path):
     assert 0.5 not in [t.params["x"] for t in plain.study.trials]
 
 
+def test_a_one_trial_sweep_queues_one_starting_point(tmp_path):
+    result = run_sweep(
+        fakes.SPACE, n_trials=1, workers=None, results_dir=tmp_path, make_objective=fakes.quick
+    )
+    (trial,) = result.study.trials  # no second start left queued behind the budget
+    assert trial.system_attrs["fixed_params"]["learning_rate"] == 1e-3
+
+
 def test_resuming_enqueues_nothing_again(tmp_path):
     run_sweep(
-        fakes.SPACE, n_trials=1, workers=None, results_dir=tmp_path, make_objective=fakes.quick
+        fakes.SPACE, n_trials=2, workers=None, results_dir=tmp_path, make_objective=fakes.quick
     )
     resumed = run_sweep(
         fakes.SPACE, n_trials=4, workers=None, results_dir=tmp_path, make_objective=fakes.quick
     )
-    # The first start ran before; the second, queued then, runs now; neither is queued again.
+    # Both starts ran before; neither is queued again.
     queued = [t.system_attrs.get("fixed_params") for t in resumed.study.trials]
     assert [q["learning_rate"] for q in queued if q] == [1e-3, 1e-2]
 
