@@ -14,6 +14,7 @@ from rich.table import Table
 from sweeper.report.leaderboard import leaderboard
 from sweeper.report.live import format_params
 from sweeper.results import ResultsDir
+from sweeper.storage.record import count_queued
 from sweeper.storage.standing import StudyGoals
 
 if TYPE_CHECKING:
@@ -61,10 +62,11 @@ def show_leaderboard(study: optuna.Study, results: ResultsDir, console: Console)
     """The top of the leaderboard as a table, and where the whole of it is."""
     frame = leaderboard(study)
     goals = StudyGoals.of(study)
-    table = Table(
-        title=f"{study.study_name}: top {min(TOP_ROWS, len(frame))} of {len(frame)} trials",
-        title_justify="left",
-    )
+    waiting = count_queued(study)
+    title = f"{study.study_name}: top {min(TOP_ROWS, len(frame))} of {len(frame)} trials"
+    if waiting:
+        title += f"; {waiting} queued, not yet begun (the next run tries them first)"
+    table = Table(title=title, title_justify="left")
     # The other objectives, the Pareto rank and feasibility, where the sweep has them.
     extra = [
         *(g.name for g in goals.goals[1:]),

@@ -7,7 +7,9 @@ are still writing trials.
 Ranking: completed trials by the objective in the study's direction (with several
 objectives, by Pareto rank first; those that break a constraint after the rest), then pruned
 trials by the best value they reported before being stopped, then failed trials, then trials
-still running. Every trial's measured costs are columns (``COST_COLUMNS``).
+still running. Trials queued and not yet begun (``--enqueue`` points, a starting point the
+budget ended before) have nothing to rank: they are left off (``record.count_queued``). Every
+trial's measured costs are columns (``COST_COLUMNS``).
 """
 
 from __future__ import annotations
@@ -97,14 +99,16 @@ def _standing_columns(goals: StudyGoals) -> list[str]:
 
 
 def leaderboard(study: optuna.Study) -> pd.DataFrame:
-    """One row per trial, ranked; parameters a condition left inactive are empty.
+    """One row per trial that has begun, ranked; parameters a condition left inactive are
+    empty.
 
     Ranking: completed trials that keep the constraints first, by Pareto rank when the sweep
     has several objectives, then by the primary objective; then completed trials that break
     a constraint, pruned trials by the best value they reported before being stopped, failed
     trials, and trials still running."""
     goals = StudyGoals.of(study)
-    trials = study.get_trials(deepcopy=False)
+    begun = (*_STATE_ORDER, TrialState.RUNNING)
+    trials = study.get_trials(deepcopy=False, states=begun)
     pareto = goals.pareto_ranks(trials) if goals.several else {}
 
     def order(trial: FrozenTrial):

@@ -21,7 +21,7 @@ from sweeper.errors import SweeperError
 from sweeper.report.live import format_duration
 from sweeper.report.plots import PLOTS, NoPlot, complete_trials
 from sweeper.space.goals import COSTS
-from sweeper.storage.record import TrialRecord
+from sweeper.storage.record import TrialRecord, count_queued
 from sweeper.storage.standing import StudyGoals
 
 
@@ -231,6 +231,9 @@ def _summary(study: optuna.Study, frame: pd.DataFrame) -> str:
             ("running", "running"),
         )
     )
+    waiting = count_queued(study)
+    if waiting:
+        states += f" · {waiting} queued, not yet begun (the sweep's next run tries them first)"
     goals = StudyGoals.of(study)
     objectives = ", ".join(f"{g.direction} {g.name}" for g in goals.goals)
     rows = [("objectives" if goals.several else "objective", objectives)]

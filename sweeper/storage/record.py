@@ -198,3 +198,9 @@ def counted(trials: list[FrozenTrial]) -> int:
 def count_finished(study: optuna.Study) -> int:
     """Trials that count against the budget (``record.counted``)."""
     return counted(study.get_trials(deepcopy=False))
+
+
+def count_queued(study: optuna.Study) -> int:
+    """Trials queued and not yet begun (``--enqueue`` points, a starting point the budget
+    ended before): the sweep's next run tries them first."""
+    return len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))

@@ -100,6 +100,21 @@ def test_html_carries_the_study_and_escapes_trial_text(results):
     assert 'class="param">params_learning_rate</th>' in page and '">learning_rate</th>' in page
 
 
+def test_queued_trials_are_counted_not_ranked(results, capsys):
+    # A configuration queued and not begun (an --enqueue point, a starting point the budget
+    # ended before) has no value to rank: it is left off the files, and counted.
+    study = load_existing_study("digits_space", None, results / "digits_space")
+    study.enqueue_trial(MIXED_TRIALS[2], skip_if_exists=False)
+    assert main(["report", "digits_space", "--results-dir", str(results)]) == 0
+    out = capsys.readouterr().out
+    assert "top 7 of 7 trials; 1 queued, not yet begun" in out
+    _, rows = read_csv(results / "digits_space" / "leaderboard.csv")
+    assert len(rows) == len(MIXED_TRIALS) + 1 and "waiting" not in {r["state"] for r in rows}
+    page = (results / "digits_space" / "leaderboard.html").read_text()
+    assert "1 queued, not yet begun" in page
+    assert page.count('<tr class="state-') == len(MIXED_TRIALS) + 1
+
+
 def test_report_reads_a_study_without_writing_to_it(results):
     journal = results / "digits_space" / JOURNAL_NAME
     before = file_digest(journal)
