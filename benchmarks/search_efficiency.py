@@ -80,6 +80,12 @@ kerastuner_best_epochs = peers.kerastuner_best_epochs
 RETEST_SEEDS = range(1000, 1100)
 
 
+def trained_as(tool: str) -> str:
+    """How a configuration ``tool`` found is re-trained and timed: through sweeper's own
+    trial path where a sweeper run found it, in plain Keras where a peer did."""
+    return "sweeper" if tool.startswith("sweeper") else "keras"
+
+
 def retest(spec_file: Path) -> None:
     """Re-train one winner's configuration once per seed in its spec file; its test
     scores are written back into the file."""
@@ -87,9 +93,13 @@ def retest(spec_file: Path) -> None:
     task = TASKS[spec["task"]]
     data = task.load(peers.data_dir())
     params, epochs = spec["params"], spec["epochs"]  # as the run recorded its winner
-    spec["tests"] = [
-        peers.retrain_and_test(task, data, params, epochs, seed) for seed in spec["seeds"]
-    ]
+    # Trained the way the tool that found it trains its winner, as the oracle is.
+    train = (
+        peers.sweeper_retrain_and_test
+        if spec.get("trained_as") == "sweeper"
+        else peers.retrain_and_test
+    )
+    spec["tests"] = [train(task, data, params, epochs, seed) for seed in spec["seeds"]]
     spec_file.write_text(json.dumps(spec))
 
 
@@ -217,6 +227,7 @@ def run_one(tool: str, task: str, seed: int, args) -> dict:
             spec = tmp / "retest.json"
             seeds = list(RETEST_SEEDS[: args.retests])
             winner = {"task": task, "params": record["winner"], "seeds": seeds}
+            winner["trained_as"] = trained_as(tool)
             spec.write_text(json.dumps({**winner, "epochs": record["winner_epochs"]}))
             command = [sys.executable, __file__, "--retest", str(spec)]
             _check(subprocess.run(command, env=env, capture_output=True, text=True))
@@ -280,8 +291,8 @@ def run_oracle_of(task: str, runs: list[dict], args) -> dict | None:
     env = _environment(args)
     with tempfile.TemporaryDirectory() as scratch:
         spec = Path(scratch) / "oracle.json"
-        trained_as = "sweeper" if best["tool"].startswith("sweeper") else "keras"
-        oracle = {"task": task, "params": best["winner"], "seed": 0, "trained_as": trained_as}
+        oracle = {"task": task, "params": best["winner"], "seed": 0}
+        oracle["trained_as"] = trained_as(best["tool"])
         spec.write_text(json.dumps(oracle))
         launched = time.time()
         command = [sys.executable, __file__, "--oracle", str(spec), "--launched", str(launched)]
@@ -292,7 +303,7 @@ def run_oracle_of(task: str, runs: list[dict], args) -> dict | None:
         "task": task,
         "seed": best["seed"],
         "found_by": best["tool"],
-        "trained_as": trained_as,
+        "trained_as": oracle["trained_as"],
         "events": events,
         "trials": 1,
         "epochs": len(events),
@@ -327,7 +338,7 @@ def table(runs: list[dict], task: str, targets: tuple[float, ...]) -> str:
     head += [f"to {label(task, target)}" for target in targets] + ["winner test"]
     retested = any(r.get("retests") for r in runs if r["task"] == task)
     if retested:  # --retests: each winner's configuration, re-trained on the shared seeds
-        counts = sorted({len(r.get("retests", [])) for r in runs if r["task"] == task})
+        counts = sorted({len(r["retests"]) for r in runs if r["task"] == task and r.get("retests")})
         head.append(f"its mean over {'/'.join(map(str, counts))} re-trains")
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
 
