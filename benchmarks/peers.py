@@ -450,11 +450,11 @@ def sweeper_retrain_and_test(task: t.Task, data, params: dict, epochs: int, seed
         x_train=np.concatenate([data.x_train, data.x_val]),
         y_train=np.concatenate([data.y_train, data.y_val]),
     )
-    chosen = space.suggest(optuna.trial.FixedTrial(params))
+    trial = optuna.trial.FixedTrial(params)
+    chosen = space.suggest(trial)
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
     model, callbacks = compile_model(space, chosen, full, epochs)  # constant rates: no replay
-    trial = optuna.trial.FixedTrial(params)
     x, y = full.x_train, full.y_train
     fit_model(space, trial, chosen, model, x, y, epochs=epochs, callbacks=callbacks, verbose=0)
     scores = model.evaluate(data.x_test, data.y_test, verbose=0, return_dict=True)
