@@ -5,6 +5,7 @@ A sweep loads its data once per process and hands the same arrays to every trial
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import math
 import os
@@ -57,6 +58,15 @@ class Dataset:
     @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.x_train.shape[1:])
+
+    def train_and_validation(self) -> Dataset:
+        """The same data with the validation split joined to the training one: what a winner
+        re-trains on once there is nothing left to validate."""
+        return dataclasses.replace(
+            self,
+            x_train=np.concatenate([self.x_train, self.x_val]),
+            y_train=np.concatenate([self.y_train, self.y_val]),
+        )
 
     def __post_init__(self) -> None:
         for split in ("train", "val", "test"):

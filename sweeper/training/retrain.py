@@ -11,7 +11,6 @@ once, on the held-out test set. ``winner.keras`` and ``winner.json`` (the card) 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import importlib.metadata
 import json
 import math
@@ -23,14 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import keras
-import numpy as np
 import optuna
 from optuna.trial import FrozenTrial
 
 from sweeper.errors import SweeperError, TrialFailed
 from sweeper.files import atomic_path, write_text
 from sweeper.results import ResultsDir, as_results
-from sweeper.space.data import Dataset, load_dataset
+from sweeper.space.data import load_dataset
 from sweeper.space.space import Space
 from sweeper.storage.record import TrialRecord
 from sweeper.storage.standing import StudyGoals, pick_trial
@@ -75,14 +73,6 @@ def _replayed_rates(callbacks: list, trial: FrozenTrial) -> list:
     return [*kept, keras.callbacks.LearningRateScheduler(lambda epoch: float(rates[epoch] or 0.0))]
 
 
-def _train_and_validation(data: Dataset) -> Dataset:
-    return dataclasses.replace(
-        data,
-        x_train=np.concatenate([data.x_train, data.x_val]),
-        y_train=np.concatenate([data.y_train, data.y_val]),
-    )
-
-
 def _rule(study: optuna.Study, trial_number: int | None) -> str:
     if trial_number is not None:
         return "the trial named (trial_number)"
@@ -123,7 +113,7 @@ def retrain(
             "sweeper and cannot be reproduced; choose another with {trial_number}"
         )
     data = load_dataset(space, data_dir)
-    full = _train_and_validation(data)
+    full = data.train_and_validation()
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)  # as the trial was seeded
