@@ -32,7 +32,7 @@ def test_a_range_middle_and_its_limits():
     assert Int("filters", 16, 48, step=16).problem_with(48) is None
 
 
-def test_the_registry_starts_with_adam_then_bolder_with_clipping():
+def test_the_registry_starts_with_adam_then_bolder_with_clipping_and_no_dropout():
     mnist = load_space("mnist_space")
     middle = {
         "lr_schedule": "constant",
@@ -52,6 +52,7 @@ def test_the_registry_starts_with_adam_then_bolder_with_clipping():
             "clipping": "clipnorm",
             "clip_threshold": 1.0,
             **middle,
+            "dropout": 0.0,  # the range's low end: the bolder start regularizes least
         },
     ]
     # Without Adam, the next dependable optimizer the space declares, at its own setting.
@@ -64,10 +65,17 @@ def test_the_registry_starts_with_adam_then_bolder_with_clipping():
     by_value = Training(clipping=("none", "clipvalue"))
     assert registry_points(by_value)[1]["clipping"] == "clipvalue"
     assert "clip_threshold" not in registry_points(Training(clipping=("none",)))[1]
+    # The least dropout the space allows; none named where the space sweeps no dropout.
+    assert registry_points(Training(dropout=(0.1, 0.4)))[1]["dropout"] == 0.1
+    assert "dropout" not in registry_points(Training(dropout=None))[1]
     # Registry values outside the space's range move inside it; points that meet are one.
     narrow = Training(optimizers=("rmsprop", "sgd"), learning_rate=(1e-4, 5e-4), clipping=("none",))
     assert [p["optimizer"] for p in registry_points(narrow)] == ["rmsprop", "rmsprop"]
-    (point,) = starting_points(dataclasses.replace(mnist, training=narrow))
+    first, second = starting_points(dataclasses.replace(mnist, training=narrow))
+    assert first["learning_rate"] == second["learning_rate"] == 5e-4
+    assert (first["dropout"], second["dropout"]) == (0.25, 0.0)  # they differ in dropout alone
+    no_dropout = dataclasses.replace(narrow, dropout=None)
+    (point,) = starting_points(dataclasses.replace(mnist, training=no_dropout))
     assert point["learning_rate"] == 5e-4
 
 
