@@ -224,7 +224,7 @@ def _run_parser(commands) -> None:
         action="store_true",
         help="skip the space's starting points (by default a new sweep first tries a "
         "well-worn configuration, Adam at 1e-3, then a bolder one, Adam at 1e-2 "
-        "with clipped gradients)",
+        "with clipped gradients and the least dropout)",
     )
     search.add_argument(
         "--warm-start",
