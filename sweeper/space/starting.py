@@ -27,8 +27,9 @@ if TYPE_CHECKING:
 # of benchmarks/search_efficiency.py: 0.998 validation accuracy against 0.867); where the
 # first is the better model, the pruner stops it once it falls an epoch behind trial 0. It
 # takes the dropout range's low end, where the first takes the middle: the two starts then
-# differ in regularization as well as rate, and the winners of every tool in the search
-# benchmark's sittings used little dropout (most under 0.05 of a 0..0.5 range).
+# differ in regularization as well as rate. Every tool's winners in the search benchmark used
+# little dropout, and on its regression task this start reaches a validation MAE of 0.85 to
+# 0.87 at dropout 0 against 1.57 to 1.81 at the middle's 0.25.
 BOLDER_RATE = 10
 BOLDER_CLIPPING = ("clipnorm", "global_clipnorm", "clipvalue")
 BOLDER_CLIP_THRESHOLD = 1.0
