@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from sweeper import DataError, split_validation
+from sweeper import DataError, Dataset, split_validation
 
 
 def test_class_labels_are_stratified():
@@ -39,3 +39,14 @@ def test_stratifying_a_continuous_target_is_one_clear_line():
     x, y = np.zeros((50, 2)), np.linspace(0.0, 1.0, 50)
     with pytest.raises(DataError, match=r"cannot stratify a continuous target \(y is float64\)"):
         split_validation(x, y, 0.2, seed=0, stratify=True)
+
+
+def test_a_winner_re_trains_on_train_and_validation_joined():
+    x = np.arange(10, dtype=np.float32)[:, None]
+    y = np.arange(10) % 2
+    data = Dataset(x[:6], y[:6], x[6:8], y[6:8], x[8:], y[8:], num_classes=2)
+    full = data.train_and_validation()
+    assert full.x_train[:, 0].tolist() == list(range(8))  # train first, then validation
+    assert full.y_train.tolist() == y[:8].tolist()
+    assert full.x_val is data.x_val and full.x_test is data.x_test  # the rest untouched
+    assert len(data.x_train) == 6  # the original is not changed
