@@ -304,7 +304,10 @@ def ray_peer(task: t.Task, data, seed: int, budget: float, events: list, folder)
         ),
         run_config=tune.RunConfig(storage_path=str(folder), name="ray", verbose=0),
     )
-    grid = tuner.fit()
+    try:  # Ray stays up for the sitting's next tool unless shut down, whatever happens here
+        grid = tuner.fit()
+    finally:
+        ray.shutdown()
     best_params, best_epochs, best_value = None, 1, None
     for result in grid:
         frame = result.metrics_dataframe
@@ -317,7 +320,6 @@ def ray_peer(task: t.Task, data, seed: int, budget: float, events: list, folder)
         events.append((float(frame["timestamp"].iloc[-1]), value))
         if best_value is None or task.sign * value > task.sign * best_value:
             best_params, best_epochs, best_value = result.config, epoch, value
-    ray.shutdown()
     if best_params is None and grid.errors:  # every trial failed: say why, not "no winner"
         raise RuntimeError(f"every Ray Tune trial failed; the first: {grid.errors[0]}")
     return {"trials": len(grid), "params": best_params, "epochs": best_epochs}

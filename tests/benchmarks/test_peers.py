@@ -113,6 +113,22 @@ def test_ray_tune_runs_optuna_search_under_asha_in_time(tmp_path, monkeypatch):
     assert not ray.is_initialized()  # shut down, for the next tool of the sitting
 
 
+def test_ray_tune_says_why_when_every_trial_fails(tmp_path, monkeypatch):
+    # A task whose model cannot compile (a misspelt loss) fails every trial in Ray's workers:
+    # the sitting's error names the first failure, not "no winner", and Ray is shut down.
+    pytest.importorskip("ray")
+    import ray
+
+    here = Path(__file__).parent
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), str(here)]))
+    broken = dataclasses.replace(TINY, loss="no_such_loss")
+    with pytest.raises(
+        RuntimeError, match="every Ray Tune trial failed; the first: (?s:.*)no_such_loss"
+    ):
+        peers.ray_peer(broken, _tiny(), 0, 10.0, [], tmp_path)
+    assert not ray.is_initialized()
+
+
 def test_a_winner_is_re_trained_and_tested_on_the_tasks_metric():
     params = {"optimizer": "adam", "learning_rate": 1e-2, "batch_size": 32, "clipping": "none"}
     params |= {"dropout": 0.0, "layers": 1, "units": 16}
