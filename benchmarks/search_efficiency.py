@@ -24,7 +24,7 @@ Prints, per task: trials, epochs, best validation value, time to each target and
 winner's test score, per seed and as medians (with min..max), and writes a
 best-so-far-vs-time plot per task as one self-contained HTML file.
 
-    python benchmarks/search_efficiency.py                      # defaults: ~30 min, 2 cores
+    python benchmarks/search_efficiency.py                      # defaults: ~27 min, 2 cores
     python benchmarks/search_efficiency.py --tasks friedman --budget 120 \
         --tools sweeper optuna ray dehb --variant=--no-starting-points
     python benchmarks/search_efficiency.py --tools sweeper --variant "--workers 2"
