@@ -11,8 +11,9 @@
   fidelity.
 
 Each records ``events``: (time, value) as each trial (or evaluation at a fidelity) ends with
-its best validation value, and returns its best configuration and that configuration's best
-epoch count, to be re-trained and tested the same way for every tool (``retrain_and_test``).
+its best validation value, and ``Epochs.ends``: (time, value) at every epoch of every trial;
+it returns its best configuration and that configuration's best epoch count, to be re-trained
+and tested the same way for every tool (``retrain_and_test``).
 """
 
 from __future__ import annotations
@@ -32,8 +33,18 @@ PEERS = ("optuna", "kerastuner", "random", "ray", "dehb")
 WORST = 1e9
 
 
-class EpochCount:
+class Epochs:
+    """Every epoch a peer trained in this process: how many, and (time, validation value)
+    at each one's end, when that value was known."""
+
     total = 0
+    ends: list[tuple[float, float]] = []
+
+    @classmethod
+    def ended(cls, when: float, value: float | None) -> None:
+        cls.total += 1
+        if value is not None and math.isfinite(value):
+            cls.ends.append((when, float(value)))
 
 
 def make_optimizer(keras, params):
@@ -66,17 +77,17 @@ def best_of(task: t.Task, scores: list[float]) -> tuple[float | None, int]:
 
 
 def training_callbacks(keras, task: t.Task) -> list:
-    """What every peer trains with: the epoch count, Keras' stop on NaN, and early stopping
+    """What every peer trains with: the epochs' log, Keras' stop on NaN, and early stopping
     on the validation metric."""
 
-    class CountEpochs(keras.callbacks.Callback):
+    class LogEpochs(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            EpochCount.total += 1
+            Epochs.ended(time.time(), (logs or {}).get(task.objective))
 
     stop = keras.callbacks.EarlyStopping(
         task.objective, patience=task.patience, mode=task.direction[:3]
     )
-    return [CountEpochs(), keras.callbacks.TerminateOnNaN(), stop]
+    return [LogEpochs(), keras.callbacks.TerminateOnNaN(), stop]
 
 
 def fit(keras, task: t.Task, params, data, epochs: int, callbacks=()):
@@ -279,7 +290,8 @@ def ray_peer(task: t.Task, data, seed: int, budget: float, events: list, folder)
         class Report(keras.callbacks.Callback):
             def on_epoch_end(self, epoch, logs=None):
                 value = (logs or {}).get(task.objective, math.nan)
-                tune.report({"score": value, "epoch": epoch + 1})
+                # The wall clock: Ray's own timestamp is whole seconds.
+                tune.report({"score": value, "epoch": epoch + 1, "clock": time.time()})
 
         fit(keras, task, config, data, task.epochs, [Report()])
 
@@ -313,11 +325,13 @@ def ray_peer(task: t.Task, data, seed: int, budget: float, events: list, folder)
         frame = result.metrics_dataframe
         if frame is None or "score" not in frame:
             continue
-        EpochCount.total += len(frame)
-        value, epoch = best_of(task, [float(v) for v in frame["score"]])
+        scores = [float(v) for v in frame["score"]]
+        for when, score in zip(frame["clock"], scores, strict=True):  # epochs in Ray's workers
+            Epochs.ended(float(when), score)
+        value, epoch = best_of(task, scores)
         if value is None:
             continue
-        events.append((float(frame["timestamp"].iloc[-1]), value))
+        events.append((float(frame["clock"].iloc[-1]), value))
         if best_value is None or task.sign * value > task.sign * best_value:
             best_params, best_epochs, best_value = result.config, epoch, value
     if best_params is None and grid.errors:  # every trial failed: say why, not "no winner"

@@ -15,10 +15,11 @@ recurrent network, a regression), equal wall-clock budgets, several seeds:
   could reach each target.
 
 Every tool runs in a process of its own, timed from its launch (imports and data loading
-included). After the search each tool's winner is re-trained on train + validation for its
-best epoch count and tested on the task's test set: sweeper by its own winner stage, the
-peers alike. Tools alternate within each seed, so drift in the machine's speed lands on all
-of them.
+included), to the end of each epoch it trains: a tool reaches a target with the first epoch
+that validates at it (``--clock trial``: when that epoch's trial ends). After the search each
+tool's winner is re-trained on train + validation for its best epoch count and tested on the
+task's test set: sweeper by its own winner stage, the peers alike. Tools alternate within
+each seed, so drift in the machine's speed lands on all of them.
 
 Prints, per task: trials, epochs, best validation value, time to each target and the
 winner's test score, per seed and as medians (with min..max), and writes a
@@ -54,6 +55,7 @@ if str(ROOT) not in sys.path:
 
 from benchmarks import peers  # noqa: E402 - after ROOT joins the path
 from benchmarks.spaces.tasks import TASKS  # noqa: E402
+from sweeper.storage.record import TrialRecord, before_divergence  # noqa: E402
 
 PEERS = peers.PEERS
 # sweeper's KerasTuner engine (its Hyperband oracle), beside the hand-written KerasTuner run:
@@ -119,8 +121,9 @@ def run_peer(tool: str, task_name: str, seed: int, budget: float, out: Path) -> 
     test = peers.retrain_and_test(task, data, params, found["epochs"], seed)
     record = {
         "events": events,
+        "epoch_events": peers.Epochs.ends,
         "trials": found["trials"],
-        "epochs": peers.EpochCount.total,
+        "epochs": peers.Epochs.total,
         "search_started": started,
         "search_ended": search_end,
         "winner_test": test,
@@ -157,8 +160,6 @@ def run_sweeper(
     back from its results. ``python -m`` imports sweeper from ``cwd`` first."""
     import optuna
 
-    from sweeper.storage.record import TrialRecord
-
     space_file = TASKS[task].space_file
     command = [sys.executable, "-m", "sweeper", "run", str(space_file), *flags]
     command += ["--timeout", str(budget), "--seed", str(seed), "--results-dir", str(folder)]
@@ -170,20 +171,41 @@ def run_sweeper(
         optuna.storages.journal.JournalFileBackend(str(journal))
     )
     study = optuna.load_study(study_name=results.name, storage=storage)
-    events, epochs = [], 0
-    for trial in study.trials:
-        epochs += TrialRecord.of(trial).epochs_run or 0
-        if trial.state == optuna.trial.TrialState.COMPLETE:
-            events.append((trial.datetime_complete.timestamp(), trial.value))
+    events = [
+        (trial.datetime_complete.timestamp(), trial.value)
+        for trial in study.trials
+        if trial.state == optuna.trial.TrialState.COMPLETE
+    ]
     card = json.loads((results / "winner.json").read_text())
     return {
         "events": events,
+        "epoch_events": sweeper_epoch_events(study, TASKS[task].objective),
         "trials": len(study.trials),
-        "epochs": epochs,
+        "epochs": sum(TrialRecord.of(trial).epochs_run or 0 for trial in study.trials),
         "winner_test": card["test_metrics"][TASKS[task].metric],
         "winner": card.get("params"),
         "winner_epochs": card["epochs"],
     }
+
+
+def sweeper_epoch_events(study, objective: str) -> list[tuple[float, float]] | None:
+    """(time, validation value) at each epoch's end, every trial's, from what each trial
+    recorded (its history and ``epoch_end_s``). A trial's start is read as its completion
+    less its wall time: never before the objective started, so no epoch is timed early.
+    None where a trial trained without recording its epochs' times (an older sweeper)."""
+    events = []
+    for trial in study.trials:
+        record = TrialRecord.of(trial)
+        if trial.datetime_complete is None or record.wall_time_s is None:
+            continue
+        if record.epochs_run and not record.epoch_end_s:
+            return None
+        start = trial.datetime_complete.timestamp() - record.wall_time_s
+        values = before_divergence(record.history.get(objective, []), record.history)
+        for seconds, value in zip(record.epoch_end_s, values, strict=False):
+            if value is not None:
+                events.append((start + seconds, value))
+    return events
 
 
 # --- the sitting ---------------------------------------------------------------------------
@@ -232,7 +254,9 @@ def run_one(tool: str, task: str, seed: int, args) -> dict:
             command = [sys.executable, __file__, "--retest", str(spec)]
             _check(subprocess.run(command, env=env, capture_output=True, text=True))
             record["retests"] = json.loads(spec.read_text())["tests"]
-    record["events"] = [(when - launched, value) for when, value in record["events"]]
+    for key in ("events", "epoch_events"):
+        if record.get(key) is not None:
+            record[key] = [(when - launched, value) for when, value in record[key]]
     return {"tool": tool, "task": task, "seed": seed, **record}
 
 
@@ -259,6 +283,14 @@ def best_curve(events: list, sign: int = 1) -> list[tuple[float, float]]:
 # Keras reports metrics in float32: 840 of 1,000 images right is 0.8399999737..., which must
 # count as reaching a target of 0.84.
 FLOAT32_SLACK = 1e-6
+
+
+def timeline(run: dict, clock: str) -> list:
+    """A run's (time, value) events on ``clock``: at each epoch's end (``epoch``), or at each
+    trial's (``trial``). A run recorded without its epochs' times (an earlier sitting's, an
+    older sweeper's) has its trials' ends alone; ``table`` says so in its row."""
+    epochs = run.get("epoch_events")
+    return run["events"] if clock == "trial" or epochs is None else epochs
 
 
 def time_to(events: list, target: float, sign: int = 1) -> float:
@@ -305,6 +337,7 @@ def run_oracle_of(task: str, runs: list[dict], args) -> dict | None:
         "found_by": best["tool"],
         "trained_as": oracle["trained_as"],
         "events": events,
+        "epoch_events": events,  # it is timed at every epoch either way
         "trials": 1,
         "epochs": len(events),
         "winner_test": math.nan,
@@ -332,7 +365,7 @@ def label(task: str, target: float) -> str:
     return percent(target) if TASKS[task].metric == "accuracy" else f"{target:g}"
 
 
-def table(runs: list[dict], task: str, targets: tuple[float, ...]) -> str:
+def table(runs: list[dict], task: str, targets: tuple[float, ...], clock: str = "epoch") -> str:
     head = ["tool", "seed", "trials", "epochs", "best val"]
     sign = TASKS[task].sign
     head += [f"to {label(task, target)}" for target in targets] + ["winner test"]
@@ -356,10 +389,12 @@ def table(runs: list[dict], task: str, targets: tuple[float, ...]) -> str:
             row += [seconds(time_to(r["events"], target, sign)) for target in targets]
             lines.append("| " + " | ".join(row + [""] * (1 + retested)) + " |")
             continue
+        if clock == "epoch" and any(r.get("epoch_events") is None for r in mine):
+            tool = f"{tool} (at trial ends)"  # recorded before epochs were timed
         for r in mine:
             best = best_value(r, sign)
             row = [tool, str(r["seed"]), str(r["trials"]), str(r["epochs"]), f"{best:.4f}"]
-            row += [seconds(time_to(r["events"], target, sign)) for target in targets]
+            row += [seconds(time_to(timeline(r, clock), target, sign)) for target in targets]
             row.append(f"{r['winner_test']:.4f}")
             if retested:
                 row.append(f"{statistics.mean(r['retests']):.4f}" if r.get("retests") else "")
@@ -368,7 +403,7 @@ def table(runs: list[dict], task: str, targets: tuple[float, ...]) -> str:
         row = [f"**{tool}** median", "", _stat([r["trials"] for r in mine])]
         row += [_stat([r["epochs"] for r in mine]), _acc(bests)]
         for target in targets:
-            row.append(_median([time_to(r["events"], target, sign) for r in mine]))
+            row.append(_median([time_to(timeline(r, clock), target, sign) for r in mine]))
         row.append(_acc([r["winner_test"] for r in mine]))
         if retested:
             means = [statistics.mean(r["retests"]) for r in mine if r.get("retests")]
@@ -402,11 +437,11 @@ def color(tool: str) -> str:
     return COLORS.get(tool, "#e08214")  # a --variant
 
 
-def plot(runs: list[dict], task: str, budget: float, targets) -> str:
+def plot(runs: list[dict], task: str, budget: float, targets, clock: str = "epoch") -> str:
     """An inline SVG: the best validation value so far against seconds since launch (an
     error metric drawn upside down, so better is up on every task)."""
     sign = TASKS[task].sign
-    curves = [(r["tool"], best_curve(r["events"], sign)) for r in runs if r["task"] == task]
+    curves = [(r["tool"], best_curve(timeline(r, clock), sign)) for r in runs if r["task"] == task]
     values = [sign * v for _, c in curves for _, v in c]
     if not values:
         return f"<p>{task}: no completed trials</p>"
@@ -506,6 +541,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "friedman=1.1,0.95 (for a larger --train; repeatable)",
     )
     parser.add_argument(
+        "--clock",
+        choices=("epoch", "trial"),
+        default="epoch",
+        help="when a tool reaches a target: at the end of the epoch that validated at it, as "
+        "the oracle is timed (default), or at the end of that epoch's trial",
+    )
+    parser.add_argument(
         "--from-runs",
         metavar="FILE",
         help="run nothing: report the runs.json of an earlier sitting (e.g. with other --target)",
@@ -591,7 +633,7 @@ def main(argv: list[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     if args.from_runs:
         runs = json.loads(Path(args.from_runs).read_text())
-        report(runs, args.targets, out)
+        report(runs, args.targets, out, args.clock)
         return
     tools = sitting_tools(args)
     runs: list[dict] = []
@@ -617,20 +659,27 @@ def main(argv: list[str] | None = None) -> None:
             runs.append(oracle)
             print(f"[{time.time() - started:5.0f} s] {task} oracle: {oracle['found_by']}'s best")
             (out / "runs.json").write_text(json.dumps(runs))
-    report(runs, args.targets, out)
+    report(runs, args.targets, out, args.clock)
 
 
-def report(runs: list[dict], targets: dict, out: Path) -> None:
+CLOCKS = {
+    "epoch": "at the end of the epoch that validated at it",
+    "trial": "at the end of the trial that validated at it",
+}
+
+
+def report(runs: list[dict], targets: dict, out: Path, clock: str = "epoch") -> None:
     """Print each task's table and write the plots for a sitting's runs."""
     first = runs[0]
     if "budget" in first:  # a runs.json from before they were recorded has neither
         print(f"\n{first['budget']:.0f} s per search; the image tasks' subsets: ", end="")
         print(f"{first['train']} train / {first['val']} validation images")
+    print(f"A tool reaches a target {CLOCKS[clock]} (--clock {clock}).")
     budget = first.get("budget", 0.0)  # the plot's time axis then ends at the last trial
     html = ["<!doctype html><meta charset='utf-8'><title>search efficiency</title>"]
     for task in dict.fromkeys(run["task"] for run in runs):
-        print(f"\n## {task}\n\n{table(runs, task, targets[task])}")
-        html.append(plot(runs, task, budget, targets[task]))
+        print(f"\n## {task}\n\n{table(runs, task, targets[task], clock)}")
+        html.append(plot(runs, task, budget, targets[task], clock))
     (out / "search_efficiency.html").write_text("\n".join(html))
     print(f"\nruns: {out / 'runs.json'}; plot: {out / 'search_efficiency.html'}")
 

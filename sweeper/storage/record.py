@@ -23,6 +23,7 @@ BEST_EPOCH = "best_epoch"  # int (1-based) or null: the epoch whose weights were
 METRICS = "metrics"  # {metric: value} at the best epoch
 WALL_TIME_S = "wall_time_s"  # float: the whole trial, build and data hand-over included
 FIT_TIME_S = "fit_time_s"  # float: model.fit alone
+EPOCH_END_S = "epoch_end_s"  # [float]: seconds from the trial's start to each epoch's end
 FAIL_REASON = "fail_reason"  # str: one line, on failed trials and diverged (pruned) ones
 OWNER = "worker"  # {host, pid, created, worker, device, sampler_seed}: who runs it
 RETRY_OF = "retry_of"  # int: the number of the lost trial this one retries
@@ -57,7 +58,11 @@ def _finite_or_none(value: float) -> float | None:
 
 
 def outcome_attrs(
-    history: Mapping[str, list[float]], best_epoch: int | None, wall: float, fit: float
+    history: Mapping[str, list[float]],
+    best_epoch: int | None,
+    wall: float,
+    fit: float,
+    epoch_end: Sequence[float] = (),
 ) -> dict[str, Any]:
     """The attributes a trial's training writes, whatever its outcome."""
     return {
@@ -67,6 +72,7 @@ def outcome_attrs(
         METRICS: metrics_at(history, best_epoch),
         WALL_TIME_S: round(wall, 3),
         FIT_TIME_S: round(fit, 3),
+        EPOCH_END_S: [round(seconds, 3) for seconds in epoch_end],
     }
 
 
@@ -109,6 +115,7 @@ class TrialRecord:
     metrics: Mapping[str, float | None]
     wall_time_s: float | None
     fit_time_s: float | None
+    epoch_end_s: list[float]
     fail_reason: str | None
     owner: Mapping[str, Any] | None
     retry_of: int | None
@@ -135,6 +142,7 @@ class TrialRecord:
             metrics=attrs.get(METRICS) or {},
             wall_time_s=attrs.get(WALL_TIME_S),
             fit_time_s=attrs.get(FIT_TIME_S),
+            epoch_end_s=attrs.get(EPOCH_END_S) or [],
             fail_reason=fail_reason(trial),
             owner=attrs.get(OWNER),
             retry_of=attrs.get(RETRY_OF),

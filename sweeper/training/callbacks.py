@@ -5,6 +5,7 @@ stop requests and the sweep's deadline, the objective's check and report, and pr
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +56,20 @@ class StopOnRequest(keras.callbacks.Callback):
     def on_test_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
         if self.flag.requested:
             raise KeyboardInterrupt
+
+
+class EpochClock(keras.callbacks.Callback):
+    """Seconds from the trial's start (``started``, a ``time.perf_counter()``) to each epoch's
+    end, its validation included: when each value of the trial's history was known. Keras'
+    History keeps the values but not when they came."""
+
+    def __init__(self, started: float) -> None:
+        super().__init__()
+        self.started = started
+        self.times: list[float] = []
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        self.times.append(time.perf_counter() - self.started)
 
 
 class TrialMonitor(keras.callbacks.Callback):

@@ -38,6 +38,7 @@ from sweeper.storage.record import (
 )
 from sweeper.training.build import compile_model, fit_model
 from sweeper.training.callbacks import (
+    EpochClock,
     EpochHook,
     PruningCallback,
     StopOnNaN,
@@ -138,6 +139,7 @@ class KerasObjective:
         keras.utils.set_random_seed(seed)
 
         history = keras.callbacks.History()
+        clock = EpochClock(started)
         fit_time = 0.0
         meter = CostMeter(self.data.x_val, self._largest_batch())
         try:
@@ -153,10 +155,15 @@ class KerasObjective:
                     self.data.y_train,
                     validation_data=(self.data.x_val, self.data.y_val),
                     epochs=epochs,
-                    # History after the schedule's callbacks, so it records the learning
-                    # rate ReduceLROnPlateau logs (retrain replays it); before pruning, so a
-                    # pruned trial keeps its last epoch.
-                    callbacks=[*callbacks, history, *self._callbacks(trial, params, meter)],
+                    # History (and its clock) after the schedule's callbacks, so it records
+                    # the learning rate ReduceLROnPlateau logs (retrain replays it); before
+                    # pruning, so a pruned trial keeps its last epoch.
+                    callbacks=[
+                        *callbacks,
+                        history,
+                        clock,
+                        *self._callbacks(trial, params, meter),
+                    ],
                     verbose=0,
                 )
             finally:
@@ -172,7 +179,8 @@ class KerasObjective:
         except Exception as exc:  # noqa: BLE001 - any training error fails only this trial
             raise TrialFailed(describe_failure(exc)) from exc
         finally:
-            self._record(trial, history.history, time.perf_counter() - started, fit_time)
+            wall = time.perf_counter() - started
+            self._record(trial, history.history, wall, fit_time, clock.times)
             if self.stop_check is not None and self.stop_check.cut:
                 trial.set_user_attr(STOPPED_BY, "timeout")
 
@@ -260,7 +268,14 @@ class KerasObjective:
         score broken weights, and restoring them or re-training to them gains nothing."""
         return self.best_epoch(before_divergence(history.get(self.space.objective, []), history))
 
-    def _record(self, trial, history: Mapping[str, list], wall: float, fit: float) -> None:
+    def _record(
+        self,
+        trial,
+        history: Mapping[str, list],
+        wall: float,
+        fit: float,
+        epoch_end: list[float],
+    ) -> None:
         best = self._best_trained_epoch(history)
-        for key, value in outcome_attrs(history, best, wall, fit).items():
+        for key, value in outcome_attrs(history, best, wall, fit, epoch_end).items():
             trial.set_user_attr(key, value)

@@ -79,17 +79,28 @@ def test_the_kerastuner_peer_searches_with_hyperband(tmp_path):
 @pytest.mark.parametrize("sampler", ["tpe", "random"])
 def test_the_hand_written_optuna_loop_finds_a_configuration(sampler):
     events: list = []
+    seen = len(peers.Epochs.ends)
     found = peers.optuna_peer(TINY, _tiny(), 0, 4.0, sampler, events)
     assert found["trials"] >= 1 and 1 <= found["epochs"] <= 3
     assert events and all(math.isfinite(v) for _, v in events)
     assert found["params"]["optimizer"] in peers.t.OPTIMIZERS
+    _each_trial_is_timed_at_its_epochs(events, peers.Epochs.ends[seen:])
+
+
+def _each_trial_is_timed_at_its_epochs(events: list, epochs: list) -> None:
+    """Every trial's value was one of its epochs', known at that epoch's end, at or before
+    the trial ended."""
+    for ended, value in events:
+        assert any(v == value and when <= ended for when, v in epochs)
 
 
 def test_dehb_searches_epochs_as_its_fidelity(tmp_path):
     pytest.importorskip("dehb")
     events: list = []
+    seen = len(peers.Epochs.ends)
     found = peers.dehb_peer(TINY, _tiny(), 0, 4.0, events, tmp_path)
     assert found["trials"] >= 1 and events
+    _each_trial_is_timed_at_its_epochs(events, peers.Epochs.ends[seen:])
     assert set(found["params"]) <= _declared_by_sweeper(TINY)
     assert 1 <= found["epochs"] <= 3
 
@@ -102,7 +113,9 @@ def test_ray_tune_runs_optuna_search_under_asha_in_time(tmp_path, monkeypatch):
     here = Path(__file__).parent
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), str(here)]))
     events: list = []
+    seen = len(peers.Epochs.ends)
     found = peers.ray_peer(TINY, _tiny(), 0, 20.0, events, tmp_path)  # TF loads in each worker
+    _each_trial_is_timed_at_its_epochs(events, peers.Epochs.ends[seen:])
     assert found["trials"] >= 1 and events
     assert all(math.isfinite(v) for _, v in events)
     assert set(found["params"]) <= _declared_by_sweeper(TINY)

@@ -182,12 +182,13 @@ def test_a_kerastuner_winner_continued_by_hyperband_re_trains_for_all_its_epochs
     assert bench.kerastuner_best_epochs(trial(0, initial_epoch=3, epochs=9)) == 4  # was 1
 
 
-def _run(tool, seed, events, test=0.97):
+def _run(tool, seed, events, test=0.97, epoch_events=None):
     return {
         "tool": tool,
         "task": "mnist",
         "seed": seed,
         "events": events,
+        "epoch_events": events if epoch_events is None else epoch_events,
         "trials": len(events),
         "epochs": 9 * len(events),
         "winner_test": test,
@@ -221,6 +222,30 @@ def test_the_table_has_a_row_per_run_and_medians_per_tool(bench):
     assert "| 15 s (14..16) | 40 s |" in median
     variant = next(line for line in lines if line.startswith("| **sweeper --workers 2** median"))
     assert "| never | never | 0.9600 (0.9600..0.9600) |" in variant
+
+
+def test_a_target_is_timed_at_the_epoch_that_reached_it_or_at_its_trials_end(bench):
+    # One trial ending at 30 s that passed 96 % at its epoch ending at 18 s.
+    epochs = [(12.0, 0.95), (18.0, 0.965), (30.0, 0.971)]
+    runs = [_run("sweeper", 0, [(30.0, 0.971)], epoch_events=epochs)]
+    by_epoch = bench.table(runs, "mnist", (0.96, 0.97))
+    assert "| sweeper | 0 | 1 | 9 | 0.9710 | 18 s | 30 s | 0.9700 |" in by_epoch
+    by_trial = bench.table(runs, "mnist", (0.96, 0.97), clock="trial")
+    assert "| sweeper | 0 | 1 | 9 | 0.9710 | 30 s | 30 s | 0.9700 |" in by_trial
+
+
+def test_a_run_recorded_without_its_epochs_times_says_it_is_timed_at_trial_ends(
+    bench, tmp_path, capsys
+):
+    older = {**_run("optuna", 0, [(25.0, 0.975)]), "epoch_events": None}
+    timed = _run("sweeper", 0, [(30.0, 0.971)], epoch_events=[(18.0, 0.965), (30.0, 0.971)])
+    saved = tmp_path / "runs.json"
+    saved.write_text(json.dumps([timed, older]))
+    bench.main(["--from-runs", str(saved), "--out", str(tmp_path / "again")])
+    printed = capsys.readouterr().out
+    assert "A tool reaches a target at the end of the epoch that validated at it" in printed
+    assert "| sweeper | 0 | 1 | 9 | 0.9710 | 18 s | 30 s | 0.9700 |" in printed
+    assert "| optuna (at trial ends) | 0 | 1 | 9 | 0.9750 | 25 s | 25 s | 0.9700 |" in printed
 
 
 def test_the_plot_draws_every_tool_of_the_sitting(bench):
@@ -335,10 +360,10 @@ def test_run_sweeper_reads_back_the_study_its_engine_named(bench, tmp_path, monk
             optuna.storages.journal.JournalFileBackend(str(results / "study.journal"))
         )
         study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
+        attrs = {"epochs_run": 4, "wall_time_s": 10.0, "epoch_end_s": [4.0, 6.0, 8.0, 9.5]}
+        attrs["history"] = {"loss": [1.0, 0.5, None, 0.4], "val_accuracy": [0.9, 0.97, 0.1, 0.95]}
         study.add_trial(
-            optuna.trial.create_trial(
-                params={}, distributions={}, value=0.97, user_attrs={"epochs_run": 4}
-            )
+            optuna.trial.create_trial(params={}, distributions={}, value=0.97, user_attrs=attrs)
         )
         card = {"test_metrics": {"accuracy": 0.965}, "params": {"optimizer": "adam"}, "epochs": 3}
         (results / "winner.json").write_text(json.dumps(card))
@@ -350,6 +375,11 @@ def test_run_sweeper_reads_back_the_study_its_engine_named(bench, tmp_path, monk
     assert commands[0][5:9] == list(flags)  # after `python -m sweeper run SPACE`
     assert record["trials"] == 1 and [value for _, value in record["events"]] == [0.97]
     assert record["epochs"] == 4
+    # Each epoch at its recorded time after the trial's start (its end less its wall time),
+    # up to the epoch whose loss became NaN: the broken model's 0.1 is no value.
+    ((ended, _),) = record["events"]
+    assert [value for _, value in record["epoch_events"]] == [0.9, 0.97]
+    assert [round(ended - when, 3) for when, _ in record["epoch_events"]] == [6.0, 4.0]
     assert record["winner_test"] == 0.965
     assert record["winner"] == {"optimizer": "adam"} and record["winner_epochs"] == 3
 

@@ -31,6 +31,10 @@ def test_trial_records_history_best_epoch_timings_and_seed(digits_space, digits_
     assert attrs["metrics"]["val_accuracy"] == pytest.approx(trial.value)
     assert attrs["seed"] == trial_seed(7, 0)
     assert 0 < attrs["fit_time_s"] <= attrs["wall_time_s"]
+    # When each epoch's values were known: one time per epoch, rising, within the trial.
+    ends = attrs["epoch_end_s"]
+    assert len(ends) == attrs["epochs_run"] and ends[0] > 0
+    assert ends == sorted(ends) and ends[-1] <= attrs["wall_time_s"]
     # The pruning callback reported the objective at every epoch.
     assert list(trial.intermediate_values) == list(range(attrs["epochs_run"]))
 
