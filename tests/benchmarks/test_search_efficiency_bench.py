@@ -384,6 +384,19 @@ def test_run_sweeper_reads_back_the_study_its_engine_named(bench, tmp_path, monk
     assert record["winner"] == {"optimizer": "adam"} and record["winner_epochs"] == 3
 
 
+def test_a_sweeper_that_did_not_time_its_epochs_has_no_epoch_events(bench):
+    # --before an older checkout: its trials trained epochs but recorded no epoch_end_s, so
+    # its run is reported at trial ends, not as never reaching a target.
+    import optuna
+
+    study = optuna.create_study(direction="maximize")
+    attrs = {"epochs_run": 2, "wall_time_s": 5.0, "history": {"val_accuracy": [0.9, 0.95]}}
+    study.add_trial(
+        optuna.trial.create_trial(params={}, distributions={}, value=0.95, user_attrs=attrs)
+    )
+    assert bench.sweeper_epoch_events(study, "val_accuracy") is None
+
+
 def test_a_target_finer_than_a_tenth_of_a_percent_is_labelled_as_given(bench):
     # 98.65 % shown as "98.7%" would claim a target the table did not time.
     assert [bench.percent(t) for t in (0.96, 0.975, 0.9865, 0.8795)] == [
