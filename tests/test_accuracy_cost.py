@@ -19,9 +19,10 @@ import sweeper
 from sweeper.cli import main
 from sweeper.report.leaderboard import COST_COLUMNS
 from sweeper.search.pruners import EpochBehindPruner
-from sweeper.storage.record import TrialRecord
+from sweeper.storage.record import STARTING_POINT, TrialRecord
 from sweeper.storage.standing import StudyGoals
 from sweeper.storage.storages import load_existing_study, open_storage
+from sweeper.training.callbacks import PruningCallback
 
 
 @pytest.fixture(scope="module")
@@ -146,6 +147,28 @@ def test_pruning_several_objectives_is_the_same_rule_on_the_recorded_histories()
     # Epoch 1's bar: the median 0.75 less its gain to epoch 2 (0.88 - 0.75): 0.62. Epoch 2's:
     # the median a step earlier, 0.75.
     assert verdicts == [True, False, True, False]
+
+
+def test_pruning_several_objectives_lets_the_starting_points_train():
+    import keras
+
+    study = optuna.create_study(
+        directions=["maximize", "minimize"], pruner=EpochBehindPruner(max_epochs=6)
+    )
+    history = {"val_accuracy": [0.80, 0.90, 0.95]}
+    study.add_trial(optuna.trial.create_trial(values=[0.95, 1e3], user_attrs={"history": history}))
+    study.enqueue_trial({}, user_attrs={STARTING_POINT: 2})
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.stop_training = False  # as fit sets it
+    for trial, judged in ((study.ask(), False), (study.ask(), True)):  # the start, then a draw
+        callback = PruningCallback(trial, "val_accuracy")
+        callback.set_model(model)
+        callback.set_params({"epochs": 6})
+        if judged:  # epoch 1's bar is 0.70: 0.50 is behind it
+            with pytest.raises(optuna.TrialPruned):
+                callback.on_epoch_end(0, {"val_accuracy": 0.50})
+        else:
+            callback.on_epoch_end(0, {"val_accuracy": 0.50})
 
 
 def test_pruning_several_objectives_judges_against_the_trials_no_costlier():

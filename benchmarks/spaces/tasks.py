@@ -13,7 +13,7 @@ peer declares them in its own API), the loss, the metric and its direction, and 
 - ``sequence``: ``sequence_space``'s recurrent network (LSTM or GRU, one layer) on its generated
   sequences, where the order of two marks decides the class. Its good rates sit far above the
   registry's start: Adam at 1e-2 learns it in 8 epochs, at 1e-3 it is still near 86 % after
-  10 (``search_spaces/sequence_space.py``), so trial 0 is a poor model here;
+  10 (``search_spaces/sequence_space.py``), so the well-worn start is a poor model here;
 - ``friedman``: a regression (validation MAE, minimized): an MLP on Friedman's first problem
   (``sklearn.datasets.make_friedman1``, generated, 10 features, noise 1), its target in its
   own units (mean 14, deviation 5) as a user's data often is. SGD trains best just below the

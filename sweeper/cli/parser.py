@@ -222,9 +222,9 @@ def _run_parser(commands) -> None:
     search.add_argument(
         "--no-starting-points",
         action="store_true",
-        help="skip the space's starting points (by default a new sweep first tries a "
-        "well-worn configuration, Adam at 1e-3, then a bolder one, Adam at 1e-2 "
-        "with clipped gradients and the least dropout)",
+        help="skip the space's starting points (by default a new sweep first tries a bold "
+        "configuration, Adam at 1e-2 with clipped gradients and the least dropout, then a "
+        "well-worn one, Adam at 1e-3)",
     )
     search.add_argument(
         "--warm-start",

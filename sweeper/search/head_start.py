@@ -21,7 +21,7 @@ from optuna.trial import TrialState
 
 from sweeper.errors import SettingError, SweeperError
 from sweeper.space.starting import complete, starting_points
-from sweeper.storage.record import WARM_START_FROM
+from sweeper.storage.record import STARTING_POINT, WARM_START_FROM
 from sweeper.storage.standing import StudyGoals
 from sweeper.storage.storages import journal_path, load_existing_study
 from sweeper.urls import JOURNAL_SUFFIXES, hide_password
@@ -42,15 +42,19 @@ def enqueue(
 ):
     """Queue the user's configurations (``given``), then the space's starting points (when
     ``auto``; as many as the trial ``budget`` leaves room for, so a one-trial sweep does not
-    end with a trial queued): a new study runs them first, in that order."""
-    points = [complete(space, p, f"enqueue entry {i + 1}") for i, p in enumerate(given)]
+    end with a trial queued): a new study runs them first, in that order. A starting point's
+    trial is marked with its number (``STARTING_POINT``): the default pruner lets it train."""
+    points: list[tuple[dict[str, Any], dict[str, int]]] = [
+        (complete(space, p, f"enqueue entry {i + 1}"), {}) for i, p in enumerate(given)
+    ]
     if auto:
         room = None if budget is None else max(0, budget - len(points))
-        points += starting_points(space)[:room]
+        starts = starting_points(space)[:room]
+        points += [(point, {STARTING_POINT: i}) for i, point in enumerate(starts, start=1)]
     seen: list[dict[str, Any]] = []
-    for point in points:
+    for point, attrs in points:
         if point not in seen:
-            study.enqueue_trial(point)
+            study.enqueue_trial(point, user_attrs=attrs or None)
             seen.append(point)
 
 

@@ -191,7 +191,7 @@ class Space:
     ``name`` names its study and its results folder; a module's space may leave it out (the
     module's name is used). ``starting_points``: configurations a new sweep tries first
     ({parameter: value}, partial ones completed with each range's middle); None: two from the
-    optimizer registry (Adam at 1e-3, then at 1e-2 with clipped gradients, when the space
+    optimizer registry (Adam at 1e-2 with clipped gradients, then at 1e-3, when the space
     declares Adam); []: none, the sampler from the first trial.
 
     ``objective`` and ``direction``: what the sweep optimizes, a metric Keras reports. For

@@ -31,6 +31,7 @@ RETRY_OF = "retry_of"  # int: the number of the lost trial this one retries
 # NaN or infinite, and it was pruned at its last finite epoch
 STOPPED_BY = "stopped_by"
 WARM_START_FROM = "warm_start_from"  # str: the earlier sweep (storage) this trial came from
+STARTING_POINT = "starting_point"  # int: which of the space's starting points it trains
 ENGINE = "engine"  # str: the engine that chose the values, when not DEFAULT_ENGINE
 EPOCH_BUDGET = "epoch_budget"  # int: the epochs a KerasTuner Hyperband trial may train
 COSTS = "costs"  # {cost: value or null} (space.goals.COSTS), measured once a trial trains

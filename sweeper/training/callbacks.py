@@ -132,6 +132,8 @@ class PruningCallback(KerasPruningCallback):
         pruner = self.trial.study.pruner
         if last or not isinstance(pruner, EpochBehindPruner):
             return
+        if not pruner.judges(self.trial.user_attrs):
+            return
         costs = self.meter.measure(self.model)[0] if self.meter is not None else None
         if pruner.prune_several(self.trial.study, self.monitor, self.curve, costs):
             raise optuna.TrialPruned(f"Trial was pruned at epoch {epoch}.")

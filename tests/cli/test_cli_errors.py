@@ -260,8 +260,8 @@ def test_spaces_and_show_commands(capsys):
     out = capsys.readouterr().out
     assert "maximize val_accuracy" in out
     assert "weight_decay" in out and "optimizer = adamw" in out
-    assert "starting point 1: optimizer=adam learning_rate=0.001 " in out
-    assert "starting point 2: optimizer=adam learning_rate=0.01 " in out
+    assert "starting point 1: optimizer=adam learning_rate=0.01 " in out
+    assert "starting point 2: optimizer=adam learning_rate=0.001 " in out
     assert "clipping=clipnorm clip_threshold=1 " in out
     assert "starting point 3" not in out
     assert main(["show", "nope"]) == 2

@@ -14,7 +14,7 @@ from sweeper.errors import UsageError
 from sweeper.space.loader import load_space
 from sweeper.space.space import Space, Training
 from sweeper.space.starting import complete, registry_points, starting_points
-from sweeper.storage.record import TrialRecord, counted
+from sweeper.storage.record import STARTING_POINT, TrialRecord, counted
 
 
 def test_a_range_middle_and_its_limits():
@@ -32,7 +32,7 @@ def test_a_range_middle_and_its_limits():
     assert Int("filters", 16, 48, step=16).problem_with(48) is None
 
 
-def test_the_registry_starts_with_adam_then_bolder_with_clipping_and_no_dropout():
+def test_the_registry_starts_bolder_with_clipping_and_no_dropout_then_at_adams_setting():
     mnist = load_space("mnist_space")
     middle = {
         "lr_schedule": "constant",
@@ -45,7 +45,6 @@ def test_the_registry_starts_with_adam_then_bolder_with_clipping_and_no_dropout(
         "units": 91,
     }
     assert starting_points(mnist) == [
-        {"optimizer": "adam", "learning_rate": 1e-3, "clipping": "none", **middle},
         {
             "optimizer": "adam",
             "learning_rate": 1e-2,
@@ -54,26 +53,27 @@ def test_the_registry_starts_with_adam_then_bolder_with_clipping_and_no_dropout(
             **middle,
             "dropout": 0.0,  # the range's low end: the bolder start regularizes least
         },
+        {"optimizer": "adam", "learning_rate": 1e-3, "clipping": "none", **middle},
     ]
     # Without Adam, the next dependable optimizer the space declares, at its own setting.
     sgd = dataclasses.replace(mnist, training=Training(optimizers=("sgd", "nesterov")))
-    well_worn, bolder = starting_points(sgd)
+    bolder, well_worn = starting_points(sgd)
     assert well_worn["optimizer"] == bolder["optimizer"] == "nesterov"
     assert (well_worn["learning_rate"], well_worn["momentum"]) == (1e-2, 0.9)
     assert (bolder["learning_rate"], bolder["momentum"]) == (0.1, 0.9)
     # Clipping by another mode where the space has no clipnorm; none where it has no clipping.
     by_value = Training(clipping=("none", "clipvalue"))
-    assert registry_points(by_value)[1]["clipping"] == "clipvalue"
-    assert "clip_threshold" not in registry_points(Training(clipping=("none",)))[1]
+    assert registry_points(by_value)[0]["clipping"] == "clipvalue"
+    assert "clip_threshold" not in registry_points(Training(clipping=("none",)))[0]
     # The least dropout the space allows; none named where the space sweeps no dropout.
-    assert registry_points(Training(dropout=(0.1, 0.4)))[1]["dropout"] == 0.1
-    assert "dropout" not in registry_points(Training(dropout=None))[1]
+    assert registry_points(Training(dropout=(0.1, 0.4)))[0]["dropout"] == 0.1
+    assert "dropout" not in registry_points(Training(dropout=None))[0]
     # Registry values outside the space's range move inside it; points that meet are one.
     narrow = Training(optimizers=("rmsprop", "sgd"), learning_rate=(1e-4, 5e-4), clipping=("none",))
     assert [p["optimizer"] for p in registry_points(narrow)] == ["rmsprop", "rmsprop"]
     first, second = starting_points(dataclasses.replace(mnist, training=narrow))
     assert first["learning_rate"] == second["learning_rate"] == 5e-4
-    assert (first["dropout"], second["dropout"]) == (0.25, 0.0)  # they differ in dropout alone
+    assert (first["dropout"], second["dropout"]) == (0.0, 0.25)  # they differ in dropout alone
     no_dropout = dataclasses.replace(narrow, dropout=None)
     (point,) = starting_points(dataclasses.replace(mnist, training=no_dropout))
     assert point["learning_rate"] == 5e-4
@@ -99,11 +99,13 @@ def test_a_new_sweep_tries_the_starting_points_first(tmp_path):
         fakes.SPACE, n_trials=3, workers=None, results_dir=tmp_path, make_objective=fakes.quick
     )
     trials = result.study.trials
-    # The fake space's middle, at Adam's well-worn rate and a bolder one; then the sampler
-    # (the fake objective suggests x alone: the rates are in the queued values).
+    # The fake space's middle, at a bolder rate than Adam's well-worn one, then at it; then
+    # the sampler (the fake objective suggests x alone: the rates are in the queued values).
     assert [t.params["x"] for t in trials] == [0.5, 0.5, trials[2].params["x"]] != [0.5] * 3
     queued = [t.system_attrs["fixed_params"]["learning_rate"] for t in trials[:2]]
-    assert queued == [1e-3, 1e-2]
+    assert queued == [1e-2, 1e-3]
+    # Each marked with its number, which the default pruner reads: starting points train.
+    assert [t.user_attrs.get(STARTING_POINT) for t in trials] == [1, 2, None]
 
     plain = run_sweep(
         fakes.SPACE,
@@ -115,6 +117,7 @@ def test_a_new_sweep_tries_the_starting_points_first(tmp_path):
         make_objective=fakes.quick,
     )
     assert plain.study.trials[0].params["x"] == 0.125
+    assert STARTING_POINT not in plain.study.trials[0].user_attrs  # the user's: judged
     assert 0.5 not in [t.params["x"] for t in plain.study.trials]
 
 
@@ -123,7 +126,7 @@ def test_a_one_trial_sweep_queues_one_starting_point(tmp_path):
         fakes.SPACE, n_trials=1, workers=None, results_dir=tmp_path, make_objective=fakes.quick
     )
     (trial,) = result.study.trials  # no second start left queued behind the budget
-    assert trial.system_attrs["fixed_params"]["learning_rate"] == 1e-3
+    assert trial.system_attrs["fixed_params"]["learning_rate"] == 1e-2
 
 
 def test_resuming_enqueues_nothing_again(tmp_path):
@@ -135,7 +138,7 @@ def test_resuming_enqueues_nothing_again(tmp_path):
     )
     # Both starts ran before; neither is queued again.
     queued = [t.system_attrs.get("fixed_params") for t in resumed.study.trials]
-    assert [q["learning_rate"] for q in queued if q] == [1e-3, 1e-2]
+    assert [q["learning_rate"] for q in queued if q] == [1e-2, 1e-3]
 
 
 @pytest.mark.parametrize("suffix", [".json", ".yaml"])

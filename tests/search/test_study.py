@@ -6,6 +6,7 @@ from sweeper import UsageError
 from sweeper.search.pruners import make_pruner
 from sweeper.search.samplers import RegistryTPESampler, make_sampler, startup_trials
 from sweeper.search.study import derive_seed
+from sweeper.storage.record import STARTING_POINT
 from sweeper.urls import check_storage_url
 
 
@@ -152,6 +153,16 @@ def test_the_epoch_behind_pruner_judges_only_while_half_the_epochs_are_left():
     _finished(short, [0.90, 0.95, 0.96, 0.97])
     assert _stops_at(short, [0.86, 0.86]) == 1
     assert _stops_at(short, [0.90, 0.92, 0.92, 0.92]) is None
+
+
+def test_the_epoch_behind_pruner_lets_the_starting_points_train():
+    study = optuna.create_study(direction="maximize", pruner=make_pruner("epoch_behind", 9))
+    _finished(study, [0.80, 0.90, 0.95])  # the bolder start, quick in its first epochs
+    # The well-worn start climbs slower (epoch 1's bar: 0.80 less its gain to 0.90) and may
+    # end the better model: it trains on. A drawn trial as slow is stopped there.
+    study.enqueue_trial({}, user_attrs={STARTING_POINT: 2})
+    assert _stops_at(study, [0.50, 0.70, 0.85, 0.96]) is None
+    assert _stops_at(study, [0.50, 0.70, 0.85, 0.96]) == 0
 
 
 def test_the_epoch_behind_pruner_follows_the_direction():
