@@ -11,6 +11,7 @@ from sweeper import Categorical, Float, Int, SpaceError, run_sweep
 from sweeper.cli import main
 from sweeper.cli.values import load_points
 from sweeper.errors import UsageError
+from sweeper.search.head_start import enqueue
 from sweeper.space.loader import load_space
 from sweeper.space.space import Space, Training
 from sweeper.space.starting import complete, registry_points, starting_points
@@ -92,6 +93,14 @@ def test_a_space_declares_its_own_starting_points_or_none():
         dataclasses.replace(mnist, starting_points=[{"layers": 2}])
     with pytest.raises(SpaceError, match="must be a list of"):
         dataclasses.replace(mnist, starting_points={"units": 64})
+    # Queued, a space's own points are marked as the registry's are (the pruner lets them
+    # train); a user's --enqueue point is not, even one that repeats a starting point.
+    study = optuna.create_study(direction="maximize")
+    enqueue(study, own, [{"units": 32}, {"optimizer": "rmsprop", "units": 64}], auto=True)
+    assert [t.user_attrs for t in study.trials] == [{}, {}]
+    study = optuna.create_study(direction="maximize")
+    enqueue(study, own, [], auto=True)
+    assert [t.user_attrs for t in study.trials] == [{STARTING_POINT: 1}]
 
 
 def test_a_new_sweep_tries_the_starting_points_first(tmp_path):
