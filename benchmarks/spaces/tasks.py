@@ -33,7 +33,6 @@ peer declares them in its own API), the loss, the metric and its direction, and 
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -42,7 +41,15 @@ from typing import Any
 import numpy as np
 
 from search_spaces.mnist_space import build_model
-from sweeper import Categorical, Dataset, Int, Space, Training, load_mnist_arrays
+from sweeper import (
+    Categorical,
+    Dataset,
+    Int,
+    Space,
+    Training,
+    load_fashion_mnist_arrays,
+    load_mnist_arrays,
+)
 from sweeper.space.params import Param
 
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop")
@@ -57,43 +64,20 @@ UNITS = (32, 256)  # log
 EPOCHS, PATIENCE = 9, 3
 SUBSET_SEED = 0
 
-FASHION_DIR = Path(os.environ.get("FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
-
 
 def subset_sizes() -> tuple[int, int]:
     return int(os.environ.get("BENCH_TRAIN", "3000")), int(os.environ.get("BENCH_VAL", "1000"))
 
 
-def _idx(path: Path) -> np.ndarray:
-    """An IDX file (gzip), as the Fashion-MNIST release ships it."""
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    dims = raw[3]
-    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims))
-    return np.frombuffer(raw, np.uint8, offset=4 + 4 * dims).reshape(shape)
-
-
-def fashion_arrays(data_dir=None):
-    folder = FASHION_DIR
-
-    def read(name: str) -> np.ndarray:
-        return _idx(folder / f"{name}-ubyte.gz")
-
-    return (read("train-images-idx3"), read("train-labels-idx1")), (
-        read("t10k-images-idx3"),
-        read("t10k-labels-idx1"),
-    )
-
-
-def subset(arrays, scale: float = 1 / 255) -> Dataset:
-    """The seeded subset, its pixels multiplied by ``scale`` (into [0, 1] by default)."""
+def subset(arrays, divide_by: float = 255.0) -> Dataset:
+    """The seeded subset, its pixels divided by ``divide_by`` (into [0, 1] by default)."""
     (x_train, y_train), (x_test, y_test) = arrays
     n_train, n_val = subset_sizes()
     order = np.random.default_rng(SUBSET_SEED).permutation(len(x_train))
     train, val = order[:n_train], order[n_train : n_train + n_val]
 
     def prepare(x):
-        return (x.astype(np.float32) * np.float32(scale))[..., np.newaxis]
+        return (x.astype(np.float32) / divide_by)[..., np.newaxis]
 
     return Dataset(
         prepare(x_train[train]),
@@ -111,11 +95,11 @@ def load_mnist(data_dir=None) -> Dataset:
 
 
 def load_fashion(data_dir=None) -> Dataset:
-    return subset(fashion_arrays(data_dir))
+    return subset(load_fashion_mnist_arrays(data_dir))
 
 
 def load_fashion_raw(data_dir=None) -> Dataset:
-    return subset(fashion_arrays(data_dir), scale=1.0)
+    return subset(load_fashion_mnist_arrays(data_dir), divide_by=1.0)
 
 
 def load_sequences(data_dir=None) -> Dataset:
