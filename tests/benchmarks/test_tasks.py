@@ -16,9 +16,8 @@ if str(ROOT) not in sys.path:
 
 from benchmarks import peers  # noqa: E402
 from benchmarks.spaces import tasks  # noqa: E402
+from sweeper.space.data import FASHION_MNIST_DEBIAN_DIR as DEBIAN  # noqa: E402
 from sweeper.space.starting import starting_points  # noqa: E402
-
-DEBIAN = Path("/usr/share/datasets/fashion-mnist")
 
 
 def _images(data_dir=None):
