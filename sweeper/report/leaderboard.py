@@ -5,8 +5,7 @@ the study storage alone and imports no Keras, so it is fast and can run while ot
 are still writing trials.
 
 Ranking: completed trials by the objective in the study's direction (with several
-objectives, by Pareto rank first; those that break a constraint after the rest; ties by the
-lower loss, ``StudyGoals.rank_key``), then pruned
+objectives, by Pareto rank first; those that break a constraint after the rest), then pruned
 trials by the best value they reported before being stopped, then failed trials, then trials
 still running. Trials queued and not yet begun (``--enqueue`` points, a starting point the
 budget ended before) have nothing to rank: they are left off (``record.count_queued``). Every
@@ -116,11 +115,10 @@ def leaderboard(study: optuna.Study) -> pd.DataFrame:
         state = _STATE_ORDER.get(trial.state, 4)
         if state == 0 and goals.constraints and not goals.feasible(trial):
             state = 1
-        front = pareto.get(trial.number, math.inf)
         value = goals.primary_value(trial)
-        if value is None or not math.isfinite(value):
-            return (state, front, True, (0.0, 0.0, trial.number))
-        return (state, front, False, goals.rank_key(trial, value))
+        missing = value is None or not math.isfinite(value)
+        key = 0.0 if missing else -goals.primary.better(value)  # type: ignore[arg-type]
+        return (state, pareto.get(trial.number, math.inf), missing, key, trial.number)
 
     ranked = sorted(trials, key=order)
     standing = _standing_columns(goals)

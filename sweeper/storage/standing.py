@@ -153,28 +153,12 @@ class StudyGoals:
         complete = [t for t in trials if t.state == TrialState.COMPLETE and self.feasible(t)]
         return [t for t, _ in self.scored(complete, self.primary.name)]
 
-    @property
-    def tie_break(self) -> str | None:
-        """The loss Keras reports beside the primary objective, which ranks the trials the
-        primary ties; None where the primary is that loss. Accuracy on a validation set of
-        1,000 moves in steps of 0.001, so near the top many trials tie, and the lower loss
-        at the same accuracy is the surer fit: the earliest trial is no better a pick."""
-        loss = "val_loss" if self.primary.name.startswith("val_") else "loss"
-        return None if self.primary.name == loss else loss
-
-    def rank_key(self, trial: FrozenTrial, value: float) -> tuple[float, float, int]:
-        """Sorts the better primary ``value`` first; among equal ones the lower tie-break
-        loss (a trial that did not record it after those that did), then the earliest."""
-        loss = self.value(trial, self.tie_break) if self.tie_break else None
-        tied = loss if loss is not None and math.isfinite(loss) else math.inf
-        return (-self.primary.better(value), tied, trial.number)
-
     def best(self, trials: Iterable[FrozenTrial]) -> FrozenTrial | None:
-        """The feasible complete trial best on the primary objective (ties: ``rank_key``)."""
+        """The feasible complete trial best on the primary objective (ties: the earliest)."""
         scored = self.scored(self.candidates(trials), self.primary.name)
         if not scored:
             return None
-        return min(scored, key=lambda pair: self.rank_key(*pair))[0]
+        return min(scored, key=lambda pair: (-self.primary.better(pair[1]), pair[0].number))[0]
 
     def choose(self, study: optuna.Study) -> Choice:
         """The trial to re-train: the best one, or the one the rule picks; an error naming
@@ -186,19 +170,10 @@ class StudyGoals:
             self._refuse_none(study.study_name, trials)
         kept = f", of the trials that keep {self._constraint_text()}" if self.constraints else ""
         if self.rule is None:
-            value = self.primary_value(best)
-            why = f"the best {self.primary.name} ({_shown(value)}){self._tie_text(pool, best)}"
-            return Choice(best, why + kept)
+            return Choice(
+                best, f"the best {self.primary.name} ({_shown(self.primary_value(best))}){kept}"
+            )
         return self._by_rule(pool, self.rule)
-
-    def _tie_text(self, pool: Sequence[FrozenTrial], best: FrozenTrial) -> str:
-        """How the tie on the best value was broken, or nothing where there was none."""
-        value = self.primary_value(best)
-        tied = sum(v == value for _, v in self.scored(pool, self.primary.name))
-        if tied < 2 or self.tie_break is None:
-            return ""
-        loss = _shown(self.value(best, self.tie_break))
-        return f"; of the {tied} trials tied on it, the least {self.tie_break} ({loss})"
 
     def _by_rule(self, pool: Sequence[FrozenTrial], rule: WinnerRule) -> Choice:
         near = self.goal(rule.near) or Goal(rule.near, self.primary.direction)

@@ -153,42 +153,6 @@ def test_one_objective_picks_the_best_and_a_constraint_the_best_that_keeps_it():
     assert view.pareto_front["trial"].tolist() == [4]
 
 
-def tied_study(objective: str, direction: str, trials: list[tuple[float, float | None]]):
-    """One objective; trial i scores ``trials[i]`` = (objective value, val_loss or None)."""
-    study = optuna.create_study(direction=direction)
-    study.set_user_attr("objective", objective)
-    for value, loss in trials:
-        metrics = {objective: value, **({"val_loss": loss} if loss is not None else {})}
-        study.add_trial(create_trial(value=value, user_attrs={"metrics": metrics, "best_epoch": 2}))
-    return study
-
-
-def test_trials_tied_on_accuracy_rank_by_the_lower_validation_loss():
-    # Trials 1, 2 and 4 tie at the best accuracy; 4 has the least loss, 1 recorded none.
-    study = tied_study(
-        "val_accuracy", "maximize", [(0.9, 0.1), (1.0, None), (1.0, 0.3), (0.95, 0.05), (1.0, 0.2)]
-    )
-    choice = pick_trial(study)
-    assert choice.trial.number == 4
-    assert (
-        choice.why
-        == "the best val_accuracy (1); of the 3 trials tied on it, the least val_loss (0.2)"
-    )
-    assert leaderboard(study)["trial"].tolist() == [4, 2, 1, 3, 0]
-    assert SweepView(study, ResultsDir.of("unused", "x")).best_trial.number == 4
-
-
-def test_without_a_tie_or_with_the_loss_as_the_objective_the_earliest_best_wins():
-    untied = tied_study("val_accuracy", "maximize", [(0.9, 0.1), (1.0, 0.3)])
-    assert pick_trial(untied).why == "the best val_accuracy (1)"
-    # The loss is the objective: nothing finer to break its ties with, so the earliest.
-    study = tied_study("val_loss", "minimize", [(0.5, None), (0.2, None), (0.2, None)])
-    choice = pick_trial(study)
-    assert choice.trial.number == 1
-    assert choice.why == "the best val_loss (0.2)"
-    assert leaderboard(study)["trial"].tolist() == [1, 2, 0]
-
-
 def test_the_library_view_gives_the_front_and_the_winner():
     view = SweepView(weighed_study(), ResultsDir.of("unused", "x"))
     assert set(view.pareto_front["trial"]) == FRONT
