@@ -7,16 +7,20 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from benchmarks import peers
-from benchmarks.spaces.tasks import TASKS
 from sweeper import Dataset
 
-ROOT = Path(__file__).resolve().parents[2]  # the checkout, for Ray's worker processes
+ROOT = Path(__file__).resolve().parents[2]  # the benchmarks run from the checkout
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import peers  # noqa: E402
+from benchmarks.spaces.tasks import TASKS  # noqa: E402
 
 
 def _tiny(data_dir=None) -> Dataset:
