@@ -7,20 +7,16 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from benchmarks import peers
+from benchmarks.spaces.tasks import TASKS
 from sweeper import Dataset
 
-ROOT = Path(__file__).resolve().parents[2]  # the benchmarks run from the checkout
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from benchmarks import peers  # noqa: E402
-from benchmarks.spaces.tasks import TASKS  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]  # Ray's workers import the benchmarks from it
 
 
 def _tiny(data_dir=None) -> Dataset:

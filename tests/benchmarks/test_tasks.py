@@ -3,21 +3,14 @@ whose pixels are left unscaled, on made-up images and, trained for real, on Fash
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import keras
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]  # the benchmarks run from the checkout
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from benchmarks import peers  # noqa: E402
-from benchmarks.spaces import tasks  # noqa: E402
-from sweeper.space.data import FASHION_MNIST_DEBIAN_DIR as DEBIAN  # noqa: E402
-from sweeper.space.starting import starting_points  # noqa: E402
+from benchmarks import peers
+from benchmarks.spaces import tasks
+from sweeper.space.data import FASHION_MNIST_DEBIAN_DIR as DEBIAN
+from sweeper.space.starting import starting_points
 
 
 def _images(data_dir=None):
