@@ -321,6 +321,37 @@ def test_the_oracle_row_trains_the_sittings_best_configuration_once(bench, monke
     assert "| **oracle** (sweeper's, seed 1) |  | 1 | 2 | 0.9680 | 12 s | 12 s |  |" in table
 
 
+def test_the_oracle_trained_on_several_seeds_reports_their_medians(bench, monkeypatch):
+    # One cold run at a hard target is a toss of a coin: --oracle-trainings 3 trains the
+    # sitting's best three times, seeds 0, 1 and 2, each in its own timed process.
+    runs = [_run("sweeper", 2, [(20.0, 0.97)]) | {"winner": {"optimizer": "adam"}}]
+    curves = {0: [[9.0, 0.95], [12.0, 0.968]], 1: [[8.0, 0.961]], 2: [[10.0, 0.96], [14.0, 0.97]]}
+    seeds = []
+
+    def train_once(command, **kwargs):
+        spec = Path(command[command.index("--oracle") + 1])
+        trained = json.loads(spec.read_text())
+        seeds.append(trained["seed"])
+        spec.write_text(json.dumps({**trained, "events": curves[trained["seed"]]}))
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(bench.subprocess, "run", train_once)
+    args = bench.parse_args(["--oracle-trainings", "3"])
+    oracle = bench.run_oracle_of("mnist", runs, args)
+    assert seeds == [0, 1, 2] and oracle["events"] == curves[0]  # seed 0: the one-run oracle
+    table = bench.table([*runs, oracle], "mnist", (0.96, 0.965))
+    row = "| **oracle** (sweeper's, seed 2), 3 cold trainings |  | 1 | 2 (1..2) | "
+    row += "0.9680 (0.9610..0.9700) | 10 s (8..12) | 14 s |  |"  # 0.965: never at seed 1
+    assert row in table
+
+
+def test_an_oracle_trained_no_times_is_refused(bench, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        bench.parse_args(["--oracle-trainings", "0"])
+    assert exit_info.value.code == 2
+    assert "--oracle-trainings 0: train it at least once" in capsys.readouterr().err
+
+
 def test_an_earlier_sitting_is_reported_again_with_other_targets(bench, tmp_path, capsys):
     sizes = {"budget": 60.0, "train": 6000, "val": 2000}
     runs = [
