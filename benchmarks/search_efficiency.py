@@ -322,7 +322,7 @@ def run_oracle_of(task: str, runs: list[dict], args) -> dict | None:
         return None
     best = max(found, key=lambda r: sign * best_value(r, sign))
     env = _environment(args)
-    trainings = []  # one per training seed, 0 first: the issue's oracle is seed 0's alone
+    trainings = []  # one per training seed, 0 first: seed 0's alone is the one-run oracle
     for seed in range(args.oracle_trainings):
         with tempfile.TemporaryDirectory() as scratch:
             spec = Path(scratch) / "oracle.json"
