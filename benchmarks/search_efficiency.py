@@ -381,9 +381,6 @@ def table(runs: list[dict], task: str, targets: tuple[float, ...], clock: str = 
         head.append(f"its mean over {'/'.join(map(str, counts))} re-trains")
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
 
-    def seconds(value: float) -> str:
-        return "never" if math.isinf(value) else f"{value:.0f} s"
-
     for tool in dict.fromkeys([*TOOLS, BEFORE, *(r["tool"] for r in runs)]):
         mine = [r for r in runs if r["task"] == task and r["tool"] == tool]
         if not mine:
@@ -397,7 +394,7 @@ def table(runs: list[dict], task: str, targets: tuple[float, ...], clock: str = 
         for r in mine:
             best = best_value(r, sign)
             row = [tool, str(r["seed"]), str(r["trials"]), str(r["epochs"]), f"{best:.4f}"]
-            row += [seconds(time_to(timeline(r, clock), target, sign)) for target in targets]
+            row += [_seconds(time_to(timeline(r, clock), target, sign)) for target in targets]
             row.append(f"{r['winner_test']:.4f}")
             if retested:
                 row.append(f"{statistics.mean(r['retests']):.4f}" if r.get("retests") else "")
@@ -422,9 +419,7 @@ def oracle_row(r: dict, sign: int, targets: tuple[float, ...], retested: bool) -
     name = f"**{ORACLE}** ({r['found_by']}'s, seed {r['seed']})"
     if len(trainings) == 1:
         row = [name, "", "1", str(r["epochs"]), f"{best_value(r, sign):.4f}"]
-        for target in targets:
-            reached = time_to(r["events"], target, sign)
-            row.append("never" if math.isinf(reached) else f"{reached:.0f} s")
+        row += [_seconds(time_to(r["events"], target, sign)) for target in targets]
     else:
         bests = [best_value({"events": events}, sign) for events in trainings]
         row = [f"{name}, {len(trainings)} cold trainings", "", "1"]
@@ -432,6 +427,10 @@ def oracle_row(r: dict, sign: int, targets: tuple[float, ...], retested: bool) -
         for target in targets:
             row.append(_median([time_to(events, target, sign) for events in trainings]))
     return "| " + " | ".join(row + [""] * (1 + retested)) + " |"
+
+
+def _seconds(value: float) -> str:
+    return "never" if math.isinf(value) else f"{value:.0f} s"
 
 
 def _stat(values: list[float]) -> str:
