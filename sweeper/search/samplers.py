@@ -12,7 +12,6 @@ import optuna
 
 from sweeper.errors import SweeperError, UsageError
 from sweeper.space.optimizers import OPTIMIZERS
-from sweeper.storage.record import STARTING_POINT
 
 
 def _needs(module: str, sampler: str, extra: str) -> None:
@@ -43,15 +42,13 @@ LR_PRIOR_DECADES = 0.5
 class RegistryTPESampler(optuna.samplers.TPESampler):
     """TPE whose random start-up trials draw the learning rate near the chosen optimizer's
     well-worn one (``OptimizerSpec.start``: Adam 1e-3, SGD 1e-2), log-normally within the
-    space's range, instead of uniformly over it; once two starting points of different rates
-    have finished, the centre leans half a decade towards the rate of the better one
-    (``lean``).
+    space's range, instead of uniformly over it.
 
     Over a range such as 1e-4..1e-1 a uniform draw gives Adam 1e-1 (diverges) or SGD 1e-4
     (barely moves) as often as a rate that trains, and in a short sweep the start-up trials
     are most of the trials. Every other parameter, and every trial once TPE models the
     results, is drawn as TPE draws it. Optuna's TPE takes no prior that depends on another
-    parameter (here the optimizer), nor one that moves with the results, so this one is ours.
+    parameter (here the optimizer), so this one is ours.
     """
 
     def __init__(self, *, seed: int, n_startup_trials: int, **kwargs: Any) -> None:
@@ -72,7 +69,7 @@ class RegistryTPESampler(optuna.samplers.TPESampler):
             and param_distribution.low <= start <= param_distribution.high
             and len(study.get_trials(deepcopy=False, states=TPE_COUNTS)) < self._startup
         ):
-            return self._near(start * lean(study), param_distribution)
+            return self._near(start, param_distribution)
         return super().sample_independent(study, trial, param_name, param_distribution)
 
     def _near(self, start: float, distribution: optuna.distributions.FloatDistribution) -> float:
@@ -87,39 +84,6 @@ class RegistryTPESampler(optuna.samplers.TPESampler):
             exponent = self._prior_rng.uniform(low, high)
         # 10 ** log10(x) may round a hair past the range's ends.
         return float(np.clip(10**exponent, distribution.low, distribution.high))
-
-
-def lean(study: optuna.Study) -> float:
-    """What the start-up prior's centre is multiplied by: 10 ** LR_PRIOR_DECADES (one
-    standard deviation) towards the learning rate of the better of the finished starting
-    points, from the worse one's; 1 until two of different rates have finished, or if they
-    tie. The registry's two starts differ tenfold in rate (``sweeper.space.starting``), a
-    first measure of which way the model's good rates lie: above Adam's 1e-3 for recurrent
-    networks and unscaled regression targets, below it for unscaled inputs."""
-    starts = [
-        t
-        for t in study.get_trials(deepcopy=False, states=TPE_COUNTS)
-        if STARTING_POINT in t.user_attrs and isinstance(t.params.get("learning_rate"), float)
-    ]
-    if len({t.params["learning_rate"] for t in starts}) < 2:
-        return 1.0
-    sign = 1.0 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else -1.0
-    scores = {t.number: _score(t, sign) for t in starts}
-    best = max(starts, key=lambda t: scores[t.number])
-    worst = min(starts, key=lambda t: scores[t.number])
-    if scores[best.number] == scores[worst.number]:
-        return 1.0
-    rise = np.sign(np.log10(best.params["learning_rate"] / worst.params["learning_rate"]))
-    return float(10 ** (LR_PRIOR_DECADES * rise))
-
-
-def _score(trial: optuna.trial.FrozenTrial, sign: float) -> float:
-    """A finished starting point's primary objective in maximising terms: a pruned one's
-    best finite epoch (a diverged trial is pruned at its last finite epoch), -inf if none."""
-    if trial.state == optuna.trial.TrialState.COMPLETE and trial.values:
-        return sign * trial.values[0]
-    finite = [sign * v for v in trial.intermediate_values.values() if np.isfinite(v)]
-    return max(finite, default=-np.inf)
 
 
 # The trials TPE counts towards its start-up (failed ones are not: unlike record.FINISHED).

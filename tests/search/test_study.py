@@ -4,7 +4,7 @@ import pytest
 
 from sweeper import UsageError
 from sweeper.search.pruners import make_pruner
-from sweeper.search.samplers import RegistryTPESampler, lean, make_sampler, startup_trials
+from sweeper.search.samplers import RegistryTPESampler, make_sampler, startup_trials
 from sweeper.search.study import derive_seed
 from sweeper.storage.record import STARTING_POINT
 from sweeper.urls import check_storage_url
@@ -86,83 +86,6 @@ def test_the_prior_ends_with_the_start_up_trials(monkeypatch):
     )
     _learning_rates(RegistryTPESampler(seed=0, n_startup_trials=4), ("adam", "sgd"), n_trials=12)
     assert len(draws) == 4  # then TPE models the results
-
-
-def _start(study: optuna.Study, rate: float, value: float | None, number: int, curve=()):
-    """A finished starting point at ``rate``: complete at ``value``, or pruned (None) after
-    reporting ``curve``."""
-    state = (
-        optuna.trial.TrialState.COMPLETE if value is not None else optuna.trial.TrialState.PRUNED
-    )
-    study.add_trial(
-        optuna.trial.create_trial(
-            params={"optimizer": "adam", "learning_rate": rate},
-            distributions={
-                "optimizer": optuna.distributions.CategoricalDistribution(("adam",)),
-                "learning_rate": optuna.distributions.FloatDistribution(1e-6, 1e-1, log=True),
-            },
-            value=value,
-            state=state,
-            intermediate_values=dict(enumerate(curve)),
-            user_attrs={STARTING_POINT: number},
-        )
-    )
-
-
-@pytest.mark.parametrize(
-    ("direction", "bolder", "well_worn", "leans"),
-    [
-        ("maximize", 0.95, 0.80, 10**0.5),  # the bolder start better: lean up
-        ("maximize", 0.30, 0.69, 10**-0.5),  # unscaled inputs: the well-worn better, lean down
-        ("minimize", 0.85, 1.60, 10**0.5),  # an error: the lower is the better
-        ("maximize", 0.80, 0.80, 1.0),  # a tie says nothing
-    ],
-)
-def test_the_prior_leans_towards_the_better_starting_points_rate(
-    direction, bolder, well_worn, leans
-):
-    study = optuna.create_study(direction=direction)
-    assert lean(study) == 1.0  # nothing finished yet
-    _start(study, 1e-2, bolder, 1)
-    assert lean(study) == 1.0  # one start is no direction
-    _start(study, 1e-3, well_worn, 2)
-    assert lean(study) == pytest.approx(leans)
-    study.add_trial(  # trials after the starts leave the lean as the starts set it
-        optuna.trial.create_trial(
-            params={"learning_rate": 1e-1},
-            distributions={
-                "learning_rate": optuna.distributions.FloatDistribution(1e-6, 1e-1, log=True)
-            },
-            value=0.99 if direction == "maximize" else 0.01,
-        )
-    )
-    assert lean(study) == pytest.approx(leans)
-
-
-def test_a_diverged_start_counts_as_the_worse_one():
-    # Pruned at its last finite epoch (sweeper.trials.loop.prune_diverged), or before any.
-    for curve in ([0.2, 0.3], []):
-        study = optuna.create_study(direction="maximize")
-        _start(study, 1e-2, None, 1, curve)
-        _start(study, 1e-3, 0.6, 2)
-        assert lean(study) == pytest.approx(10**-0.5)
-
-
-def test_start_up_rates_follow_the_lean_then_tpe_takes_over():
-    study = optuna.create_study(
-        direction="maximize", sampler=RegistryTPESampler(seed=0, n_startup_trials=200)
-    )
-    _start(study, 1e-2, 0.3, 1)
-    _start(study, 1e-3, 0.7, 2)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-    def objective(trial):
-        trial.suggest_categorical("optimizer", ("adam",))
-        return -abs(np.log10(trial.suggest_float("learning_rate", 1e-6, 1e-1, log=True)) + 4)
-
-    study.optimize(objective, n_trials=150)
-    drawn = np.log10([t.params["learning_rate"] for t in study.trials[2:]])
-    assert abs(np.median(drawn) - np.log10(1e-3 * 10**-0.5)) < 0.15  # 3.2e-4: half a decade down
 
 
 def _finished(study: optuna.Study, curve: list[float]) -> None:
