@@ -27,7 +27,7 @@ from sweeper.files import atomic_path, write_text
 from sweeper.results import ResultsDir, as_results
 from sweeper.space.goals import COSTS
 from sweeper.storage.record import TrialRecord
-from sweeper.storage.standing import StudyGoals
+from sweeper.storage.standing import StudyGoals, tie_order
 
 FIXED_COLUMNS = [
     "rank",
@@ -103,9 +103,9 @@ def leaderboard(study: optuna.Study) -> pd.DataFrame:
     empty.
 
     Ranking: completed trials that keep the constraints first, by Pareto rank when the sweep
-    has several objectives, then by the primary objective; then completed trials that break
-    a constraint, pruned trials by the best value they reported before being stopped, failed
-    trials, and trials still running."""
+    has several objectives, then by the primary objective (ties: ``tie_order``, as the
+    winner's); then completed trials that break a constraint, pruned trials by the best value
+    they reported before being stopped, failed trials, and trials still running."""
     goals = StudyGoals.of(study)
     begun = (*_STATE_ORDER, TrialState.RUNNING)
     trials = study.get_trials(deepcopy=False, states=begun)
@@ -118,7 +118,7 @@ def leaderboard(study: optuna.Study) -> pd.DataFrame:
         value = goals.primary_value(trial)
         missing = value is None or not math.isfinite(value)
         key = 0.0 if missing else -goals.primary.better(value)  # type: ignore[arg-type]
-        return (state, pareto.get(trial.number, math.inf), missing, key, trial.number)
+        return (state, pareto.get(trial.number, math.inf), missing, key, tie_order(trial))
 
     ranked = sorted(trials, key=order)
     standing = _standing_columns(goals)

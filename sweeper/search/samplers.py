@@ -11,7 +11,7 @@ import numpy as np
 import optuna
 
 from sweeper.errors import SweeperError, UsageError
-from sweeper.space.optimizers import OPTIMIZERS
+from sweeper.space.optimizers import start_learning_rate
 
 
 def _needs(module: str, sampler: str, extra: str) -> None:
@@ -61,7 +61,7 @@ class RegistryTPESampler(optuna.samplers.TPESampler):
         self._prior_rng.seed()
 
     def sample_independent(self, study, trial, param_name, param_distribution):
-        start = _start_learning_rate(trial) if param_name == "learning_rate" else None
+        start = start_learning_rate(trial.params) if param_name == "learning_rate" else None
         if (
             start is not None
             and isinstance(param_distribution, optuna.distributions.FloatDistribution)
@@ -88,13 +88,6 @@ class RegistryTPESampler(optuna.samplers.TPESampler):
 
 # The trials TPE counts towards its start-up (failed ones are not: unlike record.FINISHED).
 TPE_COUNTS = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-
-
-def _start_learning_rate(trial: optuna.trial.FrozenTrial) -> float | None:
-    """The registry's starting rate for the optimizer this trial drew, if it has one."""
-    optimizer = trial.params.get("optimizer")
-    spec = OPTIMIZERS.get(optimizer) if isinstance(optimizer, str) else None
-    return None if spec is None else spec.start.get("learning_rate")
 
 
 def _tpe(seed: int, budget: int | None = None) -> optuna.samplers.BaseSampler:

@@ -65,6 +65,13 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
 START_ORDER = ("adam", "nesterov", "momentum", "adamw", "rmsprop", "sgd", "adagrad")
 
 
+def start_learning_rate(params: Mapping[str, Any]) -> float | None:
+    """The registry's well-worn rate for the optimizer ``params`` names, if it has one."""
+    optimizer = params.get("optimizer")
+    spec = OPTIMIZERS.get(optimizer) if isinstance(optimizer, str) else None
+    return None if spec is None else spec.start.get("learning_rate")
+
+
 def clipping_kwargs(params: Mapping[str, Any]) -> dict[str, float]:
     """The optimizer keyword for the trial's clipping mode: {} or e.g. {"clipnorm": 1.0}."""
     mode = params.get("clipping", "none")

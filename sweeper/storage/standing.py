@@ -28,6 +28,7 @@ from sweeper.space.goals import (
     parse_goal,
     parse_rule,
 )
+from sweeper.space.optimizers import start_learning_rate
 from sweeper.storage.record import TrialRecord, before_divergence
 
 # Trials that can be re-trained: they trained to a best epoch.
@@ -37,6 +38,31 @@ RETRAINABLE = (TrialState.COMPLETE, TrialState.PRUNED)
 OBJECTIVES = "objectives"  # ["val_accuracy:max", "params:min"], the primary first
 CONSTRAINTS = "constraints"  # ["latency_ms<=2"]
 WINNER_RULE = "winner_rule"  # "min params within 0.005 of val_accuracy", or null
+
+
+def tie_order(trial: FrozenTrial) -> tuple[float, int]:
+    """Where a trial goes among trials tied on what they are ranked by: the gentlest learning
+    rate first, as a multiple of its optimizer's well-worn rate (``OptimizerSpec.start``, so
+    SGD's 1e-2 and Adam's 1e-3 weigh alike), then the earliest; trials without a rate last.
+
+    Ties at the top are common where validation saturates or counts few examples, and a
+    winner is re-trained from another seed: the tied trial at the highest rate validated
+    nearest divergence and re-trains least reliably (measured in docs/benchmarks.md).
+    """
+    rate = trial.params.get("learning_rate")
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not rate > 0:
+        return (math.inf, trial.number)
+    start = start_learning_rate(trial.params)
+    return (rate / start if start else rate, trial.number)
+
+
+def _of_tied(chosen: FrozenTrial, values: Sequence[float], value: float | None) -> str:
+    """How ``tie_order`` chose among the trials that tie at ``value``, or "" without a tie."""
+    tied = sum(v == value for v in values)
+    if tied < 2:
+        return ""
+    how = "earliest" if math.isinf(tie_order(chosen)[0]) else "gentlest learning rate"
+    return f"; the {how} of the {tied} tied"
 
 
 @dataclass(frozen=True)
@@ -154,11 +180,11 @@ class StudyGoals:
         return [t for t, _ in self.scored(complete, self.primary.name)]
 
     def best(self, trials: Iterable[FrozenTrial]) -> FrozenTrial | None:
-        """The feasible complete trial best on the primary objective (ties: the earliest)."""
+        """The feasible complete trial best on the primary objective (ties: ``tie_order``)."""
         scored = self.scored(self.candidates(trials), self.primary.name)
         if not scored:
             return None
-        return min(scored, key=lambda pair: (-self.primary.better(pair[1]), pair[0].number))[0]
+        return min(scored, key=lambda pair: (-self.primary.better(pair[1]), tie_order(pair[0])))[0]
 
     def choose(self, study: optuna.Study) -> Choice:
         """The trial to re-train: the best one, or the one the rule picks; an error naming
@@ -170,8 +196,11 @@ class StudyGoals:
             self._refuse_none(study.study_name, trials)
         kept = f", of the trials that keep {self._constraint_text()}" if self.constraints else ""
         if self.rule is None:
+            value = self.primary_value(best)
+            why = f"the best {self.primary.name} ({_shown(value)}){kept}"
             return Choice(
-                best, f"the best {self.primary.name} ({_shown(self.primary_value(best))}){kept}"
+                best,
+                why + _of_tied(best, [v for _, v in self.scored(pool, self.primary.name)], value),
             )
         return self._by_rule(pool, self.rule)
 
@@ -198,9 +227,13 @@ class StudyGoals:
                 "{trial_number}"
             )
         sign = 1 if rule.pick == "min" else -1
-        chosen, by_value = min(  # ties: the one nearer the best, then the earliest
+        chosen, by_value = min(  # ties: the one nearer the best, then ``tie_order``
             ranked,
-            key=lambda pair: (sign * pair[1], -near.better(close[pair[0].number]), pair[0].number),
+            key=lambda pair: (
+                sign * pair[1],
+                -near.better(close[pair[0].number]),
+                tie_order(pair[0]),
+            ),
         )
         least = "least" if rule.pick == "min" else "most"
         plural = "s" if len(close) != 1 else ""
