@@ -1,0 +1,151 @@
+"""Which of the trials tied at the top of a sweep re-trains best: the earliest, or the one
+sweeper's tie rule picks (``sweeper.storage.standing.tie_order``: the gentlest learning rate
+for its optimizer, then the earliest).
+
+It reads the sweeper runs a search-efficiency sitting kept (``search_efficiency.py --keep
+DIR``), re-trains every trial tied at the top of each run as sweeper re-trains its winner, on
+the seeds every tool's re-tests share, and prints, per run where the two picks differ, each
+pick's mean test score: a paired comparison on the same runs and seeds, so a sitting's luck in
+what its searches drew does not enter it.
+
+    python benchmarks/search_efficiency.py --tasks sequence --budget 120 --seeds 0 1 2 \\
+        --tools sweeper --keep ../kept
+    python benchmarks/tied_winners.py ../kept ../kept-another-sitting --retests 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import optuna  # noqa: E402
+
+from benchmarks import peers  # noqa: E402 - after ROOT joins the path
+from benchmarks.search_efficiency import RETEST_SEEDS  # noqa: E402
+from benchmarks.spaces.tasks import TASKS  # noqa: E402
+from sweeper.storage.record import TrialRecord  # noqa: E402
+from sweeper.storage.standing import StudyGoals, tie_order  # noqa: E402
+
+
+def tied_at_top(journal: Path) -> list:
+    """The complete trials of the run's study that tie at its best primary value."""
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(journal))
+    )
+    study = optuna.load_study(study_name=journal.parent.name, storage=storage)
+    goals = StudyGoals.of(study)
+    scored = goals.scored(goals.candidates(study.get_trials()), goals.primary.name)
+    if not scored:
+        return []
+    top = max(goals.primary.better(value) for _, value in scored)
+    return [trial for trial, value in scored if goals.primary.better(value) == top]
+
+
+def kept_runs(folders: list[Path]) -> list[tuple[str, str, int, Path]]:
+    """(task, run, seed, study journal) of each sweeper run under ``--keep`` folders; a run
+    is named by its folder and tool (``kept/sweeper-before``)."""
+    runs = []
+    for kept in folders:
+        for journal in sorted(kept.glob("*/sweeper*/seed*/*/study.journal")):
+            task, tool, seed = journal.parts[-5:-2]
+            if task in TASKS:
+                runs.append((task, f"{kept.name}/{tool}", int(seed.removeprefix("seed")), journal))
+    return runs
+
+
+def retested(task, data, trial, seeds: list[int]) -> list[float]:
+    """The trial's configuration re-trained as sweeper re-trains its winner, once per seed."""
+    epochs = TrialRecord.of(trial).best_epoch
+    return [peers.sweeper_retrain_and_test(task, data, trial.params, epochs, s) for s in seeds]
+
+
+def compare(kept: list[Path], retests: int) -> list[dict]:
+    """Per kept run: how many trials tie at the top and, where two or more do, the earliest
+    and the rule's pick with their re-tests' scores (none where they are the same trial)."""
+    seeds, data, rows = list(RETEST_SEEDS[:retests]), {}, []
+    for task_name, tool, seed, journal in kept_runs(kept):
+        tied = tied_at_top(journal)
+        rows.append({"task": task_name, "tool": tool, "seed": seed, "tied": len(tied)})
+        if len(tied) < 2:
+            continue
+        task = TASKS[task_name]
+        if task_name not in data:
+            data[task_name] = task.load(peers.data_dir())
+        picks = {"earliest": min(tied, key=lambda t: t.number), "rule": min(tied, key=tie_order)}
+        same = picks["earliest"] is picks["rule"]  # then there is nothing to compare
+        for name, trial in picks.items():
+            tests = [] if same else retested(task, data[task_name], trial, seeds)
+            rows[-1][name] = {"trial": trial.number, "params": trial.params, "tests": tests}
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    """The runs where the rule picks another trial than the earliest, then per task how
+    often and by how much its pick tests better (in the task's direction)."""
+
+    def pick(p: dict) -> str:
+        rate = p["params"].get("learning_rate")
+        how = f"{p['params'].get('optimizer', '?')} at {rate:.2g}" if rate else "no rate"
+        return f"{p['trial']}, {how}: {statistics.mean(p['tests']):.4f}"
+
+    lines = [
+        "| task | run | tied | the earliest: trial, mean re-test | the rule's pick | better by |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    gains: dict[str, list[float]] = {}
+    for row in rows:
+        earliest, rule = row.get("earliest"), row.get("rule")
+        if earliest is None or rule is None or earliest["trial"] == rule["trial"]:
+            continue
+        sign = TASKS[row["task"]].sign
+        gain = sign * (statistics.mean(rule["tests"]) - statistics.mean(earliest["tests"]))
+        gains.setdefault(row["task"], []).append(gain)
+        run = f"{row['tool']} seed {row['seed']}"
+        lines.append(
+            f"| {row['task']} | {run} | {row['tied']} | {pick(earliest)} | {pick(rule)} "
+            f"| {gain:+.4f} |"
+        )
+    lines.append("")
+    for task in sorted({row["task"] for row in rows}):
+        kept = [row for row in rows if row["task"] == task]
+        tied = sum(row["tied"] > 1 for row in kept)
+        changed = gains.get(task, [])
+        better = sum(gain > 0 for gain in changed)
+        mean = f" (mean {statistics.mean(changed):+.4f})" if changed else ""
+        lines.append(
+            f"{task}: {tied} of {len(kept)} kept runs tie at the top; the rule picks another "
+            f"trial than the earliest at {len(changed)}, better at {better}{mean}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "kept", nargs="+", help="folders search_efficiency.py --keep filled, one per sitting"
+    )
+    parser.add_argument(
+        "--retests", type=int, default=5, metavar="N", help="re-trains per trial (default 5)"
+    )
+    args = parser.parse_args(argv)
+    kept = [Path(folder) for folder in args.kept]
+    if not kept_runs(kept):
+        parser.error(
+            f"{' '.join(args.kept)}: no kept sweeper run; fill it with search_efficiency.py --keep"
+        )
+    if not 1 <= args.retests <= len(RETEST_SEEDS):
+        parser.error(f"--retests {args.retests}: between 1 and {len(RETEST_SEEDS)}")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    rows = compare(kept, args.retests)
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()
