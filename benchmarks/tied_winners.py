@@ -118,6 +118,9 @@ def table(rows: list[dict]) -> str:
         tied = sum(row["tied"] > 1 for row in kept)
         changed = gains.get(task, [])
         better = sum(gain > 0 for gain in changed)
+        if not tied:
+            lines.append(f"{task}: none of {len(kept)} kept runs ties at the top")
+            continue
         mean = f" (mean {statistics.mean(changed):+.4f})" if changed else ""
         lines.append(
             f"{task}: {tied} of {len(kept)} kept runs tie at the top; the rule picks another "

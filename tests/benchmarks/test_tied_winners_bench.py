@@ -60,6 +60,13 @@ def test_the_earliest_and_the_rules_pick_of_a_tie_are_re_trained_and_compared(
     assert "friedman: 1 of 2 kept runs tie at the top; the rule picks another trial than " in out
 
 
+def test_a_task_without_ties_says_so(tmp_path, capsys):
+    kept = tmp_path / "kept"
+    kept_run(kept, 0, [(0.5, 3e-2), (0.6, 1e-3)])
+    tied_winners.main([str(kept), "--retests", "1"])
+    assert "friedman: none of 1 kept runs ties at the top" in capsys.readouterr().out
+
+
 def test_a_folder_without_kept_sweeper_runs_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         tied_winners.main([str(tmp_path)])
