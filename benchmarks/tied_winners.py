@@ -114,16 +114,16 @@ def table(rows: list[dict]) -> str:
         )
     lines.append("")
     for task in sorted({row["task"] for row in rows}):
-        kept = [row for row in rows if row["task"] == task]
-        tied = sum(row["tied"] > 1 for row in kept)
+        runs = [row for row in rows if row["task"] == task]
+        tied = sum(row["tied"] > 1 for row in runs)
         changed = gains.get(task, [])
         better = sum(gain > 0 for gain in changed)
         if not tied:
-            lines.append(f"{task}: none of {len(kept)} kept runs ties at the top")
+            lines.append(f"{task}: none of {len(runs)} kept runs ties at the top")
             continue
         mean = f" (mean {statistics.mean(changed):+.4f})" if changed else ""
         lines.append(
-            f"{task}: {tied} of {len(kept)} kept runs tie at the top; the rule picks another "
+            f"{task}: {tied} of {len(runs)} kept runs tie at the top; the rule picks another "
             f"trial than the earliest at {len(changed)}, better at {better}{mean}"
         )
     return "\n".join(lines)

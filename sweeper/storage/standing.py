@@ -197,11 +197,9 @@ class StudyGoals:
         kept = f", of the trials that keep {self._constraint_text()}" if self.constraints else ""
         if self.rule is None:
             value = self.primary_value(best)
+            values = [v for _, v in self.scored(pool, self.primary.name)]
             why = f"the best {self.primary.name} ({_shown(value)}){kept}"
-            return Choice(
-                best,
-                why + _of_tied(best, [v for _, v in self.scored(pool, self.primary.name)], value),
-            )
+            return Choice(best, why + _of_tied(best, values, value))
         return self._by_rule(pool, self.rule)
 
     def _by_rule(self, pool: Sequence[FrozenTrial], rule: WinnerRule) -> Choice:
