@@ -41,7 +41,7 @@ def tied_at_top(journal: Path) -> list:
     )
     study = optuna.load_study(study_name=journal.parent.name, storage=storage)
     goals = StudyGoals.of(study)
-    scored = goals.scored(goals.candidates(study.get_trials()), goals.primary.name)
+    scored = goals.scored(goals.candidates(study.get_trials(deepcopy=False)), goals.primary.name)
     if not scored:
         return []
     top = max(goals.primary.better(value) for _, value in scored)

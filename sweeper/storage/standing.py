@@ -50,7 +50,7 @@ def tie_order(trial: FrozenTrial) -> tuple[float, int]:
     nearest divergence and re-trains least reliably (measured in docs/benchmarks.md).
     """
     rate = trial.params.get("learning_rate")
-    if isinstance(rate, bool) or not isinstance(rate, int | float) or not rate > 0:
+    if not isinstance(rate, int | float) or not rate > 0:
         return (math.inf, trial.number)
     start = start_learning_rate(trial.params)
     return (rate / start if start else rate, trial.number)

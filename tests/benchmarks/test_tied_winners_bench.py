@@ -74,3 +74,13 @@ def test_a_folder_without_kept_sweeper_runs_is_refused(tmp_path, capsys):
     assert "no kept sweeper run; fill it with search_efficiency.py --keep" in (
         capsys.readouterr().err
     )
+
+
+@pytest.mark.parametrize("retests", ["0", "101"])
+def test_a_number_of_re_trains_outside_the_shared_seeds_is_refused(tmp_path, capsys, retests):
+    kept = tmp_path / "kept"
+    kept_run(kept, 0, [(0.5, 3e-2), (0.5, 1e-3)])
+    with pytest.raises(SystemExit) as exit_info:
+        tied_winners.main([str(kept), "--retests", retests])
+    assert exit_info.value.code == 2
+    assert f"--retests {retests}: between 1 and 100" in capsys.readouterr().err
