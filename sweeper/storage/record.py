@@ -19,7 +19,7 @@ from optuna.trial import FrozenTrial, TrialState
 SEED = "seed"  # int: the trial's own seed (Keras' random state)
 HISTORY = "history"  # {metric: [value per epoch]}, non-finite values as null
 EPOCHS_RUN = "epochs_run"  # int
-BEST_EPOCH = "best_epoch"  # int (1-based) or null: the epoch whose weights were kept
+BEST_EPOCH = "best_epoch"  # int (1-based) or null: the best value's epoch, the latest of ties
 METRICS = "metrics"  # {metric: value} at the best epoch
 WALL_TIME_S = "wall_time_s"  # float: the whole trial, build and data hand-over included
 FIT_TIME_S = "fit_time_s"  # float: model.fit alone
@@ -88,6 +88,16 @@ def metrics_at(
 
 def _clean(history: Mapping[str, list[float]]) -> dict[str, list[float | None]]:
     return {name: [_finite_or_none(v) for v in values] for name, values in history.items()}
+
+
+def best_epoch(values: Sequence[float | None], direction: str) -> int | None:
+    """1-based epoch of the best finite value in ``direction``, or None. Epochs tied at the
+    best go to the latest: validation cannot tell them apart, and the winner is re-trained
+    for this many epochs. A saturated metric (accuracy at 1.0) ties for epochs on end;
+    re-trained to the latest, such winners learned from more seeds (docs/benchmarks.md)."""
+    sign = 1 if direction == "maximize" else -1
+    finite = [(sign * v, i) for i, v in enumerate(values, 1) if v is not None and math.isfinite(v)]
+    return max(finite)[1] if finite else None
 
 
 def before_divergence(

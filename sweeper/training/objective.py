@@ -33,6 +33,7 @@ from sweeper.storage.record import (
     SEED,
     STOPPED_BY,
     before_divergence,
+    best_epoch,
     metrics_at,
     outcome_attrs,
 )
@@ -254,19 +255,11 @@ class KerasObjective:
             raise TrialFailed(f"objective {self.space.objective} was never finite")
         return float(history[self.space.objective][best_epoch - 1])
 
-    def best_epoch(self, values: list[float]) -> int | None:
-        """1-based epoch of the best finite value in the study's direction, or None."""
-        finite = [(v, i) for i, v in enumerate(values, start=1) if math.isfinite(v)]
-        if not finite:
-            return None
-        if self.space.direction == "maximize":  # ties go to the earliest epoch
-            return max(finite, key=lambda item: (item[0], -item[1]))[1]
-        return min(finite)[1]
-
     def _best_trained_epoch(self, history: Mapping[str, list]) -> int | None:
         """The best epoch before the loss became NaN, if it did: a diverged epoch's metrics
         score broken weights, and restoring them or re-training to them gains nothing."""
-        return self.best_epoch(before_divergence(history.get(self.space.objective, []), history))
+        values = before_divergence(history.get(self.space.objective, []), history)
+        return best_epoch(values, self.space.direction)
 
     def _record(
         self,

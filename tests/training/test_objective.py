@@ -1,6 +1,7 @@
 """The Keras objective on real (tiny) training runs of digits_space."""
 
 import dataclasses
+import math
 import time
 
 import keras
@@ -11,6 +12,7 @@ from conftest import BASE_PARAMS, NAN_PARAMS
 from sweeper import FatalTrialError, TrialFailed
 from sweeper.errors import TrialDiverged, describe_failure
 from sweeper.space.schedules import StepBudget
+from sweeper.storage.record import best_epoch
 from sweeper.training.build import compile_model, steps_per_execution
 from sweeper.training.objective import KerasObjective, trial_seed
 from sweeper.trials.stop import StopFlag
@@ -26,7 +28,10 @@ def test_trial_records_history_best_epoch_timings_and_seed(digits_space, digits_
     history = attrs["history"]
     assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(history)
     assert len(history["val_accuracy"]) == attrs["epochs_run"] <= 4
-    assert history["val_accuracy"][attrs["best_epoch"] - 1] == max(history["val_accuracy"])
+    best = max(history["val_accuracy"])  # the latest epoch at it, where epochs tie
+    assert attrs["best_epoch"] == len(history["val_accuracy"]) - history["val_accuracy"][
+        ::-1
+    ].index(best)
     assert trial.value == pytest.approx(max(history["val_accuracy"]))
     assert attrs["metrics"]["val_accuracy"] == pytest.approx(trial.value)
     assert attrs["seed"] == trial_seed(7, 0)
@@ -37,6 +42,21 @@ def test_trial_records_history_best_epoch_timings_and_seed(digits_space, digits_
     assert ends == sorted(ends) and ends[-1] <= attrs["wall_time_s"]
     # The pruning callback reported the objective at every epoch.
     assert list(trial.intermediate_values) == list(range(attrs["epochs_run"]))
+
+
+@pytest.mark.parametrize(
+    ("direction", "values", "best"),
+    [
+        ("maximize", [0.5, 1.0, 1.0, 0.9, 1.0, 0.8], 5),  # a saturated accuracy
+        ("minimize", [3.0, 1.0, 2.0, 1.0, 4.0], 4),
+        ("maximize", [0.2, 0.7, math.nan, math.inf], 2),  # non-finite values are never best
+        ("minimize", [math.nan, None], None),  # None: a recorded non-finite value
+    ],
+)
+def test_epochs_tied_at_the_best_go_to_the_latest(direction, values, best):
+    # The winner re-trains for this many epochs: the latest of epochs validation cannot
+    # tell apart leaves a model that learns later from another seed the time to learn.
+    assert best_epoch(values, direction) == best
 
 
 def test_nan_loss_ends_the_trial_as_diverged_with_its_costs(digits_space, digits_data):
