@@ -1,12 +1,14 @@
-"""Which of the trials tied at the top of a sweep re-trains best: the earliest, or the one
-sweeper's tie rule picks (``sweeper.storage.standing.tie_order``: the gentlest learning rate
-for its optimizer, then the earliest).
+"""Which winner of a sweep re-trains best: of the trials tied at the top, the earliest or
+the one sweeper's tie rule picks (``sweeper.storage.standing.tie_order``: the gentlest
+learning rate for its optimizer, then the earliest); and where the winner's best value ties
+over several epochs (a saturated accuracy), re-trained to the first of them or to the latest
+(``sweeper.storage.record.best_epoch``, what sweeper re-trains to).
 
 It reads the sweeper runs a search-efficiency sitting kept (``search_efficiency.py --keep
-DIR``), re-trains every trial tied at the top of each run as sweeper re-trains its winner, on
-the seeds every tool's re-tests share, and prints, per run where the two picks differ, each
-pick's mean test score: a paired comparison on the same runs and seeds, so a sitting's luck in
-what its searches drew does not enter it.
+DIR``), re-trains the picks as sweeper re-trains its winner, on the seeds every tool's
+re-tests share, and prints, per run where two picks differ, each pick's mean test score: a
+paired comparison on the same runs and seeds, so a sitting's luck in what its searches drew
+does not enter it.
 
     python benchmarks/search_efficiency.py --tasks sequence --budget 120 --seeds 0 1 2 \\
         --tools sweeper --keep ../kept
@@ -16,6 +18,7 @@ what its searches drew does not enter it.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -30,12 +33,14 @@ import optuna  # noqa: E402
 from benchmarks import peers  # noqa: E402 - after ROOT joins the path
 from benchmarks.search_efficiency import RETEST_SEEDS  # noqa: E402
 from benchmarks.spaces.tasks import TASKS  # noqa: E402
-from sweeper.storage.record import TrialRecord  # noqa: E402
+from sweeper.space.goals import Goal  # noqa: E402
+from sweeper.storage.record import TrialRecord, before_divergence, best_epoch  # noqa: E402
 from sweeper.storage.standing import StudyGoals, tie_order  # noqa: E402
 
 
-def tied_at_top(journal: Path) -> list:
-    """The complete trials of the run's study that tie at its best primary value."""
+def tied_at_top(journal: Path) -> tuple[list, Goal]:
+    """The complete trials of the run's study that tie at its best primary value, and that
+    objective."""
     storage = optuna.storages.JournalStorage(
         optuna.storages.journal.JournalFileBackend(str(journal))
     )
@@ -43,9 +48,9 @@ def tied_at_top(journal: Path) -> list:
     goals = StudyGoals.of(study)
     scored = goals.scored(goals.candidates(study.get_trials(deepcopy=False)), goals.primary.name)
     if not scored:
-        return []
+        return [], goals.primary
     top = max(goals.primary.better(value) for _, value in scored)
-    return [trial for trial, value in scored if goals.primary.better(value) == top]
+    return [trial for trial, value in scored if goals.primary.better(value) == top], goals.primary
 
 
 def kept_runs(folders: list[Path]) -> list[tuple[str, str, int, Path]]:
@@ -60,35 +65,69 @@ def kept_runs(folders: list[Path]) -> list[tuple[str, str, int, Path]]:
     return runs
 
 
-def retested(task, data, trial, seeds: list[int]) -> list[float]:
-    """The trial's configuration re-trained as sweeper re-trains its winner, once per seed."""
-    epochs = TrialRecord.of(trial).best_epoch
-    return [peers.sweeper_retrain_and_test(task, data, trial.params, epochs, s) for s in seeds]
+def epochs_at_best(trial, goal: Goal) -> tuple[int, int]:
+    """The first epoch at the trial's best value, and the one sweeper re-trains it to
+    (``best_epoch``: the latest of epochs tied at that value). A trial recorded without its
+    history (written by hand) has only its recorded best epoch."""
+    record = TrialRecord.of(trial)
+    values = before_divergence(record.history.get(goal.name, []), record.history)
+    latest = best_epoch(values, goal.direction)
+    if latest is None:
+        return record.best_epoch, record.best_epoch
+    return values.index(values[latest - 1]) + 1, latest
+
+
+class Retests:
+    """Configurations re-trained as sweeper re-trains its winner, once per shared seed; each
+    (task, parameters, epochs) once, as runs of two checkouts often drew the same trials."""
+
+    def __init__(self, retests: int):
+        self.seeds, self.data, self.done = list(RETEST_SEEDS[:retests]), {}, {}
+
+    def __call__(self, task_name: str, params: dict, epochs: int) -> list[float]:
+        key = (task_name, json.dumps(params, sort_keys=True), epochs)
+        if key not in self.done:
+            task = TASKS[task_name]
+            if task_name not in self.data:
+                self.data[task_name] = task.load(peers.data_dir())
+            data = self.data[task_name]
+            self.done[key] = [
+                peers.sweeper_retrain_and_test(task, data, params, epochs, seed)
+                for seed in self.seeds
+            ]
+        return self.done[key]
 
 
 def compare(kept: list[Path], retests: int) -> list[dict]:
-    """Per kept run: how many trials tie at the top and, where two or more do, the earliest
-    and the rule's pick with their re-tests' scores (none where they are the same trial)."""
-    seeds, data, rows = list(RETEST_SEEDS[:retests]), {}, []
+    """Per kept run: how many trials tie at the top; where two or more do, the earliest and
+    the rule's pick, each re-trained to its first epoch at the best value, as sweeper did
+    before its rule for ties between epochs (none where they are the same trial); and where
+    the rule's pick ties over several epochs, it re-trained to the first and to the latest."""
+    retested, rows = Retests(retests), []
     for task_name, tool, seed, journal in kept_runs(kept):
-        tied = tied_at_top(journal)
+        tied, goal = tied_at_top(journal)
         rows.append({"task": task_name, "tool": tool, "seed": seed, "tied": len(tied)})
-        if len(tied) < 2:
+        if not tied:
             continue
-        task = TASKS[task_name]
-        if task_name not in data:
-            data[task_name] = task.load(peers.data_dir())
         picks = {"earliest": min(tied, key=lambda t: t.number), "rule": min(tied, key=tie_order)}
-        same = picks["earliest"] is picks["rule"]  # then there is nothing to compare
+        compared = len(tied) > 1 and picks["earliest"] is not picks["rule"]
         for name, trial in picks.items():
-            tests = [] if same else retested(task, data[task_name], trial, seeds)
+            first, latest = epochs_at_best(trial, goal)
+            tests = retested(task_name, trial.params, first) if compared else []
             rows[-1][name] = {"trial": trial.number, "params": trial.params, "tests": tests}
+        if first != latest:  # the rule's pick, last in ``picks``
+            rows[-1]["epochs"] = {
+                "trial": trial.number,
+                "first": (first, retested(task_name, trial.params, first)),
+                "latest": (latest, retested(task_name, trial.params, latest)),
+            }
     return rows
 
 
 def table(rows: list[dict]) -> str:
     """The runs where the rule picks another trial than the earliest, then per task how
-    often and by how much its pick tests better (in the task's direction)."""
+    often and by how much its pick tests better (in the task's direction); then the runs
+    whose pick ties over several epochs, re-trained to the first and to the latest."""
 
     def pick(p: dict) -> str:
         rate = p["params"].get("learning_rate")
@@ -102,7 +141,7 @@ def table(rows: list[dict]) -> str:
     gains: dict[str, list[float]] = {}
     for row in rows:
         earliest, rule = row.get("earliest"), row.get("rule")
-        if earliest is None or rule is None or earliest["trial"] == rule["trial"]:
+        if not (earliest and earliest["tests"] and rule and rule["tests"]):
             continue
         sign = TASKS[row["task"]].sign
         gain = sign * (statistics.mean(rule["tests"]) - statistics.mean(earliest["tests"]))
@@ -125,6 +164,42 @@ def table(rows: list[dict]) -> str:
         lines.append(
             f"{task}: {tied} of {len(runs)} kept runs tie at the top; the rule picks another "
             f"trial than the earliest at {len(changed)}, better at {better}{mean}"
+        )
+    return "\n".join([*lines, "", epoch_table(rows)])
+
+
+def epoch_table(rows: list[dict]) -> str:
+    """The runs whose pick's best value ties over several epochs, re-trained to the first of
+    them and to the latest (sweeper's ``best_epoch``), then per task how often the latest
+    tests better."""
+    lines = [
+        "| task | run | trial | the first epoch at its best: mean re-test | the latest "
+        "| better by |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    gains: dict[str, list[float]] = {}
+    for row in rows:
+        if "epochs" not in row:
+            continue
+        (first, early), (latest, late) = row["epochs"]["first"], row["epochs"]["latest"]
+        gain = TASKS[row["task"]].sign * (statistics.mean(late) - statistics.mean(early))
+        gains.setdefault(row["task"], []).append(gain)
+        lines.append(
+            f"| {row['task']} | {row['tool']} seed {row['seed']} | {row['epochs']['trial']} "
+            f"| {first}: {statistics.mean(early):.4f} | {latest}: {statistics.mean(late):.4f} "
+            f"| {gain:+.4f} |"
+        )
+    lines.append("")
+    for task in sorted({row["task"] for row in rows}):
+        runs, changed = sum(row["task"] == task for row in rows), gains.get(task, [])
+        if not changed:
+            lines.append(f"{task}: no winner of {runs} kept runs ties over several epochs")
+            continue
+        better = sum(gain > 0 for gain in changed)
+        lines.append(
+            f"{task}: the winner ties over several epochs at {len(changed)} of {runs} kept "
+            f"runs; re-trained to the latest, better at {better} "
+            f"(mean {statistics.mean(changed):+.4f})"
         )
     return "\n".join(lines)
 

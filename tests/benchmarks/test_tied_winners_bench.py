@@ -15,9 +15,10 @@ ADAM = {"optimizer": "adam", "lr_schedule": "constant", "batch_size": 32, "clipp
 ADAM |= {"dropout": 0.0, "layers": 1, "units": 16}
 
 
-def kept_run(kept, seed: int, trials: list[tuple[float, float]]) -> None:
+def kept_run(kept, seed: int, trials: list[tuple[float, float]], history=None) -> None:
     """A sweeper run of the regression task as ``--keep`` leaves it: its study journal,
-    with trials of (validation MAE, Adam's learning rate)."""
+    with trials of (validation MAE, Adam's learning rate), recorded with ``history`` (each
+    epoch's validation MAE) where one is given."""
     folder = kept / "friedman" / "sweeper" / f"seed{seed}" / "friedman_subset"
     folder.mkdir(parents=True)
     storage = optuna.storages.JournalStorage(
@@ -36,7 +37,8 @@ def kept_run(kept, seed: int, trials: list[tuple[float, float]]) -> None:
                 value=mae,
                 params=params,
                 distributions=distributions,
-                user_attrs={"metrics": {"val_mae": mae}, "best_epoch": 2},
+                user_attrs={"metrics": {"val_mae": mae}, "best_epoch": 2}
+                | ({"history": {"val_mae": history}} if history else {}),
             )
         )
 
@@ -60,11 +62,31 @@ def test_the_earliest_and_the_rules_pick_of_a_tie_are_re_trained_and_compared(
     assert "friedman: 1 of 2 kept runs tie at the top; the rule picks another trial than " in out
 
 
+def test_a_winner_tied_over_epochs_is_re_trained_to_the_first_and_the_latest(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setitem(tied_winners.TASKS, "friedman", TINY)
+    kept = tmp_path / "kept"
+    kept_run(kept, 0, [(0.5, 3e-2)], history=[0.9, 0.5, 0.7, 0.5, None])  # epochs 2 and 4
+    tied_winners.main([str(kept), "--retests", "2"])
+    out = capsys.readouterr().out
+    (row,) = [line for line in out.splitlines() if line.startswith("| friedman")]
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[:3] == ["friedman", "kept/sweeper seed 0", "0"]
+    assert cells[3].startswith("2: ") and cells[4].startswith("4: ")
+    first, latest = (float(cell.split(": ")[1]) for cell in cells[3:5])
+    assert first > 0 and latest > 0 and first != latest  # re-trained for real, 2 and 4 epochs
+    assert float(cells[5]) == pytest.approx(first - latest, abs=2e-4)  # lower MAE is better
+    assert "friedman: the winner ties over several epochs at 1 of 1 kept runs; " in out
+
+
 def test_a_task_without_ties_says_so(tmp_path, capsys):
     kept = tmp_path / "kept"
-    kept_run(kept, 0, [(0.5, 3e-2), (0.6, 1e-3)])
+    kept_run(kept, 0, [(0.5, 3e-2), (0.6, 1e-3)], history=[0.7, 0.5, 0.6])
     tied_winners.main([str(kept), "--retests", "1"])
-    assert "friedman: none of 1 kept runs ties at the top" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "friedman: none of 1 kept runs ties at the top" in out
+    assert "friedman: no winner of 1 kept runs ties over several epochs" in out
 
 
 def test_a_folder_without_kept_sweeper_runs_is_refused(tmp_path, capsys):
