@@ -93,8 +93,9 @@ def _clean(history: Mapping[str, list[float]]) -> dict[str, list[float | None]]:
 def best_epoch(values: Sequence[float | None], direction: str) -> int | None:
     """1-based epoch of the best finite value in ``direction``, or None. Epochs tied at the
     best go to the latest: validation cannot tell them apart, and the winner is re-trained
-    for this many epochs. A saturated metric (accuracy at 1.0) ties for epochs on end;
-    re-trained to the latest, such winners learned from more seeds (docs/benchmarks.md)."""
+    for this many epochs. A saturated metric (accuracy at 1.0) ties for epochs on end, and a
+    model that learns later from another seed needs them: winners re-trained to the latest
+    re-tested better at 6 of 8 such ties (docs/benchmarks.md)."""
     sign = 1 if direction == "maximize" else -1
     finite = [(sign * v, i) for i, v in enumerate(values, 1) if v is not None and math.isfinite(v)]
     return max(finite)[1] if finite else None

@@ -250,10 +250,10 @@ class KerasObjective:
         return values[0] if len(values) == 1 else values
 
     def _best_value(self, history: Mapping[str, list]) -> float:
-        best_epoch = self._best_trained_epoch(history)
-        if best_epoch is None:
+        epoch = self._best_trained_epoch(history)
+        if epoch is None:
             raise TrialFailed(f"objective {self.space.objective} was never finite")
-        return float(history[self.space.objective][best_epoch - 1])
+        return float(history[self.space.objective][epoch - 1])
 
     def _best_trained_epoch(self, history: Mapping[str, list]) -> int | None:
         """The best epoch before the loss became NaN, if it did: a diverged epoch's metrics

@@ -43,6 +43,12 @@ def kept_run(kept, seed: int, trials: list[tuple[float, float]], history=None) -
         )
 
 
+def friedman_row(out: str) -> list[str]:
+    """The cells of the one table row the script printed for the regression task."""
+    (row,) = [line for line in out.splitlines() if line.startswith("| friedman")]
+    return [cell.strip() for cell in row.strip("|").split("|")]
+
+
 def test_the_earliest_and_the_rules_pick_of_a_tie_are_re_trained_and_compared(
     tmp_path, monkeypatch, capsys
 ):
@@ -52,8 +58,7 @@ def test_the_earliest_and_the_rules_pick_of_a_tie_are_re_trained_and_compared(
     kept_run(kept, 1, [(0.5, 3e-2), (0.6, 1e-3)])  # no tie
     tied_winners.main([str(kept), "--retests", "2"])
     out = capsys.readouterr().out
-    (row,) = [line for line in out.splitlines() if line.startswith("| friedman")]
-    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    cells = friedman_row(out)
     assert cells[:3] == ["friedman", "kept/sweeper seed 0", "3"]
     assert cells[3].startswith("1, adam at 0.03: ") and cells[4].startswith("2, adam at 0.01: ")
     earliest, rule = (float(cell.rsplit(": ", 1)[1]) for cell in cells[3:5])
@@ -70,8 +75,7 @@ def test_a_winner_tied_over_epochs_is_re_trained_to_the_first_and_the_latest(
     kept_run(kept, 0, [(0.5, 3e-2)], history=[0.9, 0.5, 0.7, 0.5, None])  # epochs 2 and 4
     tied_winners.main([str(kept), "--retests", "2"])
     out = capsys.readouterr().out
-    (row,) = [line for line in out.splitlines() if line.startswith("| friedman")]
-    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    cells = friedman_row(out)
     assert cells[:3] == ["friedman", "kept/sweeper seed 0", "0"]
     assert cells[3].startswith("2: ") and cells[4].startswith("4: ")
     first, latest = (float(cell.split(": ")[1]) for cell in cells[3:5])
