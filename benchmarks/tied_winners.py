@@ -34,7 +34,7 @@ from benchmarks import peers  # noqa: E402 - after ROOT joins the path
 from benchmarks.search_efficiency import RETEST_SEEDS  # noqa: E402
 from benchmarks.spaces.tasks import TASKS  # noqa: E402
 from sweeper.space.goals import Goal  # noqa: E402
-from sweeper.storage.record import TrialRecord, before_divergence, best_epoch  # noqa: E402
+from sweeper.storage.record import TrialRecord, best_trained_epoch  # noqa: E402
 from sweeper.storage.standing import StudyGoals, tie_order  # noqa: E402
 
 
@@ -67,13 +67,13 @@ def kept_runs(folders: list[Path]) -> list[tuple[str, str, int, Path]]:
 
 def epochs_at_best(trial, goal: Goal) -> tuple[int, int]:
     """The first epoch at the trial's best value, and the one sweeper re-trains it to
-    (``best_epoch``: the latest of epochs tied at that value). A trial recorded without its
+    (``best_trained_epoch``: the latest of epochs tied at that value). A trial recorded without its
     history (written by hand) has only its recorded best epoch."""
     record = TrialRecord.of(trial)
-    values = before_divergence(record.history.get(goal.name, []), record.history)
-    latest = best_epoch(values, goal.direction)
+    latest = best_trained_epoch(record.history, goal.name, goal.direction)
     if latest is None:
         return record.best_epoch, record.best_epoch
+    values = record.history[goal.name]
     return values.index(values[latest - 1]) + 1, latest
 
 
@@ -112,10 +112,12 @@ def compare(kept: list[Path], retests: int) -> list[dict]:
         picks = {"earliest": min(tied, key=lambda t: t.number), "rule": min(tied, key=tie_order)}
         compared = len(tied) > 1 and picks["earliest"] is not picks["rule"]
         for name, trial in picks.items():
-            first, latest = epochs_at_best(trial, goal)
+            first, _ = epochs_at_best(trial, goal)
             tests = retested(task_name, trial.params, first) if compared else []
             rows[-1][name] = {"trial": trial.number, "params": trial.params, "tests": tests}
-        if first != latest:  # the rule's pick, last in ``picks``
+        trial = picks["rule"]
+        first, latest = epochs_at_best(trial, goal)
+        if first != latest:
             rows[-1]["epochs"] = {
                 "trial": trial.number,
                 "first": (first, retested(task_name, trial.params, first)),

@@ -101,6 +101,14 @@ def best_epoch(values: Sequence[float | None], direction: str) -> int | None:
     return max(finite)[1] if finite else None
 
 
+def best_trained_epoch(
+    history: Mapping[str, Sequence[float | None]], metric: str, direction: str
+) -> int | None:
+    """The best epoch of ``metric`` before the loss became NaN, if it did: a diverged epoch's
+    metrics score broken weights, and restoring them or re-training to them gains nothing."""
+    return best_epoch(before_divergence(history.get(metric, []), history), direction)
+
+
 def before_divergence(
     values: Sequence[T], history: Mapping[str, Sequence[float | None]]
 ) -> list[T]:

@@ -32,8 +32,7 @@ from sweeper.storage.record import (
     EPOCH_BUDGET,
     SEED,
     STOPPED_BY,
-    before_divergence,
-    best_epoch,
+    best_trained_epoch,
     metrics_at,
     outcome_attrs,
 )
@@ -256,10 +255,7 @@ class KerasObjective:
         return float(history[self.space.objective][epoch - 1])
 
     def _best_trained_epoch(self, history: Mapping[str, list]) -> int | None:
-        """The best epoch before the loss became NaN, if it did: a diverged epoch's metrics
-        score broken weights, and restoring them or re-training to them gains nothing."""
-        values = before_divergence(history.get(self.space.objective, []), history)
-        return best_epoch(values, self.space.direction)
+        return best_trained_epoch(history, self.space.objective, self.space.direction)
 
     def _record(
         self,
