@@ -23,8 +23,10 @@ task's test set: sweeper by its own winner stage, the peers alike. Tools alterna
 each seed, so drift in the machine's speed lands on all of them.
 
 Prints, per task: trials, epochs, best validation value, time to each target and the
-winner's test score, per seed and as medians (with min..max), and writes a
-best-so-far-vs-time plot per task as one self-contained HTML file.
+winner's test score, per seed and as medians (with min..max); for sweeper, when its starting
+points ended, the best they validated and when another trial's first epoch ended (no target
+above their best comes sooner); and writes a best-so-far-vs-time plot per task as one
+self-contained HTML file.
 
     python benchmarks/search_efficiency.py                      # defaults: ~27 min, 2 cores
     python benchmarks/search_efficiency.py --tasks friedman --budget 120 \
@@ -56,7 +58,11 @@ if str(ROOT) not in sys.path:
 
 from benchmarks import peers  # noqa: E402 - after ROOT joins the path
 from benchmarks.spaces.tasks import TASKS  # noqa: E402
-from sweeper.storage.record import TrialRecord, before_divergence  # noqa: E402
+from sweeper.storage.record import (  # noqa: E402
+    STARTING_POINT,
+    TrialRecord,
+    before_divergence,
+)
 
 PEERS = peers.PEERS
 # sweeper's KerasTuner engine (its Hyperband oracle), beside the hand-written KerasTuner run:
@@ -186,6 +192,33 @@ def run_sweeper(
         "winner_test": card["test_metrics"][TASKS[task].metric],
         "winner": card.get("params"),
         "winner_epochs": card["epochs"],
+        "starts": starting_points_of(study, TASKS[task].sign),
+    }
+
+
+def starting_points_of(study, sign: int) -> dict | None:
+    """When the sweep's starting points ended (``end``), the best value they validated
+    (``best``), and when the first epoch of any other trial ended (``next``, None if none
+    did): a target above their best is reached no sooner than ``next``, whatever the search
+    draws. None for a sweep without starting points."""
+    starts, others = [], []
+    for trial in study.trials:
+        if trial.datetime_complete is not None:
+            (starts if STARTING_POINT in trial.user_attrs else others).append(trial)
+    if not starts:
+        return None
+    values = [t.value for t in starts if t.value is not None and math.isfinite(t.value)]
+    firsts = []
+    for trial in others:
+        record = TrialRecord.of(trial)
+        if record.epoch_end_s and record.wall_time_s is not None:
+            firsts.append(
+                trial.datetime_complete.timestamp() - record.wall_time_s + record.epoch_end_s[0]
+            )
+    return {
+        "end": max(t.datetime_complete.timestamp() for t in starts),
+        "best": max(values, key=lambda v: sign * v) if values else None,
+        "next": min(firsts, default=None),
     }
 
 
@@ -258,6 +291,9 @@ def run_one(tool: str, task: str, seed: int, args) -> dict:
     for key in ("events", "epoch_events"):
         if record.get(key) is not None:
             record[key] = [(when - launched, value) for when, value in record[key]]
+    for key in ("end", "next"):  # sweeper's starting points: their times, from launch too
+        if record.get("starts") and record["starts"][key] is not None:
+            record["starts"][key] -= launched
     return {"tool": tool, "task": task, "seed": seed, **record}
 
 
@@ -427,6 +463,25 @@ def oracle_row(r: dict, sign: int, targets: tuple[float, ...], retested: bool) -
         for target in targets:
             row.append(_median([time_to(events, target, sign) for events in trainings]))
     return "| " + " | ".join(row + [""] * (1 + retested)) + " |"
+
+
+def starts_table(runs: list[dict], task: str) -> str:
+    """Per sweeper tool with starting points: when they ended, the best they validated, and
+    when another trial's first epoch ended (the soonest a target above their best can be
+    reached), as medians (min..max); "" where no run recorded them."""
+    lines = []
+    for tool in dict.fromkeys(r["tool"] for r in runs if r["task"] == task and r.get("starts")):
+        starts = [r["starts"] for r in runs if r["task"] == task and r["tool"] == tool]
+        starts = [s for s in starts if s]
+        bests = [s["best"] for s in starts if s["best"] is not None]
+        best = _acc(bests) if bests else "none"
+        nexts = [math.inf if s["next"] is None else s["next"] for s in starts]
+        row = [tool, str(len(starts)), _median([s["end"] for s in starts]), best]
+        lines.append("| " + " | ".join([*row, _median(nexts)]) + " |")
+    if not lines:
+        return ""
+    head = "| tool | runs | starting points end | their best | another trial's first epoch |"
+    return "\n".join([head, "|" + " --- |" * 5, *lines])
 
 
 def _seconds(value: float) -> str:
@@ -693,6 +748,10 @@ def main(argv: list[str] | None = None) -> None:
     report(runs, args.targets, out, args.clock)
 
 
+STARTS_NOTE = (
+    "sweeper's starting points, medians (min..max): a target above their best is reached no "
+    "sooner than another trial's first epoch, whatever the search draws next"
+)
 CLOCKS = {
     "epoch": "at the end of the epoch that validated at it",
     "trial": "at the end of the trial that validated at it",
@@ -710,6 +769,9 @@ def report(runs: list[dict], targets: dict, out: Path, clock: str = "epoch") -> 
     html = ["<!doctype html><meta charset='utf-8'><title>search efficiency</title>"]
     for task in dict.fromkeys(run["task"] for run in runs):
         print(f"\n## {task}\n\n{table(runs, task, targets[task], clock)}")
+        starts = starts_table(runs, task)
+        if starts:
+            print(f"\n{STARTS_NOTE}\n\n{starts}")
         html.append(plot(runs, task, budget, targets[task], clock))
     (out / "search_efficiency.html").write_text("\n".join(html))
     print(f"\nruns: {out / 'runs.json'}; plot: {out / 'search_efficiency.html'}")

@@ -415,6 +415,77 @@ def test_run_sweeper_reads_back_the_study_its_engine_named(bench, tmp_path, monk
     assert record["winner"] == {"optimizer": "adam"} and record["winner_epochs"] == 3
 
 
+def test_the_starting_points_say_when_another_trial_could_first_beat_them(bench):
+    # Two starts end at 10 s and 14 s; trial 2 (its first epoch at 16 s) and a trial pruned
+    # after one epoch (at 19 s) follow; one start diverged (no value). Times as Optuna records
+    # them: each trial's start is its completion less its wall time.
+    import datetime
+
+    import optuna
+
+    study = optuna.create_study(direction="minimize")
+    t0 = datetime.datetime(2026, 12, 7, 12, 0, 0)
+
+    def add(end, value, attrs, state=optuna.trial.TrialState.COMPLETE):
+        trial = optuna.trial.create_trial(
+            params={}, distributions={}, value=value, user_attrs=attrs, state=state
+        )
+        trial.datetime_start = t0
+        trial.datetime_complete = t0 + datetime.timedelta(seconds=end)
+        study.add_trial(trial)
+
+    add(10.0, 1.7, {"starting_point": 1, "wall_time_s": 4.0, "epoch_end_s": [2.0, 4.0]})
+    add(14.0, 1.2, {"starting_point": 2, "wall_time_s": 4.0, "epoch_end_s": [2.0, 4.0]})
+    add(20.0, 0.9, {"wall_time_s": 6.0, "epoch_end_s": [2.0, 4.0, 6.0]})
+    pruned = optuna.trial.TrialState.PRUNED
+    add(21.0, None, {"wall_time_s": 3.0, "epoch_end_s": [1.0]}, state=pruned)
+    starts = bench.starting_points_of(study, sign=-1)
+    assert starts["end"] - t0.timestamp() == 14.0
+    assert starts["best"] == 1.2  # the error minimized: the lower start's
+    assert starts["next"] - t0.timestamp() == 16.0  # trial 2's first epoch, not the pruned one's
+    # A sweep without starting points (--no-starting-points) has none to report.
+    bare = optuna.create_study(direction="maximize")
+    bare.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=0.9))
+    assert bench.starting_points_of(bare, sign=1) is None
+
+
+def test_the_starting_points_are_timed_from_launch_and_tabled_per_tool(
+    bench, monkeypatch, tmp_path, capsys
+):
+    import time
+
+    def fake_sweeper(task, seed, budget, folder, env, cwd=None, flags=()):
+        now = time.time()
+        starts = {"end": now + 9.0 + seed, "best": 0.68 + seed / 100, "next": now + 10.0 + seed}
+        record = {"events": [], "trials": 0, "epochs": 0, "winner_test": 0.5, "winner": {}}
+        return {**record, "starts": None if flags else starts}
+
+    monkeypatch.setattr(bench, "run_sweeper", fake_sweeper)
+    args = bench.parse_args(["--budget", "5"])
+    runs = [bench.run_one("sweeper", "mnist", seed, args) for seed in (0, 1, 2)]
+    runs.append(bench.run_one("sweeper --no-starting-points", "mnist", 0, args))
+    for seed, run in enumerate(runs[:3]):
+        assert 9.0 + seed - 0.5 < run["starts"]["end"] < 9.0 + seed + 1e-3  # from launch
+        assert run["starts"]["next"] - run["starts"]["end"] == pytest.approx(1.0)
+    # Seconds are printed whole: the medians are seed 1's (10 s and 11 s, less a launch's
+    # fraction of a second at most), with every seed's spread.
+    for run in runs[:3]:
+        run["starts"].update(end=round(run["starts"]["end"]), next=round(run["starts"]["next"]))
+    lines = bench.starts_table(runs, "mnist").splitlines()
+    assert lines[0].startswith("| tool | runs | starting points end | their best |")
+    assert lines[2] == "| sweeper | 3 | 10 s (9..11) | 0.6900 (0.6800..0.7000) | 11 s (10..12) |"
+    assert len(lines) == 3  # the variant without starting points has no row
+    # A run without another trial after its starts counts as never: the median of never,
+    # 11 s and 12 s is 12 s, without a spread.
+    runs[0]["starts"]["next"] = None
+    assert bench.starts_table(runs, "mnist").splitlines()[2].endswith("| 12 s |")
+    assert bench.starts_table(runs[3:], "mnist") == ""
+    # The sitting's report prints the table under the task's own.
+    bench.report(runs, {"mnist": (0.96,)}, tmp_path)
+    printed = capsys.readouterr().out
+    assert f"{bench.STARTS_NOTE}\n\n{bench.starts_table(runs, 'mnist')}" in printed
+
+
 def test_a_sweeper_that_did_not_time_its_epochs_has_no_epoch_events(bench):
     # --before an older checkout: its trials trained epochs but recorded no epoch_end_s, so
     # its run is reported at trial ends, not as never reaching a target.
