@@ -208,13 +208,7 @@ def starting_points_of(study, sign: int) -> dict | None:
     if not starts:
         return None
     values = [t.value for t in starts if t.value is not None and math.isfinite(t.value)]
-    firsts = []
-    for trial in others:
-        record = TrialRecord.of(trial)
-        if record.epoch_end_s and record.wall_time_s is not None:
-            firsts.append(
-                trial.datetime_complete.timestamp() - record.wall_time_s + record.epoch_end_s[0]
-            )
+    firsts = [ends[0] for ends in map(epoch_ends, others) if ends]
     return {
         "end": max(t.datetime_complete.timestamp() for t in starts),
         "best": max(values, key=lambda v: sign * v) if values else None,
@@ -222,11 +216,21 @@ def starting_points_of(study, sign: int) -> dict | None:
     }
 
 
+def epoch_ends(trial) -> list[float]:
+    """When each epoch of a finished trial ended, from what it recorded (``epoch_end_s``): its
+    start is read as its completion less its wall time, never before the objective started,
+    so no epoch is timed early. Empty where it recorded no epochs' times."""
+    record = TrialRecord.of(trial)
+    if trial.datetime_complete is None or record.wall_time_s is None:
+        return []
+    start = trial.datetime_complete.timestamp() - record.wall_time_s
+    return [start + seconds for seconds in record.epoch_end_s]
+
+
 def sweeper_epoch_events(study, objective: str) -> list[tuple[float, float]] | None:
-    """(time, validation value) at each epoch's end, every trial's, from what each trial
-    recorded (its history and ``epoch_end_s``). A trial's start is read as its completion
-    less its wall time: never before the objective started, so no epoch is timed early.
-    None where a trial trained without recording its epochs' times (an older sweeper)."""
+    """(time, validation value) at each epoch's end (``epoch_ends``), every trial's, up to
+    its divergence. None where a trial trained without recording its epochs' times (an older
+    sweeper)."""
     events = []
     for trial in study.trials:
         record = TrialRecord.of(trial)
@@ -234,11 +238,10 @@ def sweeper_epoch_events(study, objective: str) -> list[tuple[float, float]] | N
             continue
         if record.epochs_run and not record.epoch_end_s:
             return None
-        start = trial.datetime_complete.timestamp() - record.wall_time_s
         values = before_divergence(record.history.get(objective, []), record.history)
-        for seconds, value in zip(record.epoch_end_s, values, strict=False):
+        for when, value in zip(epoch_ends(trial), values, strict=False):
             if value is not None:
-                events.append((start + seconds, value))
+                events.append((when, value))
     return events
 
 
